@@ -1,0 +1,153 @@
+"""Admin for guides and versions: changelog entries inline, a diff preview, and Publish."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db import models
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from guide import publishing
+from guide.catchup import catch_up
+from guide.markdown import render_markdown
+from guide.models import ChangelogEntry, Guide, Version
+
+
+@admin.register(Guide)
+class GuideAdmin(admin.ModelAdmin):
+    list_display = ["title", "slug", "latest_number"]
+    prepopulated_fields = {"slug": ["title"]}
+    search_fields = ["title", "slug"]
+    # Django 5.x warns (RemovedInDjango60Warning) on a URLField form field that does not say which
+    # scheme a bare "t.me/…" gets; the channel links are https.
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
+    @admin.display(description="Latest published")
+    def latest_number(self, guide: Guide) -> str:
+        latest = guide.latest_version()
+        return latest.number if latest else "—"
+
+
+class ChangelogEntryInline(admin.TabularInline):
+    model = ChangelogEntry
+    extra = 1
+    fields = ["order", "kind", "text"]
+
+
+@admin.register(Version)
+class VersionAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "title", "status", "bump", "publish_at", "published_at"]
+    list_filter = ["guide", "status", "bump"]
+    search_fields = ["number", "title", "guide__slug"]
+    inlines = [ChangelogEntryInline]
+    actions = ["publish_selected"]
+    readonly_fields = ["preview_link", "bump", "published_at", "created_by", "published_by"]
+    fields = [
+        "guide",
+        "number",
+        "title",
+        "content",
+        "status",
+        "publish_at",
+        "preview_link",
+        "bump",
+        "published_at",
+        "created_by",
+        "published_by",
+    ]
+    change_form_template = "admin/guide/version/change_form.html"
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Version | None = None):
+        # A published version is history: its number, content and status no longer change here.
+        if obj is not None and obj.is_published:
+            return [*self.readonly_fields, "guide", "number", "content", "status", "publish_at"]
+        return self.readonly_fields
+
+    def formfield_for_choice_field(self, db_field, request, **kwargs):
+        if db_field.name == "status":
+            # "Published" is reached only through publish(), never by editing the field.
+            kwargs["choices"] = [
+                (value, label)
+                for value, label in Version.Status.choices
+                if value != Version.Status.PUBLISHED
+            ]
+        return super().formfield_for_choice_field(db_field, request, **kwargs)
+
+    def save_model(self, request: HttpRequest, obj: Version, form, change: bool) -> None:
+        if obj.created_by_id is None:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    @admin.display(description="Preview")
+    def preview_link(self, obj: Version) -> str:
+        if obj.pk is None:
+            return "Save the version to preview its diff."
+        url = reverse("admin:guide_version_preview", args=[obj.pk])
+        return format_html('<a href="{}">Preview the diff against the latest published</a>', url)
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/preview/",
+                self.admin_site.admin_view(self.preview_view),
+                name="guide_version_preview",
+            ),
+            path(
+                "<int:pk>/publish/",
+                self.admin_site.admin_view(self.publish_view),
+                name="guide_version_publish",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _can_publish(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("guide.publish_version")
+
+    def preview_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        version = get_object_or_404(Version.objects.select_related("guide"), pk=pk)
+        if not self.has_view_or_change_permission(request, version):
+            raise PermissionDenied
+        since = version.previous()
+        changes = catch_up(since, version)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Preview of {version}",
+            "version": version,
+            "since": since,
+            "catchup": changes,
+            "content_html": render_markdown(version.content),
+            "can_publish": self._can_publish(request) and not version.is_published,
+        }
+        return TemplateResponse(request, "admin/guide/version/preview.html", context)
+
+    def publish_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseRedirect(reverse("admin:guide_version_preview", args=[pk]))
+        if not self._can_publish(request):
+            raise PermissionDenied
+        version = get_object_or_404(Version, pk=pk)
+        self._publish(request, version)
+        return HttpResponseRedirect(reverse("admin:guide_version_change", args=[pk]))
+
+    def _publish(self, request: HttpRequest, version: Version) -> bool:
+        try:
+            published = publishing.publish(version, by=request.user)
+        except publishing.PublishError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return False
+        self.message_user(request, f"Published {published} ({published.bump} release).")
+        return True
+
+    @admin.action(description="Publish selected versions", permissions=["publish"])
+    def publish_selected(self, request: HttpRequest, queryset) -> None:
+        # Lowest number first, so selecting 0.10.0 and 0.10.1 together publishes both in order.
+        for version in queryset.oldest_first():
+            self._publish(request, version)
+
+    def has_publish_permission(self, request: HttpRequest) -> bool:
+        return self._can_publish(request)

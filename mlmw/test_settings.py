@@ -1,0 +1,25 @@
+"""Settings for the test suite: the real settings module, with test-only values for what it requires.
+
+The values are set as environment defaults before the real module reads them, so the suite runs the
+same code paths as production (DEBUG stays false); anything the caller exports (DATABASE_URL in CI)
+wins.
+"""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "tests-only-not-a-secret")
+os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
+os.environ.setdefault("SITE_URL", "http://testserver")
+
+from mlmw.settings import *  # noqa: F403
+
+# Hashing is deliberately slow in production; tests create users by the dozen.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Mail is captured in django.core.mail.outbox unless a test points EMAIL_BACKEND elsewhere.
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
+# The suite never runs collectstatic, so STATIC_ROOT does not exist: WhiteNoise would warn about it
+# on the first request (an error under filterwarnings=error). Find static files through the finders.
+WHITENOISE_AUTOREFRESH = True
+WHITENOISE_USE_FINDERS = True
