@@ -3,16 +3,19 @@
 Subscribers are not told "line 812 changed": they are told which sections of the guide were added,
 removed or changed, which links appeared, disappeared, were retitled or moved, and which
 paragraphs were added or removed. That needs the document's structure, so both texts are parsed
-with markdown-it-py (the same CommonMark parser the site renders with) and the diff is computed
+with markdown-it-py (the CommonMark parser the site renders with) and the diff is computed
 on the parse, never on raw lines: re-wrapping a paragraph, or switching a link between inline and
 reference style, is then not a change.
 
 This module is pure Python with no Django import, so it can run in a worker, a management command
-or a test without settings. Everything it returns is immutable and JSON-exportable.
+or a test without settings. What it returns is immutable (frozen dataclasses and tuples; the one
+dict, ParsedGuide.links, is read-only by convention) and a GuideDiff exports to JSON.
 
-Cost: parsing dominates (markdown-it-py needs roughly a second per megabyte of Markdown); the diff
-itself is linear in the number of links and sections (dicts keyed by URL and section key) plus one
-SequenceMatcher per changed section. See bench/diff_bench.py.
+Cost: parsing dominates. markdown-it-py takes ~1.3 s per version of a 10,000-link guide, most
+of it per link, so parses are memoised and diff_guides also accepts ParsedGuide (which
+pickles) for callers that keep one per version. The diff itself is linear in links and sections
+(dicts keyed by URL and section key) plus one SequenceMatcher per changed section: ~20 ms for
+that guide. See bench/diff_bench.py.
 """
 
 from __future__ import annotations
@@ -20,9 +23,8 @@ from __future__ import annotations
 import difflib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
-from types import MappingProxyType
 from typing import Any
 
 from markdown_it import MarkdownIt
@@ -265,7 +267,10 @@ class ParsedSection:
 @dataclass(frozen=True, slots=True)
 class ParsedGuide:
     sections: tuple[ParsedSection, ...]
-    links: Mapping[str, Link]  # url -> first occurrence in the document, in document order
+    # url -> first occurrence in the document, in document order. A plain dict so that a
+    # ParsedGuide pickles (to persist or cache it per version); parses are shared through the
+    # parse cache, so treat it as read-only.
+    links: dict[str, Link] = field(hash=False)
 
     @property
     def urls(self) -> frozenset[str]:
@@ -276,7 +281,7 @@ class ParsedGuide:
         return tuple(s.key for s in self.sections)
 
 
-_EMPTY_GUIDE = ParsedGuide(sections=(), links=MappingProxyType({}))
+_EMPTY_GUIDE = ParsedGuide(sections=(), links={})
 
 
 # --------------------------------------------------------------------------------------------
@@ -331,7 +336,7 @@ def _walk_inline(children: Sequence[Token]) -> tuple[str, list[tuple[str, str]],
             if tok.children:
                 _plain_parts(tok.children, parts)
         elif kind == "html_inline":
-            hidden.append(tok.content)
+            hidden.append(_collapse(tok.content))  # re-wrapping inside a tag is no change either
     return _collapse("".join(parts)), links, hidden
 
 
@@ -393,8 +398,8 @@ class _Builder:
 
     def add_block(self, text: str, hidden: Sequence[str] = ()) -> None:
         self.blocks.append(text)
-        # "\x1f" (unit separator) cannot come out of whitespace-collapsed text or a normalised
-        # URL, so the identity is unambiguous.
+        # "\x1f" (unit separator) counts as whitespace for str.split, so collapsed text never
+        # holds one and neither does a normalised URL: the joined identity is unambiguous.
         self.block_keys.append("\x1f".join((text, *hidden)) if hidden else text)
 
 
@@ -438,7 +443,7 @@ def _parse(markdown: str) -> ParsedGuide:
             b.add_block(_collapse(tok.content))
         i += 1
     b.flush()
-    return ParsedGuide(sections=tuple(b.sections), links=MappingProxyType(b.links))
+    return ParsedGuide(sections=tuple(b.sections), links=b.links)
 
 
 # Parses are memoised: the same two versions are typically diffed several times in a row (admin

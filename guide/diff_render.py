@@ -37,7 +37,10 @@ _LINK_GROUPS = (
     ("links_retitled", "Retitled links", "diff-links-retitled"),
     ("links_moved_in", "Moved here", "diff-links-moved"),
 )
+_LINK_LABELS = {attr: label for attr, label, _ in _LINK_GROUPS}
+_LINK_CLASSES = {attr: css for attr, _, css in _LINK_GROUPS}
 _PARAGRAPH_GROUPS = ("paragraphs_removed", "paragraphs_added")
+NO_TEXT = "(no text)"
 
 
 def is_safe_url(url: str) -> bool:
@@ -112,7 +115,8 @@ def _text_link(title: str, url: str) -> str:
 
 def _text_item(attr: str, item: object) -> str:
     if isinstance(item, RetitledLink):
-        return f"~ {item.old_title} {_ARROW} {_text_link(item.new_title, item.url)}"
+        old_title = item.old_title or NO_TEXT
+        return f"~ {old_title} {_ARROW} {_text_link(item.new_title, item.url)}"
     if isinstance(item, MovedLink):
         origin = item.old_section or INTRO_TITLE
         return f"{_ARROW} {_text_link(item.title, item.url)} (from {origin})"
@@ -120,7 +124,7 @@ def _text_item(attr: str, item: object) -> str:
     if isinstance(item, Link):
         return f"{sign} {_text_link(item.title, item.url)}"
     # A paragraph. Code blocks keep their newlines: indent continuation lines under the sign.
-    return f"{sign} " + _shorten(str(item)).replace("\n", "\n    ")
+    return f"{sign} " + (_shorten(str(item)) or NO_TEXT).replace("\n", "\n    ")
 
 
 def render_text(diff: GuideDiff, *, limit: int | None = None) -> str:
@@ -141,11 +145,10 @@ def render_text(diff: GuideDiff, *, limit: int | None = None) -> str:
             lines = [f"{_MINUS} Removed section: {label}"]
         else:
             lines = [f"## {label} ({section.status})"]
-        link_labels = {attr: text for attr, text, _ in _LINK_GROUPS}
         in_paragraphs = False
         for attr, items in groups:
-            if attr in link_labels:
-                lines.append(f"{link_labels[attr]}:")
+            if attr in _LINK_LABELS:
+                lines.append(f"{_LINK_LABELS[attr]}:")
             elif not in_paragraphs:
                 lines.append("Paragraphs:")
                 in_paragraphs = True
@@ -174,13 +177,13 @@ def _html_link(title: str, url: str) -> str:
 
 
 def _html_paragraph(text: str) -> str:
-    return escape(_shorten(text)).replace("\n", "<br>")
+    return escape(_shorten(text) or NO_TEXT).replace("\n", "<br>")
 
 
 def _html_item(item: object) -> str:
     if isinstance(item, RetitledLink):
         return (
-            f'<span class="diff-old-title">{escape(item.old_title)}</span> {_ARROW} '
+            f'<span class="diff-old-title">{escape(item.old_title or NO_TEXT)}</span> {_ARROW} '
             + _html_link(item.new_title, item.url)
         )
     if isinstance(item, MovedLink):
@@ -210,7 +213,6 @@ def render_html(diff: GuideDiff, *, limit: int | None = None) -> str:
     if diff.is_empty:
         return f'<div class="diff diff-empty"><p class="diff-none">{NO_CHANGES}</p></div>\n'
     plan, hidden = _plan(diff, limit)
-    link_groups = {attr: (text, css) for attr, text, css in _LINK_GROUPS}
     out = ['<div class="diff">']
     for section, groups in plan:
         status = escape(section.status, quote=True)
@@ -218,10 +220,9 @@ def render_html(diff: GuideDiff, *, limit: int | None = None) -> str:
         out.append(_html_heading(section))
         paragraphs: list[str] = []
         for attr, items in groups:
-            if attr in link_groups:
-                label, css = link_groups[attr]
-                out.append(f'<h4 class="diff-label">{label}</h4>')
-                out.append(f'<ul class="{css}">')
+            if attr in _LINK_LABELS:
+                out.append(f'<h4 class="diff-label">{_LINK_LABELS[attr]}</h4>')
+                out.append(f'<ul class="{_LINK_CLASSES[attr]}">')
                 out.extend(f"<li>{_html_item(item)}</li>" for item in items)
                 out.append("</ul>")
             elif attr == "paragraphs_removed":

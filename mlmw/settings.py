@@ -215,3 +215,22 @@ MLMW_BADGE_MAX_AGE = env_int("MLMW_BADGE_MAX_AGE", 300, min_value=0)
 ADMIN_PATH = env_str("ADMIN_PATH", "admin").strip("/")
 if not ADMIN_PATH:
     raise ImproperlyConfigured("ADMIN_PATH must not be empty.")
+
+# --- Subscriptions ----------------------------------------------------------------------------------
+# Keys the hashes of erased addresses on the suppression list. Must stay the same for the life of the
+# list (it is not rotated with SECRET_KEY); defaults to a value derived from SECRET_KEY for set-ups
+# that never rotate.
+SUPPRESSION_KEY = env_str("SUPPRESSION_KEY", f"suppression:{SECRET_KEY}")
+CONFIRMATION_MAX_AGE_HOURS = env_int("CONFIRMATION_MAX_AGE_HOURS", 72, min_value=1)
+# At most one confirmation (or "already subscribed") mail per address in this many seconds.
+CONFIRMATION_RESEND_SECONDS = env_int("CONFIRMATION_RESEND_SECONDS", 600, min_value=0)
+# django-ratelimit rates ("count/period", period s, m, h or d) for the subscribe form.
+SUBSCRIBE_RATE_PER_IP = env_str("SUBSCRIBE_RATE_PER_IP", "20/h")
+SUBSCRIBE_RATE_PER_MAILBOX = env_str("SUBSCRIBE_RATE_PER_MAILBOX", "5/h")
+# Soft bounces (deferred/temporary failures) within this many days before a subscriber counts as bounced.
+SOFT_BOUNCE_LIMIT = env_int("SOFT_BOUNCE_LIMIT", 3, min_value=1)
+SOFT_BOUNCE_WINDOW_DAYS = env_int("SOFT_BOUNCE_WINDOW_DAYS", 30, min_value=1)
+# The mailbox in the List-Unsubscribe mailto: alternative and the List-Id of every list mail.
+LIST_UNSUBSCRIBE_MAILTO = env_str("LIST_UNSUBSCRIBE_MAILTO", "unsubscribe@mlmw.example")
+LIST_ID = env_str("LIST_ID", "MLMW guide updates <updates.mlmw.example>")
+RATELIMIT_VIEW = "subscriptions.views.rate_limited"

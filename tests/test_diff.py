@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 from textwrap import dedent
 
 import pytest
@@ -246,6 +247,14 @@ def test_parse_guide_returns_the_same_immutable_object_for_the_same_text() -> No
     assert parse_guide(GUIDE) is parse_guide(GUIDE)
     with pytest.raises(TypeError):
         parse_guide(b"bytes")  # type: ignore[arg-type]
+
+
+def test_a_parsed_guide_survives_pickling_so_it_can_be_stored_per_version() -> None:
+    parsed = parse_guide(GUIDE)
+    restored = pickle.loads(pickle.dumps(parsed))  # noqa: S301 - our own bytes
+    assert restored == parsed
+    assert hash(restored) == hash(parsed)
+    assert diff_guides(restored, GUIDE).is_empty
 
 
 # -- first version ----------------------------------------------------------------------------

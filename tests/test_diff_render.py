@@ -317,3 +317,17 @@ def test_http_https_and_mailto_urls_become_escaped_hrefs(url: str) -> None:
 def test_the_text_rendering_shows_unsafe_urls_as_text() -> None:
     d = GuideDiff((section(links_added=(Link("javascript:alert(1)", "x", "S"),)),))
     assert "+ x <javascript:alert(1)>" in render_text(d)
+
+
+def test_items_without_text_say_so() -> None:
+    d = GuideDiff(
+        (
+            section(
+                links_retitled=(RetitledLink("https://e.com/x", "", "x", "S"),),
+                paragraphs_added=("",),
+            ),
+        )
+    )
+    assert "  ~ (no text) → x <https://e.com/x>" in render_text(d)
+    assert "  + (no text)" in render_text(d)
+    assert "<ins>(no text)</ins>" in render_html(d)

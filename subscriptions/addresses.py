@@ -1,0 +1,73 @@
+"""Email address rules: what we accept, how we store it, and which addresses count as one mailbox."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import idna
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+
+MAX_LENGTH = 254  # RFC 5321 path limit
+
+
+def normalize_address(raw: str) -> str:
+    """The address as we store and send it: trimmed, domain lower-case in IDNA (ASCII) form.
+
+    Refuses display names ("Ann <ann@x>"), CR/LF (header injection), and anything over 254 characters.
+    The local part keeps its case (it is the mailbox owner's), but uniqueness ignores case: see key().
+    """
+    if not isinstance(raw, str):
+        raise ValidationError("Enter an email address.", code="invalid")
+    value = raw.strip()
+    if not value:
+        raise ValidationError("Enter an email address.", code="required")
+    if "\r" in value or "\n" in value:
+        raise ValidationError("An email address cannot contain line breaks.", code="invalid")
+    if any(char in value for char in '<>"(),; \t'):
+        raise ValidationError(
+            "Enter the address alone, like ann@example.org, without a name or spaces.",
+            code="invalid",
+        )
+    if value.count("@") != 1:
+        raise ValidationError("Enter a valid email address, like ann@example.org.", code="invalid")
+    local, domain = value.split("@")
+    try:
+        ascii_domain = idna.encode(domain.rstrip("."), uts46=True).decode("ascii").lower()
+    except (idna.IDNAError, UnicodeError):
+        raise ValidationError(
+            "The domain of this address is not valid.", code="invalid_domain"
+        ) from None
+    address = f"{local}@{ascii_domain}"
+    if len(address) > MAX_LENGTH:
+        raise ValidationError(
+            f"An email address can have at most {MAX_LENGTH} characters.", code="max_length"
+        )
+    validate_email(address)
+    return address
+
+
+def key(address: str) -> str:
+    """The uniqueness key: one subscriber per address regardless of case."""
+    return address.lower()
+
+
+def mailbox_key(address: str) -> str:
+    """Variants that reach one inbox count as one for rate limits: dots and +tags are ignored."""
+    local, _, domain = address.lower().partition("@")
+    local = local.split("+", 1)[0].replace(".", "")
+    return f"{local}@{domain}"
+
+
+def suppression_hash(address: str) -> str:
+    """A keyed hash of the address: kept after erasure so an import cannot re-add it.
+
+    Keyed with SUPPRESSION_KEY (not SECRET_KEY, which is rotated) so the list survives key rotation,
+    and so the list alone does not let anyone test whether an address was ever subscribed.
+    """
+    digest = hmac.new(
+        settings.SUPPRESSION_KEY.encode(), key(address).encode(), hashlib.sha256
+    ).hexdigest()
+    return digest
