@@ -233,4 +233,3 @@ SOFT_BOUNCE_WINDOW_DAYS = env_int("SOFT_BOUNCE_WINDOW_DAYS", 30, min_value=1)
 # The mailbox in the List-Unsubscribe mailto: alternative and the List-Id of every list mail.
 LIST_UNSUBSCRIBE_MAILTO = env_str("LIST_UNSUBSCRIBE_MAILTO", "unsubscribe@mlmw.example")
 LIST_ID = env_str("LIST_ID", "MLMW guide updates <updates.mlmw.example>")
-RATELIMIT_VIEW = "subscriptions.views.rate_limited"

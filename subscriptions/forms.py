@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from guide.models import Guide
+from subscriptions import addresses
+from subscriptions.models import Cadence
+
+
+class AddressField(forms.CharField):
+    """An email address under mlmw's rules (see subscriptions.addresses)."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("max_length", 320)  # longer input gets the clearer 254-character message
+        kwargs.setdefault("widget", forms.EmailInput(attrs={"autocomplete": "email"}))
+        super().__init__(**kwargs)
+
+    def clean(self, value: str) -> str:
+        value = super().clean(value)
+        return addresses.normalize_address(value) if value else value
+
+
+class PreferencesForm(forms.Form):
+    guides = forms.ModelMultipleChoiceField(
+        queryset=Guide.objects.all(),
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="None ticked means all guides.",
+    )
+    cadence = forms.ChoiceField(
+        choices=Cadence.choices, initial=Cadence.EVERY, widget=forms.RadioSelect
+    )
+
+
+class SubscribeForm(PreferencesForm):
+    email = AddressField(label="Email address")
+    # A field people never see and bots fill in. Its name looks worth filling.
+    website = forms.CharField(required=False, label="Leave this empty")
+    source = forms.SlugField(required=False, max_length=60, widget=forms.HiddenInput)
+
+    field_order = ["email", "guides", "cadence", "website", "source"]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["cadence"].required = False
+
+    @property
+    def is_bot(self) -> bool:
+        return bool(self.cleaned_data.get("website"))
+
+    def clean_cadence(self) -> str:
+        return self.cleaned_data.get("cadence") or Cadence.EVERY
+
+
+class ResendForm(forms.Form):
+    email = AddressField(label="Email address")
+
+
+def clean_address_or_none(value: str) -> str | None:
+    try:
+        return addresses.normalize_address(value)
+    except ValidationError:
+        return None

@@ -1,0 +1,230 @@
+"""What happens to a subscriber: subscribe, confirm, change preferences, unsubscribe, erase.
+
+Views, the admin, imports and webhooks call these; none of them changes a subscriber's status itself.
+Mail is never sent inline: a task is enqueued on commit, so a rolled-back request sends nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from guide.models import Guide
+from subscriptions import addresses, tokens
+from subscriptions.models import Cadence, Subscriber, SubscriberEvent, SuppressedAddress
+
+logger = logging.getLogger(__name__)
+Kind = SubscriberEvent.Kind
+
+
+@dataclass(frozen=True)
+class Request:
+    """Who is acting, for the consent record."""
+
+    ip: str | None = None
+    user_agent: str = ""
+
+
+def record(subscriber: Subscriber, kind: str, detail: str = "", **extra: Any) -> SubscriberEvent:
+    return SubscriberEvent.objects.create(
+        subscriber=subscriber, kind=kind, detail=detail[:500], **extra
+    )
+
+
+def _may_send_confirmation(subscriber: Subscriber, now) -> bool:
+    window = timedelta(seconds=settings.CONFIRMATION_RESEND_SECONDS)
+    return subscriber.confirm_sent_at is None or subscriber.confirm_sent_at + window <= now
+
+
+def _enqueue(task, *args) -> None:
+    transaction.on_commit(lambda: task.delay(*args))
+
+
+def subscribe(
+    email: str,
+    *,
+    guides: Iterable[Guide] = (),
+    cadence: str = Cadence.EVERY,
+    source: str = "form",
+) -> None:
+    """Ask for a subscription. Returns nothing on purpose: callers must answer every case alike.
+
+    New, unsubscribed, bounced or erased addresses become pending and get a confirmation mail;
+    pending ones get a new link (at most one mail per CONFIRMATION_RESEND_SECONDS); confirmed ones get
+    a note with their preferences link and nothing changes (their preferences are changed only
+    through that link, never by someone who merely knows the address).
+    """
+    from subscriptions.tasks import send_already_subscribed, send_confirmation
+
+    address = addresses.normalize_address(email)
+    guides = list(guides) or list(Guide.objects.all())
+    now = timezone.now()
+    with transaction.atomic():
+        subscriber = (
+            Subscriber.objects.select_for_update().filter(email_key=addresses.key(address)).first()
+        )
+        if subscriber is None:
+            try:
+                with transaction.atomic():
+                    subscriber = Subscriber.objects.create(
+                        email=address, email_key=addresses.key(address), cadence=cadence,
+                        source=source[:100],
+                    )  # fmt: skip
+            except IntegrityError:
+                # Another request created it a moment ago; that one sends the mail.
+                return
+            subscriber.guides.set(guides)
+            record(subscriber, Kind.SUBSCRIBED, f"via {source}")
+        elif subscriber.status == Subscriber.Status.CONFIRMED:
+            if _may_send_confirmation(subscriber, now):
+                subscriber.confirm_sent_at = now
+                subscriber.save(update_fields=["confirm_sent_at"])
+                _enqueue(send_already_subscribed, subscriber.pk)
+            return
+        elif subscriber.status != Subscriber.Status.PENDING:
+            subscriber.status = Subscriber.Status.PENDING
+            subscriber.cadence = cadence
+            subscriber.source = source[:100]
+            subscriber.save(update_fields=["status", "cadence", "source"])
+            subscriber.guides.set(guides)
+            record(subscriber, Kind.SUBSCRIBED, f"again via {source}")
+        if not _may_send_confirmation(subscriber, now):
+            return
+        subscriber.new_confirm_nonce()
+        subscriber.confirm_sent_at = now
+        subscriber.save(update_fields=["confirm_nonce", "confirm_sent_at"])
+        _enqueue(send_confirmation, subscriber.pk, subscriber.confirm_nonce)
+
+
+class ConfirmError(Exception):
+    def __init__(self, reason: str) -> None:  # "invalid", "expired", "used"
+        super().__init__(reason)
+        self.reason = reason
+
+
+def check_confirm_token(token: str) -> Subscriber:
+    """The pending subscriber a confirmation link is for, or ConfirmError saying why not."""
+    try:
+        claim = tokens.read_confirm_token(token)
+    except tokens.ExpiredToken:
+        raise ConfirmError("expired") from None
+    except tokens.BadToken:
+        raise ConfirmError("invalid") from None
+    subscriber = Subscriber.objects.filter(uid=claim.uid).first()
+    if subscriber is None:
+        raise ConfirmError("invalid")
+    if subscriber.status != Subscriber.Status.PENDING or subscriber.confirm_nonce != claim.nonce:
+        raise ConfirmError("used")
+    return subscriber
+
+
+def confirm(token: str, request: Request) -> Subscriber:
+    """Confirm with a link's token (the POST behind the Confirm button) and record consent."""
+    with transaction.atomic():
+        subscriber = check_confirm_token(token)
+        subscriber = Subscriber.objects.select_for_update().get(pk=subscriber.pk)
+        check_confirm_token(token)  # again under the lock: two clicks confirm once
+        now = timezone.now()
+        subscriber.status = Subscriber.Status.CONFIRMED
+        subscriber.confirmed_at = subscriber.consent_at = now
+        subscriber.consent_ip = request.ip
+        subscriber.consent_user_agent = request.user_agent[:500]
+        subscriber.confirm_nonce = ""
+        subscriber.unsubscribed_at = None
+        subscriber.soft_bounces = 0
+        subscriber.save()
+        # Fresh consent lifts an earlier erasure's suppression.
+        SuppressedAddress.objects.filter(
+            address_hash=addresses.suppression_hash(subscriber.email)
+        ).delete()
+        record(subscriber, Kind.CONFIRMED, f"from {request.ip or 'unknown IP'}")
+    return subscriber
+
+
+def update_preferences(subscriber: Subscriber, *, guides: Iterable[Guide], cadence: str) -> None:
+    with transaction.atomic():
+        subscriber.cadence = cadence
+        subscriber.save(update_fields=["cadence"])
+        guides = list(guides)
+        subscriber.guides.set(guides)
+        record(
+            subscriber,
+            Kind.PREFERENCES,
+            f"{Cadence(cadence).label}; {', '.join(g.slug for g in guides) or 'no guides'}",
+        )
+
+
+def unsubscribe(subscriber: Subscriber, *, how: str) -> bool:
+    """Stop all mail to the subscriber. Repeating it changes nothing; returns whether it changed."""
+    with transaction.atomic():
+        changed = Subscriber.objects.filter(
+            pk=subscriber.pk,
+            status__in=[Subscriber.Status.PENDING, Subscriber.Status.CONFIRMED],
+        ).update(
+            status=Subscriber.Status.UNSUBSCRIBED, unsubscribed_at=timezone.now(), confirm_nonce=""
+        )
+        if changed:
+            record(subscriber, Kind.UNSUBSCRIBED, how)
+    return bool(changed)
+
+
+def mark_undeliverable(subscriber: Subscriber, status: str, detail: str, **event: Any) -> None:
+    """A hard bounce or a complaint: stop mail (webhooks call this)."""
+    kind = Kind.BOUNCED if status == Subscriber.Status.BOUNCED else Kind.COMPLAINED
+    Subscriber.objects.filter(pk=subscriber.pk).update(status=status, confirm_nonce="")
+    record(subscriber, kind, detail, **event)
+
+
+def erase(subscriber: Subscriber, *, how: str) -> None:
+    """Remove every piece of personal data; keep only a keyed hash on the suppression list."""
+    with transaction.atomic():
+        SuppressedAddress.objects.get_or_create(
+            address_hash=addresses.suppression_hash(subscriber.email),
+            defaults={"reason": "erased"},
+        )
+        uid = subscriber.uid
+        subscriber.delete()  # events go with it (CASCADE)
+    logger.info("erased subscriber %s (%s)", uid, how)
+
+
+def is_suppressed(address: str) -> bool:
+    return SuppressedAddress.objects.filter(
+        address_hash=addresses.suppression_hash(address)
+    ).exists()
+
+
+def export_data(subscriber: Subscriber) -> dict[str, Any]:
+    """Everything we hold about the subscriber, for their own JSON download."""
+    return {
+        "email": subscriber.email,
+        "status": subscriber.status,
+        "cadence": subscriber.cadence,
+        "guides": [guide.slug for guide in subscriber.guides.all()],
+        "created_at": subscriber.created_at.isoformat(),
+        "confirmed_at": subscriber.confirmed_at.isoformat() if subscriber.confirmed_at else None,
+        "unsubscribed_at": (
+            subscriber.unsubscribed_at.isoformat() if subscriber.unsubscribed_at else None
+        ),
+        "consent": {
+            "at": subscriber.consent_at.isoformat() if subscriber.consent_at else None,
+            "ip": subscriber.consent_ip,
+            "user_agent": subscriber.consent_user_agent,
+            "source": subscriber.source,
+        },
+        "history": [
+            {
+                "at": event.created_at.isoformat(),
+                "event": event.kind,
+                "detail": event.detail,
+                "version": str(event.version) if event.version_id else None,
+            }
+            for event in subscriber.events.select_related("version__guide")
+        ],
+    }

@@ -1,0 +1,133 @@
+"""Subscribers, what happened to them, and the suppression list of erased addresses."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from guide.models import Guide, Version
+
+
+class Cadence(models.TextChoices):
+    EVERY = "every", "Every release"
+    MINOR = "minor", "Minor and major releases"
+    MAJOR = "major", "Major releases only"
+
+
+# Which release bumps each cadence receives.
+CADENCE_BUMPS = {
+    Cadence.EVERY: {"major", "minor", "patch"},
+    Cadence.MINOR: {"major", "minor"},
+    Cadence.MAJOR: {"major"},
+}
+
+
+class SubscriberQuerySet(models.QuerySet["Subscriber"]):
+    def confirmed(self) -> SubscriberQuerySet:
+        return self.filter(status=Subscriber.Status.CONFIRMED)
+
+    def audience_for(self, version: Version) -> SubscriberQuerySet:
+        """Confirmed subscribers of version's guide whose cadence includes its bump."""
+        cadences = [c for c, bumps in CADENCE_BUMPS.items() if version.bump_level() in bumps]
+        return self.confirmed().filter(guides=version.guide_id, cadence__in=cadences)
+
+
+class Subscriber(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending confirmation"
+        CONFIRMED = "confirmed", "Confirmed"
+        UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+        BOUNCED = "bounced", "Bounced"
+        COMPLAINED = "complained", "Complained"
+
+    # Names the subscriber in signed links instead of the address or the row id.
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    email = models.CharField(max_length=254, help_text="As given, domain in IDNA form.")
+    # Lower-cased address: the unique key, so Ann@x.org and ann@x.org are one subscriber.
+    email_key = models.CharField(max_length=254, unique=True, editable=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    cadence = models.CharField(max_length=8, choices=Cadence.choices, default=Cadence.EVERY)
+    guides = models.ManyToManyField(Guide, related_name="subscribers", blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    # The current confirmation link's secret: a link is valid only while its nonce matches, so each
+    # link works once and a new link voids the old one.
+    confirm_nonce = models.CharField(max_length=32, blank=True, editable=False)
+    confirm_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Consent record, written when the subscriber confirms.
+    consent_at = models.DateTimeField(null=True, blank=True)
+    consent_ip = models.GenericIPAddressField(null=True, blank=True)
+    consent_user_agent = models.CharField(max_length=500, blank=True)
+    source = models.CharField(
+        max_length=100, blank=True, help_text="Where the subscription came from: a form, an import."
+    )
+    soft_bounces = models.PositiveIntegerField(default=0)
+    last_bounce_at = models.DateTimeField(null=True, blank=True)
+
+    objects = SubscriberQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "cadence"], name="subscriber_audience_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(status="confirmed") | Q(confirmed_at__isnull=False),
+                name="subscriber_confirmed_has_date",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def new_confirm_nonce(self) -> str:
+        self.confirm_nonce = secrets.token_urlsafe(16)
+        return self.confirm_nonce
+
+
+class SubscriberEvent(models.Model):
+    """The subscriber's history, shown in the admin: subscribed, confirmed, mailed, bounced, …"""
+
+    class Kind(models.TextChoices):
+        SUBSCRIBED = "subscribed", "Subscribed (pending)"
+        CONFIRMATION_SENT = "confirmation_sent", "Confirmation mail sent"
+        CONFIRMED = "confirmed", "Confirmed"
+        PREFERENCES = "preferences", "Changed preferences"
+        MAILED = "mailed", "Mailed a version"
+        BOUNCED = "bounced", "Bounced"
+        SOFT_BOUNCED = "soft_bounced", "Soft bounce"
+        COMPLAINED = "complained", "Complained"
+        UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+        IMPORTED = "imported", "Imported"
+
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    detail = models.CharField(max_length=500, blank=True)
+    version = models.ForeignKey(Version, null=True, blank=True, on_delete=models.SET_NULL)
+    # The ESP's event id, so a webhook delivered twice is recorded (and acted on) once.
+    esp_event_id = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.detail}".strip()
+
+
+class SuppressedAddress(models.Model):
+    """An erased address, kept only as a keyed hash (see addresses.suppression_hash)."""
+
+    address_hash = models.CharField(max_length=64, unique=True)
+    reason = models.CharField(max_length=20, default="erased")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "suppressed addresses"
+
+    def __str__(self) -> str:
+        return f"{self.address_hash[:12]}… ({self.reason})"

@@ -1,0 +1,14 @@
+from django import template
+
+from subscriptions.forms import SubscribeForm
+
+register = template.Library()
+
+
+@register.inclusion_tag("subscriptions/_form.html", takes_context=True)
+def subscribe_form(context, source: str = "home", guide=None) -> dict:
+    """The subscribe form for any page; on a guide's page that guide is pre-ticked."""
+    initial = {"source": source}
+    if guide is not None:
+        initial["guides"] = [guide.pk]
+    return {"form": SubscribeForm(initial=initial), "csrf_token": context.get("csrf_token")}

@@ -1,0 +1,14 @@
+from django.urls import path
+
+from subscriptions import views
+
+app_name = "subscriptions"
+
+urlpatterns = [
+    path("subscribe/", views.subscribe, name="subscribe"),
+    path("confirm/<str:token>/", views.confirm, name="confirm"),
+    path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
+    path("manage/<str:token>/", views.manage, name="manage"),
+    path("manage/<str:token>/export.json", views.export, name="export"),
+    path("manage/<str:token>/erase/", views.erase, name="erase"),
+]
