@@ -32,6 +32,7 @@ run: export DEBUG ?= true
 run: install
 	$(MANAGE) migrate --noinput
 	$(MANAGE) load_demo
+	$(MANAGE) load_demo_subscribers
 	@echo "mlmw: http://127.0.0.1:8000/  (admin: /admin/, user 'editor' / password 'editor' from the demo data)"
 	@trap 'kill 0' INT TERM EXIT; \
 	$(MANAGE) clock & \

@@ -21,14 +21,24 @@ that guide. See bench/diff_bench.py.
 from __future__ import annotations
 
 import difflib
+import re
+import unicodedata
+from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
+from urllib.parse import unquote
 
 from markdown_it import MarkdownIt
+from markdown_it.common.normalize_url import normalizeLink, normalizeLinkText, validateLink
+from markdown_it.rules_block.state_block import StateBlock
+from markdown_it.rules_block.table import table as table_rule
+from markdown_it.rules_inline.autolink import AUTOLINK_RE, EMAIL_RE
 from markdown_it.token import Token
+from markdown_it_pyrs import MarkdownIt as RustMarkdownIt
+from markdown_it_pyrs import Node
 
 __all__ = [
     "INTRO_TITLE",
@@ -44,9 +54,6 @@ __all__ = [
     "diff_guides",
     "parse_guide",
 ]
-
-# Built once: constructing a MarkdownIt compiles its rule chains, which is not free.
-_MD = MarkdownIt("commonmark").enable(["table", "strikethrough"])
 
 # Joins the titles of a heading path, e.g. "Beginner track", "Roadmap". Typographic so that it
 # is unlikely in a heading (a collision is still made unique by the duplicate-key suffix).
@@ -293,55 +300,8 @@ def _collapse(text: str) -> str:
     return " ".join(text.split())
 
 
-def _plain_parts(children: Iterable[Token], parts: list[str]) -> None:
-    """Append the plain text of inline tokens (used for image alt text; no link bookkeeping)."""
-    for tok in children:
-        kind = tok.type
-        if kind in ("text", "text_special", "code_inline"):
-            parts.append(tok.content)
-        elif kind in ("softbreak", "hardbreak"):
-            parts.append(" ")
-        elif kind == "image" and tok.children:
-            _plain_parts(tok.children, parts)
-
-
-def _walk_inline(children: Sequence[Token]) -> tuple[str, list[tuple[str, str]], list[str]]:
-    """Plain text, links (href, title) and hidden identity parts of one inline token.
-
-    Inline markup is dropped (emphasis, code spans keep their text); breaks become spaces so that
-    re-wrapping is invisible once whitespace is collapsed. Images contribute their alt text but
-    are not links. Raw inline HTML is not text, but it is part of the block's identity.
-    """
-    parts: list[str] = []
-    links: list[tuple[str, str]] = []
-    hidden: list[str] = []
-    href: str | None = None
-    start = 0
-    for tok in children:
-        kind = tok.type
-        if kind in ("text", "text_special", "code_inline"):
-            parts.append(tok.content)
-        elif kind in ("softbreak", "hardbreak"):
-            parts.append(" ")
-        elif kind == "link_open":
-            href = str(tok.attrs.get("href", ""))
-            start = len(parts)
-            hidden.append(href)
-        elif kind == "link_close":
-            if href is not None:
-                links.append((href, _collapse("".join(parts[start:]))))
-                href = None
-        elif kind == "image":
-            hidden.append("img:" + str(tok.attrs.get("src", "")))
-            if tok.children:
-                _plain_parts(tok.children, parts)
-        elif kind == "html_inline":
-            hidden.append(_collapse(tok.content))  # re-wrapping inside a tag is no change either
-    return _collapse("".join(parts)), links, hidden
-
-
 class _Builder:
-    """Accumulates sections while walking the token stream once."""
+    """Accumulates sections while walking the parse once, in document order."""
 
     def __init__(self) -> None:
         self.sections: list[ParsedSection] = []
@@ -402,18 +362,559 @@ class _Builder:
         # holds one and neither does a normalised URL: the joined identity is unambiguous.
         self.block_keys.append("\x1f".join((text, *hidden)) if hidden else text)
 
+    def add_inline_block(self, inline: tuple[str, list[tuple[str, str]], list[str]]) -> None:
+        """A paragraph (wherever it sits: list item, quote) or a heading that opens no section."""
+        text, links, hidden = inline
+        self.add_links(links)
+        self.add_block(text, hidden)
 
-def _parse(markdown: str) -> ParsedGuide:
+    def add_row(self, cells: Iterable[tuple[str, list[tuple[str, str]], list[str]]]) -> None:
+        """A table row is one block: its cells' texts joined by " | "."""
+        texts: list[str] = []
+        hidden: list[str] = []
+        for text, links, cell_hidden in cells:
+            self.add_links(links)
+            texts.append(text)
+            hidden.extend(cell_hidden)
+        self.add_block(" | ".join(texts), hidden)
+
+    def add_code(self, content: str, info: str) -> None:
+        # Code is whitespace-sensitive: keep it as written (minus the final newline), and let
+        # the language of a fence count too.
+        info = info.strip()
+        self.add_block(content.rstrip("\n"), (f"lang:{info}",) if info else ())
+
+
+# --------------------------------------------------------------------------------------------
+# Parsing with markdown-it-pyrs (the fast path)
+#
+# Its tree is read so as to give exactly what markdown-it-py's token stream gives (read below,
+# kept as the fallback and as the tests' reference). Both parsers port markdown-it and follow
+# CommonMark, so they agree on the structure; where their outputs differ, this reading undoes
+# the difference or gives up:
+#
+# - URLs. markdown-it-pyrs only percent-encodes a destination; markdown-it-py also runs it
+#   through mdurl, which trims it and may rewrite the host (punycode, odd ports). A cheap test
+#   on the encoded URL shows that nearly every URL comes out the same; otherwise
+#   markdown-it-py's own normalizeLink, applied to the encoded URL, gives its result, unless the
+#   host held characters that got encoded (an IDN host). See _href.
+# - Autolinks. markdown-it-py shows them decoded (percent-escapes, punycode): the URL as
+#   written, which the tree keeps, is decoded the same way.
+# - Spec version. markdown-it-pyrs follows CommonMark 0.30, markdown-it-py 0.31.2, which counts
+#   Unicode symbols (€, →, emoji) as punctuation next to "*", "_", "~~", takes more forms of
+#   HTML comments and declarations ("<!-->", "<!-- a -- b -->", "<!doctype"), and lists
+#   <search> instead of <source> among the HTML block tags.
+# - Details. markdown-it-py turns NUL into U+FFFD; it keeps a tab of a code block in a quote
+#   or list as a tab; it stops reading blocks nested 20 deep.
+#
+# Giving up raises _Unmatched (as do a node kind not expected, text Rust cannot take such as a
+# lone surrogate, and a panic of the Rust parser), and parse_guide then parses that document with
+# markdown-it-py: slower, same result. A typical guide never needs it.
+# --------------------------------------------------------------------------------------------
+
+
+class _Unmatched(Exception):
+    """The tree holds something whose markdown-it-py reading cannot be derived from it."""
+
+
+# Built once: constructing a parser compiles its rule chains, which is not free.
+_RUST_MD = RustMarkdownIt("commonmark").enable_many(["table", "strikethrough"])
+
+_CONTAINERS = frozenset({"blockquote", "bullet_list", "ordered_list", "list_item"})
+_BLOCKS = _CONTAINERS | {
+    "paragraph",
+    "heading",
+    "lheading",
+    "fence",
+    "code_block",
+    "html_block",
+    "table",
+    "hr",
+    "definition",
+}
+# Inline nodes that only wrap others (their markup is dropped).
+_WRAPPERS = frozenset({"em", "strong", "strikethrough"})
+# markdown-it-py stops reading blocks nested 20 deep (a quote, a list and a list item count one
+# each): from a safe margin below that, the document is left to it.
+_MAX_DEPTH = 16
+
+# What mdurl (behind markdown-it-py's normalizeLink) reads as a protocol, "//" and authority
+# (user, host, port). Only the authority gets rewritten, and never when it is plain ASCII labels
+# with an optional port.
+_URL_HEAD = re.compile(r"([a-z0-9.+-]+:)?(//)?([^/?#]*)", re.IGNORECASE)
+_PLAIN_AUTHORITY = re.compile(r"(?:[+A-Za-z0-9_-]{0,63}\.)*[+A-Za-z0-9_-]{0,63}(?::[0-9]*)?")
+_NEWLINES = re.compile(r"\r\n?")
+_EDGE_ESCAPES = re.compile(r"\A(?:%[0-9A-Fa-f]{2})+|(?:%[0-9A-Fa-f]{2})+\Z")
+# A non-ASCII character next to an emphasis or strikethrough delimiter.
+_BY_DELIMITER = re.compile(r"[^\x00-\x7f](?=[*_~])|(?<=[*_~])[^\x00-\x7f]")
+# A line that could be the delimiter row of a table for markdown-it-py, once the markers of
+# quotes around it are removed; and what precedes the header in a list item or a quote.
+_DELIMITER_LIKE = re.compile(r"^[ \t>]*([|:-][ \t|:-]*)$", re.MULTILINE)
+_CONTAINER_PREFIX = re.compile(r"^(?:[ \t>]|(?:[-+*]|[0-9]{1,9}[.)])(?=[ \t]|$))*")
+# A table row that some block rule might take as the start of a block that ends the table.
+_BODY_ROW_RISK = re.compile(r"[ \t]*[-+*_#>`~<0-9]")
+# HTML block tags of one CommonMark version and not the other.
+_HTML_TAG_CHANGED = re.compile(r"[ \t]*</?(?:search|source)(?:[ \t\n/>]|\Z)", re.IGNORECASE)
+
+
+def _blank_at_ends(url: str) -> bool:
+    """Whether the encoded `url` may start or end with a blank, which mdurl would trim."""
+    for match in _EDGE_ESCAPES.finditer(url):
+        text = unquote(match.group())
+        if (match.start() == 0 and text[0].isspace()) or (
+            match.end() == len(url) and text[-1].isspace()
+        ):
+            return True
+    return False
+
+
+def _href(url: str) -> str:
+    """markdown-it-py's href for a link or image to which markdown-it-pyrs gives `url`.
+
+    markdown-it-pyrs gives encode(dest), markdown-it-py encode(format(parse(dest))) with the host
+    punycoded. Both encode the same characters and neither touches ":", "/", "?", "#", so if the
+    protocol, "//" and authority of `url` hold no escape, dest has the very same ones: mdurl reads
+    the same host from both, and the rest goes through parse and format unchanged (already
+    encoded). Hence normalizeLink(url) is markdown-it-py's href, and it is `url` itself when the
+    authority is plain, or when there is none (no protocol, no "//").
+    """
+    if "%" in url and _blank_at_ends(url):
+        raise _Unmatched("a destination with blanks at its ends")
+    protocol, slashes, authority = _URL_HEAD.match(url).groups()  # type: ignore[union-attr]
+    if not (protocol or slashes):
+        return url  # no host to read: mdurl only splits and re-joins it
+    if len(authority) <= 255 and _PLAIN_AUTHORITY.fullmatch(authority):
+        return url
+    if "%" in authority:
+        raise _Unmatched("a host with encoded characters")
+    href = normalizeLink(url)
+    if href != url and not validateLink(href):
+        raise _Unmatched("a URL markdown-it-py refuses")
+    return href
+
+
+def _autolink(node: Node) -> tuple[str, str]:
+    """(href, text) of an autolink as markdown-it-py makes them, from the URL as written."""
+    (child,) = node.children
+    source = child.meta["markup"]  # what is between "<" and ">"
+    if AUTOLINK_RE.match(source):
+        authority = _URL_HEAD.match(source).group(3)  # type: ignore[union-attr]
+        if (
+            "%" not in source
+            and not source[-1].isspace()  # mdurl would trim it
+            and len(authority) <= 255
+            and _PLAIN_AUTHORITY.fullmatch(authority)
+            and "xn--" not in authority.lower()
+        ):
+            return node.meta["url"], source  # nothing to encode, nothing to decode
+        href = normalizeLink(source)
+    elif EMAIL_RE.match(source):
+        href = normalizeLink("mailto:" + source)
+    else:
+        raise _Unmatched("an autolink markdown-it-py does not see")
+    if not validateLink(href):
+        raise _Unmatched("an autolink markdown-it-py refuses")
+    return href, normalizeLinkText(source)
+
+
+def _text(node: Node) -> str:
+    content: str = node.meta["content"]
+    # "<!" starts an HTML comment or declaration in more ways in CommonMark 0.31 ("<!-->",
+    # "<!-- a -- b -->", "<!doctype html>"): for markdown-it-py, this text may be inline HTML.
+    if "<!" in content:
+        raise _Unmatched("text that may be HTML for CommonMark 0.31")
+    return content
+
+
+def _code(node: Node) -> Iterator[str]:
+    """The text of a code span (code is read before HTML: no "<!" to worry about)."""
+    for child in node.children:
+        if child.name != "text":
+            raise _Unmatched(f"{child.name!r} in a code span")
+        yield child.meta["content"]
+
+
+class _InlineReader:
+    """Plain text, links (href, title) and hidden identity parts of some inline nodes.
+
+    _walk_inline on the tree: opening and closing a link are events, as link_open and link_close
+    are there, so that a link in a link (an autolink in a link's text) reads the same.
+    """
+
+    __slots__ = ("hidden", "href", "links", "parts", "start")
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.links: list[tuple[str, str]] = []
+        self.hidden: list[str] = []
+        self.href: str | None = None
+        self.start = 0
+
+    def read(self, nodes: Iterable[Node]) -> None:
+        parts = self.parts
+        for node in nodes:
+            name = node.name
+            if name == "text":
+                parts.append(_text(node))
+            elif name == "text_special":  # an escaped character or an entity
+                parts.append(node.meta["content"])
+            elif name in _WRAPPERS:
+                self.read(node.children)
+            elif name == "code_inline":
+                parts.extend(_code(node))
+            elif name == "link":
+                self.open_link(_href(node.meta["url"]))
+                self.read(node.children)
+                self.close_link()
+            elif name == "softbreak" or name == "hardbreak":
+                parts.append(" ")
+            elif name == "image":
+                self.hidden.append("img:" + _href(node.meta["url"]))
+                _read_plain(node.children, parts)
+            elif name == "autolink":
+                href, text = _autolink(node)
+                self.open_link(href)
+                parts.append(text)
+                self.close_link()
+            elif name == "html_inline":
+                content = node.meta["content"]
+                if _HTML_TAG_CHANGED.match(content):
+                    raise _Unmatched("an HTML tag whose kind changed")
+                self.hidden.append(_collapse(content))
+            else:
+                raise _Unmatched(f"inline node {name!r}")
+
+    def open_link(self, href: str) -> None:
+        self.href = href
+        self.start = len(self.parts)
+        self.hidden.append(href)
+
+    def close_link(self) -> None:
+        if self.href is not None:
+            self.links.append((self.href, _collapse("".join(self.parts[self.start :]))))
+            self.href = None
+
+
+def _read_plain(nodes: Iterable[Node], parts: list[str]) -> None:
+    """Append the plain text of an image's description (_plain_parts on the tree)."""
+    for node in nodes:
+        name = node.name
+        if name == "text":
+            parts.append(_text(node))
+        elif name == "text_special":
+            parts.append(node.meta["content"])
+        elif name == "softbreak" or name == "hardbreak":
+            parts.append(" ")
+        elif name in _WRAPPERS:
+            _read_plain(node.children, parts)
+        elif name == "code_inline":
+            parts.extend(_code(node))
+        elif name == "link" or name == "image":
+            _href(node.meta["url"])  # markdown-it-py must see a link (an image) there too
+            _read_plain(node.children, parts)
+        elif name == "autolink":
+            parts.append(_autolink(node)[1])
+        elif name != "html_inline":
+            raise _Unmatched(f"inline node {name!r}")
+
+
+class _TreeReader:
+    """Reads the tree of one document into a _Builder, as _parse_tokens reads the tokens."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.source_bytes: bytes | None = None  # encoded when first needed (srcmap is in bytes)
+        self.line_ends: list[int] | None = None  # byte offsets of the "\n"s, when first needed
+        self.tabs = "\t" in source
+        self.tables: list[tuple[Node | None, Node, Node | None]] = []  # top-level, with siblings
+        self.b = _Builder()
+
+    def bytes(self) -> bytes:
+        if self.source_bytes is None:
+            self.source_bytes = self.source.encode()
+        return self.source_bytes
+
+    def line_of(self, offset: int) -> int:
+        """The 0-based line holding the byte at `offset`."""
+        if self.line_ends is None:
+            self.line_ends = [m.start() for m in re.finditer(b"\n", self.bytes())]
+        return bisect_left(self.line_ends, offset)
+
+    def inline(
+        self, nodes: Iterable[Node], span: Node
+    ) -> tuple[str, list[tuple[str, str]], list[str]]:
+        """_walk_inline of some inline nodes, which lie in the source of `span`."""
+        reader = _InlineReader()
+        reader.read(nodes)
+        text = _collapse("".join(reader.parts))
+        # A backtick left as text (no closing run) can make the Rust parser read a link label
+        # differently (or panic: see _parse_tree); label scans start at each "[".
+        if "`" in text and ("[" in text or reader.hidden):
+            raise _Unmatched("a backtick left as text, and a bracket")
+        if not text.isascii():
+            self.check_delimiters(span)
+        return text, reader.links, reader.hidden
+
+    def check_delimiters(self, span: Node) -> None:
+        """Give up if a delimiter in `span` touches a symbol (not punctuation in 0.30)."""
+        source = self.bytes()
+        start, end = span.srcmap or (0, len(source))
+        for match in _BY_DELIMITER.finditer(source[start:end].decode(errors="replace")):
+            if unicodedata.category(match.group())[0] == "S":
+                raise _Unmatched("a delimiter next to a symbol")
+
+    def blocks(self, parent: Node, depth: int) -> None:
+        b = self.b
+        # The tree leaves out the paragraph around the text of a tight list item: a run of
+        # inline nodes among blocks is such a paragraph.
+        run: list[Node] = []
+        children = parent.children
+        for i, node in enumerate(children):
+            name = node.name
+            if name not in _BLOCKS:
+                run.append(node)
+                continue
+            if run:
+                b.add_inline_block(self.inline(run, parent))
+                run = []
+            if name == "paragraph":
+                b.add_inline_block(self.inline(node.children, node))
+            elif name in _CONTAINERS:
+                if depth + 1 >= _MAX_DEPTH:
+                    raise _Unmatched("deep nesting")
+                self.blocks(node, depth + 1)
+            elif name == "heading" or name == "lheading":
+                # Only top-level headings split the guide into sections: a "#" line inside a
+                # quote or a list item is part of that quote or item, which continues after it.
+                if depth:
+                    b.add_inline_block(self.inline(node.children, node))
+                else:
+                    text, links, _ = self.inline(node.children, node)
+                    b.heading(node.meta["level"], text or UNTITLED)
+                    b.add_links(links)
+            elif name == "table":
+                if depth:
+                    raise _Unmatched("a table in a container")
+                self.tables.append(
+                    (
+                        children[i - 1] if i else None,
+                        node,
+                        children[i + 1] if i + 1 < len(children) else None,
+                    )
+                )
+                for part in node.children:
+                    _expect(part, "thead", "tbody")
+                    for row in part.children:
+                        _expect(row, "trow")
+                        b.add_row(
+                            self.inline(_expect(cell, "tcell").children, row)
+                            for cell in row.children
+                        )
+            elif name == "fence" or name == "code_block":
+                if depth and (self.tabs or node.srcmap[1] >= len(self.bytes())):  # type: ignore[index]
+                    # markdown-it-py keeps a tab there as a tab; it drops a last line of
+                    # blanks after ">" from code that runs to the end.
+                    raise _Unmatched("code in a container, with a tab or at the end")
+                meta = node.meta
+                b.add_code(meta["content"], meta.get("info", ""))
+            elif name == "html_block":
+                content = node.meta["content"]
+                if _HTML_TAG_CHANGED.match(content):
+                    raise _Unmatched("an HTML tag whose kind changed")
+                b.add_block(_collapse(content))
+            # "hr" and "definition" (of a reference) have no text.
+        if run:
+            b.add_inline_block(self.inline(run, parent))
+
+    def check_tables(self) -> None:
+        """Give up unless both parsers see the same tables, with the same rows.
+
+        The table rules differ (markdown-it-py's comes from markdown-it 14, the Rust one needs no
+        "|" at all, ends a table at other lines...), but they agree on a table that sits on its
+        own: that is what is checked. Any line that markdown-it-py could take for the delimiter
+        row of a table must be one of those tables'.
+        """
+        if not self.tables and "|" not in self.source:
+            return
+        lines = self.source.split("\n")
+        delimiter_rows = set()
+        for previous, table, following in self.tables:
+            first, last = self.line_span(table)
+            if not (
+                last > first
+                and _is_table_start(lines[first], lines[first + 1])
+                and (first == 0 or _ends_block_before_table(previous, lines[first - 1]))
+                and (following is None or _ends_table(following, lines[last + 1]))
+                and not any(_BODY_ROW_RISK.match(line) for line in lines[first + 2 : last + 1])
+                and (last - first - 1)
+                * len(_expect(table.children[0], "thead").children[0].children)
+                <= 0x10000
+            ):
+                raise _Unmatched("a table the parsers may see differently")
+            delimiter_rows.add(first + 1)
+        for match in _DELIMITER_LIKE.finditer(self.source):
+            row = self.source.count("\n", 0, match.start())
+            if row in delimiter_rows or not row:
+                continue
+            # The header follows the markers of the quotes and lists it is in, or of some of
+            # them only (a row "> | a |" can be a quote's, or hold a cell ">").
+            header = lines[row - 1]
+            prefix = _CONTAINER_PREFIX.match(header).end()  # type: ignore[union-attr]
+            if any(_is_table_start(header[i:], match.group(1)) for i in range(prefix + 1)):
+                raise _Unmatched("a table markdown-it-py may see")
+
+    def line_span(self, node: Node) -> tuple[int, int]:
+        start, end = node.srcmap  # type: ignore[misc]
+        return self.line_of(start), self.line_of(max(start, end - 1))
+
+
+def _is_table_start(header: str, delimiter: str) -> bool:
+    """Whether markdown-it-py's table rule starts a table on these two lines (at top level)."""
+    if "|" not in header or "-" not in delimiter:
+        return False
+    state = StateBlock(f"{header}\n{delimiter}\n", _MD, {}, [])
+    return bool(table_rule(state, 0, 2, True))
+
+
+def _ends_block_before_table(previous: Node | None, line: str) -> bool:
+    """Whether the line before a table ends a block for markdown-it-py too.
+
+    A blank line does, unless a list goes on after it (a table line can be the next item's);
+    so does the last line of a block that a table line cannot continue. A table interrupts a
+    paragraph in both parsers; a quote or a list could take it in lazily.
+    """
+    if previous is None:
+        return not line.strip(" \t")
+    if previous.name in ("bullet_list", "ordered_list"):
+        return False
+    return not line.strip(" \t") or previous.name in (
+        "paragraph",
+        "heading",
+        "lheading",
+        "fence",
+        "code_block",
+        "hr",
+    )
+
+
+def _ends_table(following: Node, line: str) -> bool:
+    """Whether markdown-it-py ends a table, too, at the line after it (`following` starts there).
+
+    It ends one at a blank line, and at the blocks that end a quote (and that both parsers
+    agree start there): a fence, a quote, a rule, a list, a heading.
+    """
+    return not line.strip(" \t") or following.name in (
+        "fence",
+        "blockquote",
+        "hr",
+        "bullet_list",
+        "ordered_list",
+        "heading",
+    )
+
+
+def _expect(node: Node, *names: str) -> Node:
+    if node.name not in names:
+        raise _Unmatched(f"{node.name!r} where {' or '.join(names)} was expected")
+    return node
+
+
+def _parse_tree(markdown: str) -> ParsedGuide:
+    """Parse with markdown-it-pyrs; raise _Unmatched where its reading could differ."""
+    # As markdown-it-py's normalize does (then srcmap offsets are offsets in what it reads).
+    if "\r" in markdown:
+        markdown = _NEWLINES.sub("\n", markdown)
+    if "\0" in markdown:
+        markdown = markdown.replace("\0", "\ufffd")
+    # markdown-it-py has no line for a last line of blanks with no "\n" (the Rust parser has,
+    # and would add it to an unclosed fence).
+    tail = markdown.rpartition("\n")[2]
+    if tail and not tail.strip(" \t"):
+        markdown = markdown[: len(markdown) - len(tail)]
+    try:
+        root = _RUST_MD.tree(markdown)
+    except UnicodeEncodeError as error:  # lone surrogates: not representable in Rust
+        raise _Unmatched("text that is not valid Unicode") from error
+    except BaseException as error:
+        # A panic of the Rust parser surfaces as pyo3's PanicException, a BaseException. Known
+        # one: "[" then an unclosed code span, e.g. "[`x" (markdown-it.rs issue #40). Rust also
+        # prints the panic to stderr.
+        if type(error).__name__ != "PanicException":
+            raise
+        raise _Unmatched("a panic of the Rust parser") from error
+    reader = _TreeReader(markdown)
+    reader.blocks(root, 0)
+    reader.check_tables()
+    reader.b.flush()
+    return ParsedGuide(sections=tuple(reader.b.sections), links=reader.b.links)
+
+
+# --------------------------------------------------------------------------------------------
+# Parsing with markdown-it-py (the reference, and the fallback)
+# --------------------------------------------------------------------------------------------
+
+
+def _plain_parts(children: Iterable[Token], parts: list[str]) -> None:
+    """Append the plain text of inline tokens (used for image alt text; no link bookkeeping)."""
+    for tok in children:
+        kind = tok.type
+        if kind in ("text", "text_special", "code_inline"):
+            parts.append(tok.content)
+        elif kind in ("softbreak", "hardbreak"):
+            parts.append(" ")
+        elif kind == "image" and tok.children:
+            _plain_parts(tok.children, parts)
+
+
+def _walk_inline(children: Sequence[Token]) -> tuple[str, list[tuple[str, str]], list[str]]:
+    """Plain text, links (href, title) and hidden identity parts of one inline token.
+
+    Inline markup is dropped (emphasis, code spans keep their text); breaks become spaces so that
+    re-wrapping is invisible once whitespace is collapsed. Images contribute their alt text but
+    are not links. Raw inline HTML is not text, but it is part of the block's identity.
+    """
+    parts: list[str] = []
+    links: list[tuple[str, str]] = []
+    hidden: list[str] = []
+    href: str | None = None
+    start = 0
+    for tok in children:
+        kind = tok.type
+        if kind in ("text", "text_special", "code_inline"):
+            parts.append(tok.content)
+        elif kind in ("softbreak", "hardbreak"):
+            parts.append(" ")
+        elif kind == "link_open":
+            href = str(tok.attrs.get("href", ""))
+            start = len(parts)
+            hidden.append(href)
+        elif kind == "link_close":
+            if href is not None:
+                links.append((href, _collapse("".join(parts[start:]))))
+                href = None
+        elif kind == "image":
+            hidden.append("img:" + str(tok.attrs.get("src", "")))
+            if tok.children:
+                _plain_parts(tok.children, parts)
+        elif kind == "html_inline":
+            hidden.append(_collapse(tok.content))  # re-wrapping inside a tag is no change either
+    return _collapse("".join(parts)), links, hidden
+
+
+# Built once, like _RUST_MD.
+_MD = MarkdownIt("commonmark").enable(["table", "strikethrough"])
+
+
+def _parse_tokens(markdown: str) -> ParsedGuide:
+    """Parse with markdown-it-py (~10x slower than _parse_tree, same result)."""
     tokens = _MD.parse(markdown)
     b = _Builder()
-    row: list[str] | None = None  # cells of the table row being read
-    row_hidden: list[str] = []
+    row: list[tuple[str, list[tuple[str, str]], list[str]]] | None = None  # cells being read
     i, n = 0, len(tokens)
     while i < n:
         tok = tokens[i]
         kind = tok.type
-        # Only top-level headings split the guide into sections: a "#" line inside a quote or a
-        # list item is part of that quote or item, which continues after it.
+        # Only top-level headings split the guide into sections (see _read_blocks).
         if kind == "heading_open" and tok.level == 0:
             inline = tokens[i + 1]
             text, links, _ = _walk_inline(inline.children or ())
@@ -422,28 +923,29 @@ def _parse(markdown: str) -> ParsedGuide:
             i += 3  # heading_open, inline, heading_close
             continue
         if kind == "inline":
-            text, links, hidden = _walk_inline(tok.children or ())
-            b.add_links(links)
             if row is not None:
-                row.append(text)
-                row_hidden.extend(hidden)
+                row.append(_walk_inline(tok.children or ()))
             else:  # a paragraph, wherever it sits (list item, quote), or a nested heading
-                b.add_block(text, hidden)
+                b.add_inline_block(_walk_inline(tok.children or ()))
         elif kind == "tr_open":
-            row, row_hidden = [], []
+            row = []
         elif kind == "tr_close" and row is not None:
-            b.add_block(" | ".join(row), row_hidden)
+            b.add_row(row)
             row = None
         elif kind in ("fence", "code_block"):
-            # Code is whitespace-sensitive: keep it as written (minus the final newline), and
-            # let the language of a fence count too.
-            code = tok.content.rstrip("\n")
-            b.add_block(code, (f"lang:{tok.info.strip()}",) if tok.info.strip() else ())
+            b.add_code(tok.content, tok.info)
         elif kind == "html_block":
             b.add_block(_collapse(tok.content))
         i += 1
     b.flush()
     return ParsedGuide(sections=tuple(b.sections), links=b.links)
+
+
+def _parse(markdown: str) -> ParsedGuide:
+    try:
+        return _parse_tree(markdown)
+    except _Unmatched:
+        return _parse_tokens(markdown)
 
 
 # Parses are memoised: the same two versions are typically diffed several times in a row (admin

@@ -117,5 +117,7 @@ def env_prefixed(prefix: str, *, environ: Mapping[str, str] = os.environ) -> dic
         name = key[len(prefix) :]
         if name.endswith("_FILE"):
             name = name[: -len("_FILE")]
-        result[name] = env_str(prefix + name, environ=environ)
+        value = env_str(prefix + name, "", environ=environ)
+        if value:  # an empty variable means unset, as for every other setting
+            result[name] = value
     return result

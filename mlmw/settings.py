@@ -220,7 +220,9 @@ if not ADMIN_PATH:
 # Keys the hashes of erased addresses on the suppression list. Must stay the same for the life of the
 # list (it is not rotated with SECRET_KEY); defaults to a value derived from SECRET_KEY for set-ups
 # that never rotate.
-SUPPRESSION_KEY = env_str("SUPPRESSION_KEY", f"suppression:{SECRET_KEY}")
+SUPPRESSION_KEY = env_str("SUPPRESSION_KEY", "")
+SUPPRESSION_KEY_IS_DERIVED = not SUPPRESSION_KEY  # the deploy check warns about this
+SUPPRESSION_KEY = SUPPRESSION_KEY or f"suppression:{SECRET_KEY}"
 CONFIRMATION_MAX_AGE_HOURS = env_int("CONFIRMATION_MAX_AGE_HOURS", 72, min_value=1)
 # At most one confirmation (or "already subscribed") mail per address in this many seconds.
 CONFIRMATION_RESEND_SECONDS = env_int("CONFIRMATION_RESEND_SECONDS", 600, min_value=0)
@@ -232,4 +234,8 @@ SOFT_BOUNCE_LIMIT = env_int("SOFT_BOUNCE_LIMIT", 3, min_value=1)
 SOFT_BOUNCE_WINDOW_DAYS = env_int("SOFT_BOUNCE_WINDOW_DAYS", 30, min_value=1)
 # The mailbox in the List-Unsubscribe mailto: alternative and the List-Id of every list mail.
 LIST_UNSUBSCRIBE_MAILTO = env_str("LIST_UNSUBSCRIBE_MAILTO", "unsubscribe@mlmw.example")
+# How many reverse proxies in front of the app append to X-Forwarded-For (0: use REMOTE_ADDR). Rate
+# limits and consent records use the client address this yields.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, min_value=0, max_value=5)
+RATELIMIT_IP_META_KEY = "subscriptions.views.client_ip"
 LIST_ID = env_str("LIST_ID", "MLMW guide updates <updates.mlmw.example>")

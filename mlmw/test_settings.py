@@ -23,3 +23,10 @@ STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticF
 # on the first request (an error under filterwarnings=error). Find static files through the finders.
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True
+# anymail's webhooks (tests/test_bounce_webhooks.py): the basic-auth secret every ESP view checks (without
+# it anymail warns, an error under filterwarnings=error) and Mailgun's payload signing key.
+ANYMAIL = {
+    **ANYMAIL,  # noqa: F405
+    "WEBHOOK_SECRET": "hook:tests-only",
+    "MAILGUN_WEBHOOK_SIGNING_KEY": "mailgun-signing-key-tests-only",
+}

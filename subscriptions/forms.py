@@ -14,6 +14,12 @@ class AddressField(forms.CharField):
     def __init__(self, **kwargs) -> None:
         kwargs.setdefault("max_length", 320)  # longer input gets the clearer 254-character message
         kwargs.setdefault("widget", forms.EmailInput(attrs={"autocomplete": "email"}))
+        # Input over 320 characters (refused before any parsing) gets the same message as 255 to 320:
+        # the rule is 254, and "at most 320" would contradict it.
+        kwargs["error_messages"] = {
+            "max_length": f"An email address can have at most {addresses.MAX_LENGTH} characters.",
+            **kwargs.get("error_messages", {}),
+        }
         super().__init__(**kwargs)
 
     def clean(self, value: str) -> str:
@@ -36,7 +42,12 @@ class PreferencesForm(forms.Form):
 class SubscribeForm(PreferencesForm):
     email = AddressField(label="Email address")
     # A field people never see and bots fill in. Its name looks worth filling.
-    website = forms.CharField(required=False, label="Leave this empty")
+    # Out of the tab order and of autofill: a person's browser must never fill it for them.
+    website = forms.CharField(
+        required=False,
+        label="Leave this empty",
+        widget=forms.TextInput(attrs={"tabindex": "-1", "autocomplete": "off"}),
+    )
     source = forms.SlugField(required=False, max_length=60, widget=forms.HiddenInput)
 
     field_order = ["email", "guides", "cadence", "website", "source"]

@@ -44,7 +44,9 @@ def _may_send_confirmation(subscriber: Subscriber, now) -> bool:
 
 
 def _enqueue(task, *args) -> None:
-    transaction.on_commit(lambda: task.delay(*args))
+    # robust: a failure to enqueue (broker down) or, with eager tasks, to send is logged and does not
+    # turn the visitor's answer into an error page that other outcomes never show (no enumeration).
+    transaction.on_commit(lambda: task.delay(*args), robust=True)
 
 
 def subscribe(
@@ -88,13 +90,18 @@ def subscribe(
                 subscriber.save(update_fields=["confirm_sent_at"])
                 _enqueue(send_already_subscribed, subscriber.pk)
             return
-        elif subscriber.status != Subscriber.Status.PENDING:
+        else:
+            # Pending, unsubscribed, bounced or complained: nothing reaches them until they confirm,
+            # so the latest choices simply replace the earlier ones.
+            again = subscriber.status != Subscriber.Status.PENDING
             subscriber.status = Subscriber.Status.PENDING
             subscriber.cadence = cadence
             subscriber.source = source[:100]
-            subscriber.save(update_fields=["status", "cadence", "source"])
+            subscriber.soft_bounces = 0  # a fresh start; old soft bounces must not re-bounce them
+            subscriber.save(update_fields=["status", "cadence", "source", "soft_bounces"])
             subscriber.guides.set(guides)
-            record(subscriber, Kind.SUBSCRIBED, f"again via {source}")
+            if again:
+                record(subscriber, Kind.SUBSCRIBED, f"again via {source}")
         if not _may_send_confirmation(subscriber, now):
             return
         subscriber.new_confirm_nonce()
@@ -152,7 +159,7 @@ def update_preferences(subscriber: Subscriber, *, guides: Iterable[Guide], caden
     with transaction.atomic():
         subscriber.cadence = cadence
         subscriber.save(update_fields=["cadence"])
-        guides = list(guides)
+        guides = list(guides) or list(Guide.objects.all())  # none ticked means all, as on the form
         subscriber.guides.set(guides)
         record(
             subscriber,
@@ -161,7 +168,7 @@ def update_preferences(subscriber: Subscriber, *, guides: Iterable[Guide], caden
         )
 
 
-def unsubscribe(subscriber: Subscriber, *, how: str) -> bool:
+def unsubscribe(subscriber: Subscriber, *, how: str, **event: Any) -> bool:
     """Stop all mail to the subscriber. Repeating it changes nothing; returns whether it changed."""
     with transaction.atomic():
         changed = Subscriber.objects.filter(
@@ -171,7 +178,7 @@ def unsubscribe(subscriber: Subscriber, *, how: str) -> bool:
             status=Subscriber.Status.UNSUBSCRIBED, unsubscribed_at=timezone.now(), confirm_nonce=""
         )
         if changed:
-            record(subscriber, Kind.UNSUBSCRIBED, how)
+            record(subscriber, Kind.UNSUBSCRIBED, how, **event)
     return bool(changed)
 
 
@@ -228,3 +235,27 @@ def export_data(subscriber: Subscriber) -> dict[str, Any]:
             for event in subscriber.events.select_related("version__guide")
         ],
     }
+
+
+def resend_confirmation(subscriber: Subscriber) -> bool:
+    """Mail a pending subscriber a new confirmation link (voiding the old one): the admin's action.
+
+    Returns whether a mail was enqueued. Subscribers who are not pending get nothing, and neither does
+    anyone mailed in the last CONFIRMATION_RESEND_SECONDS (a double click sends one mail).
+    """
+    from subscriptions.tasks import send_confirmation
+
+    now = timezone.now()
+    with transaction.atomic():
+        subscriber = (
+            Subscriber.objects.select_for_update()
+            .filter(pk=subscriber.pk, status=Subscriber.Status.PENDING)
+            .first()
+        )
+        if subscriber is None or not _may_send_confirmation(subscriber, now):
+            return False
+        subscriber.new_confirm_nonce()
+        subscriber.confirm_sent_at = now
+        subscriber.save(update_fields=["confirm_nonce", "confirm_sent_at"])
+        _enqueue(send_confirmation, subscriber.pk, subscriber.confirm_nonce)
+    return True

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from celery import shared_task
 from django.conf import settings
 from django.urls import reverse
@@ -39,3 +41,24 @@ def send_already_subscribed(subscriber_id: int) -> bool:
         return False
     emails.build("already_subscribed", subscriber).send()
     return True
+
+
+@shared_task(ignore_result=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+def send_import_confirmations(first_id: int, last_id: int, sent_at: str) -> int:
+    """Enqueue the confirmation mail of each subscriber one chunk of an import created pending.
+
+    The chunk is named by its pk range and the import's timestamp (see subscriptions.importing), so the
+    message stays small. Each mail is its own send_confirmation task, retried on its own; a rerun of
+    this task enqueues the same links again at worst.
+    """
+    pending = list(
+        Subscriber.objects.filter(
+            pk__range=(first_id, last_id),
+            status=Subscriber.Status.PENDING,
+            source="import",
+            confirm_sent_at=datetime.fromisoformat(sent_at),
+        ).values_list("pk", "confirm_nonce")
+    )  # at most one chunk (2000 pairs); read before sending so no cursor stays open meanwhile
+    for pk, nonce in pending:
+        send_confirmation.delay(pk, nonce)
+    return len(pending)

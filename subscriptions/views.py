@@ -18,7 +18,7 @@ from subscriptions.models import Subscriber
 
 def _client(request: HttpRequest) -> lifecycle.Request:
     return lifecycle.Request(
-        ip=request.META.get("REMOTE_ADDR"), user_agent=request.META.get("HTTP_USER_AGENT", "")
+        ip=client_ip(request), user_agent=request.META.get("HTTP_USER_AGENT", "")
     )
 
 
@@ -173,3 +173,15 @@ def erase(request: HttpRequest, token: str) -> HttpResponse:
         return HttpResponseBadRequest("Tick the box to confirm erasure.", content_type="text/plain")
     lifecycle.erase(subscriber, how="self-service")
     return render(request, "subscriptions/erased.html")
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    """The visitor's IP: REMOTE_ADDR, or behind TRUSTED_PROXY_COUNT proxies the address the outermost
+    trusted proxy saw (counted from the right of X-Forwarded-For, which a client cannot forge)."""
+    count = settings.TRUSTED_PROXY_COUNT
+    if count:
+        forwarded = [ip.strip() for ip in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        forwarded = [ip for ip in forwarded if ip]
+        if len(forwarded) >= count:
+            return forwarded[-count]
+    return request.META.get("REMOTE_ADDR")

@@ -14,7 +14,9 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -269,3 +271,151 @@ def wait_for(condition, *, timeout: float = 60.0, interval: float = 0.05, what: 
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(interval)
+
+
+# --- Subscriptions: a real SMTP server, and the helpers of the visitor-flow tests --------------------
+
+
+@pytest.fixture
+def smtp_server(settings):
+    """A real aiosmtpd server on 127.0.0.1; Django's SMTP backend sends every mail of the test to it.
+
+    Read what arrived from `smtp_server.messages` (tests.smtp.ReceivedMail: envelope + parsed message).
+    """
+    from tests.smtp import SmtpServer
+
+    server = SmtpServer().start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = server.host
+    settings.EMAIL_PORT = server.port
+    settings.EMAIL_HOST_USER = ""
+    settings.EMAIL_HOST_PASSWORD = ""
+    settings.EMAIL_USE_TLS = False
+    settings.EMAIL_USE_SSL = False
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def clear_cache():
+    """An empty Django cache before and after the test (rate-limit counters live there)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield cache
+    cache.clear()
+
+
+@pytest.fixture
+def post_committed(db, django_capture_on_commit_callbacks):
+    """client.post, then the request's on-commit callbacks run as a real commit would run them.
+
+    The subscribe and confirm views enqueue their mail tasks on commit (eager Celery in the suite), and
+    the `db` fixture never commits; this runs those callbacks, so the mail is really sent. (It sets up
+    the database first: that resets django.core.mail.outbox, which must happen before `mailoutbox`.)
+    """
+
+    def post(client, path: str, data=None, **extra):
+        with django_capture_on_commit_callbacks(execute=True):
+            return client.post(path, data if data is not None else {}, **extra)
+
+    return post
+
+
+@dataclass
+class PageForm:
+    """A <form> of a page as a browser would submit it: its action, method and default fields."""
+
+    action: str
+    method: str
+    fields: dict[str, list[str]] = field(default_factory=dict)
+    names: list[str] = field(default_factory=list)  # every named control, submitted or not
+
+    def data(self, **changes) -> dict[str, list[str] | str]:
+        """The fields a browser would send, with `changes` replacing some of them."""
+        return {**self.fields, **changes}
+
+
+class _FormParser(HTMLParser):
+    def __init__(self, page_url: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.page_url = page_url
+        self.forms: list[PageForm] = []
+        self._select: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        a = {name: (value if value is not None else "") for name, value in attrs}
+        if tag == "form":
+            action = a.get("action") or self.page_url
+            self.forms.append(PageForm(action=action, method=(a.get("method") or "get").lower()))
+            return
+        if not self.forms:
+            return
+        form, name = self.forms[-1], a.get("name")
+        if tag == "input" and name:
+            form.names.append(name)
+            kind = a.get("type", "text").lower()
+            if kind in {"checkbox", "radio"} and "checked" not in a:
+                return
+            if kind in {"submit", "button", "image", "reset"}:
+                return
+            form.fields.setdefault(name, []).append(
+                a.get("value", "on" if kind == "checkbox" else "")
+            )
+        elif tag == "textarea" and name:
+            form.names.append(name)
+            form.fields.setdefault(name, []).append("")
+        elif tag == "select" and name:
+            form.names.append(name)
+            self._select = name
+        elif tag == "option" and self._select and "selected" in a:
+            form.fields.setdefault(self._select, []).append(a.get("value", ""))
+
+    def handle_endtag(self, tag):
+        if tag == "select":
+            self._select = None
+
+
+def page_forms(response) -> list[PageForm]:
+    """Every <form> of an HTML response, in document order."""
+    parser = _FormParser(response.wsgi_request.path)
+    parser.feed(response.content.decode(response.charset or "utf-8"))
+    parser.close()
+    return parser.forms
+
+
+def page_form(response, action: str) -> PageForm:
+    """The one form of the page that submits to `action`; fails the test if there is not exactly one."""
+    found = [form for form in page_forms(response) if form.action == action]
+    assert len(found) == 1, f"expected one form posting to {action}, found {len(found)}"
+    return found[0]
+
+
+def mailed_path(text: str, prefix: str) -> str:
+    """The one site link under `prefix` (like "/confirm/") in a mail's text, as a path for the client."""
+    import re
+
+    from django.conf import settings
+
+    found = set(re.findall(re.escape(settings.SITE_URL + prefix) + r"[^\s\"'<>]+/", text))
+    assert len(found) == 1, f"expected one {prefix} link in the mail, found {sorted(found)}"
+    return found.pop().removeprefix(settings.SITE_URL)
+
+
+# --- Subscriptions admin: a member of the Admins group ----------------------------------------------
+
+
+@pytest.fixture
+def list_admin(db) -> User:
+    """Staff in the Admins group (the group comes from a data migration): manages subscribers."""
+    user = User.objects.create_user("ada", "ada@mlmw.example", "ada-password", is_staff=True)
+    user.groups.add(Group.objects.get(name="Admins"))
+    return user
+
+
+@pytest.fixture
+def list_admin_client(client, list_admin):
+    client.force_login(list_admin)
+    return client

@@ -28,6 +28,8 @@ def deploy_check(tmp_path: Path, **extra: str) -> subprocess.CompletedProcess:
             "ALLOWED_HOSTS": "mlmw.example",
             "SITE_URL": "https://mlmw.example",
             "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+            "ANYMAIL_WEBHOOK_SECRET": "hook:" + secrets.token_urlsafe(20),
+            "SUPPRESSION_KEY": secrets.token_urlsafe(32),
             **extra,
         }
     )
@@ -59,3 +61,18 @@ def test_explicit_hsts_settings_are_honoured_by_the_deploy_check(tmp_path):
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "System check identified no issues (0 silenced)."
+
+
+def test_the_deploy_check_warns_about_plain_http_site_url(tmp_path):
+    result = deploy_check(tmp_path, SITE_URL="http://mlmw.example")
+
+    assert result.returncode != 0
+    assert "mlmw.W001" in result.stderr and "RFC 8058" in result.stderr
+
+
+def test_the_deploy_check_warns_without_a_webhook_secret_or_a_suppression_key(tmp_path):
+    result = deploy_check(tmp_path, ANYMAIL_WEBHOOK_SECRET="", SUPPRESSION_KEY="")
+
+    assert result.returncode != 0
+    assert "mlmw.W002" in result.stderr
+    assert "mlmw.W003" in result.stderr

@@ -1,0 +1,49 @@
+"""manage.py load_demo_subscribers: a few confirmed demo subscribers with different cadences (idempotent)."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from guide.models import Guide
+from subscriptions import addresses
+from subscriptions.lifecycle import record
+from subscriptions.models import Cadence, Subscriber, SubscriberEvent
+
+DEMO = [
+    ("ada@example.org", Cadence.EVERY, None),
+    ("grace@example.org", Cadence.MINOR, None),
+    ("alan@example.org", Cadence.MAJOR, None),
+    ("katherine@example.org", Cadence.EVERY, "mlmw"),
+    ("edsger@example.org", Cadence.EVERY, "mdtp"),
+]
+
+
+class Command(BaseCommand):
+    help = "Create demo subscribers (confirmed, example.org addresses); safe to run again."
+
+    @transaction.atomic
+    def handle(self, *args, **options) -> None:
+        now = timezone.now()
+        created = 0
+        for email, cadence, guide_slug in DEMO:
+            subscriber, was_created = Subscriber.objects.get_or_create(
+                email_key=addresses.key(email),
+                defaults={
+                    "email": email,
+                    "status": Subscriber.Status.CONFIRMED,
+                    "cadence": cadence,
+                    "confirmed_at": now,
+                    "consent_at": now,
+                    "source": "demo",
+                },
+            )
+            if was_created:
+                guides = (
+                    Guide.objects.filter(slug=guide_slug) if guide_slug else Guide.objects.all()
+                )
+                subscriber.guides.set(guides)
+                record(subscriber, SubscriberEvent.Kind.CONFIRMED, "demo data")
+                created += 1
+        self.stdout.write(f"demo subscribers: {created} created, {len(DEMO)} in all")

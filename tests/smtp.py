@@ -1,0 +1,106 @@
+"""A real SMTP server on 127.0.0.1 for tests that check the mail as it leaves over the wire.
+
+The server is aiosmtpd's Controller (its own thread and event loop). Every message it accepts is kept
+with its envelope and parsed with the modern email policy, so tests read headers and MIME parts the
+way a mail client would. Django's SMTP backend talks to it synchronously: when send() returns, the
+server has already answered 250 to DATA, so the message is stored; tests never wait or sleep.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import socket
+import threading
+from dataclasses import dataclass
+from email.message import EmailMessage
+
+from aiosmtpd.controller import Controller
+
+HOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class ReceivedMail:
+    """One message as the server received it: the SMTP envelope and the parsed message."""
+
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    message: EmailMessage
+
+    @property
+    def subject(self) -> str:
+        return str(self.message["Subject"])
+
+    def header(self, name: str) -> str | None:
+        """The unfolded header value. A long header may be folded right after its colon (legal), which
+        leaves the parsed value a leading space; that space is not part of the value."""
+        value = self.message[name]
+        return None if value is None else str(value).strip()
+
+    def body(self, subtype: str) -> str:
+        """The text of the plain or html part ("plain" / "html"); AssertionError if there is none."""
+        part = self.message.get_body(preferencelist=(subtype,))
+        assert part is not None, f"the message has no text/{subtype} part"
+        assert part.get_content_type() == f"text/{subtype}"
+        return part.get_content()
+
+    @property
+    def text(self) -> str:
+        return self.body("plain")
+
+    @property
+    def html(self) -> str:
+        return self.body("html")
+
+
+class _Handler:
+    def __init__(self) -> None:
+        self.received: list[ReceivedMail] = []
+        self._lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # aiosmtpd calls it by this name
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        mail = ReceivedMail(
+            mail_from=envelope.mail_from, rcpt_tos=tuple(envelope.rcpt_tos), message=message
+        )
+        with self._lock:
+            self.received.append(mail)
+        return "250 Message accepted for delivery"
+
+
+def free_port(host: str = HOST) -> int:
+    """A port nobody listens on right now (not every aiosmtpd version accepts port=0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+class SmtpServer:
+    """A running local SMTP server: start(), read .messages, stop()."""
+
+    def __init__(self, host: str = HOST) -> None:
+        self.host = host
+        self.port = free_port(host)
+        self._handler = _Handler()
+        self._controller = Controller(self._handler, hostname=host, port=self.port)
+
+    def start(self) -> SmtpServer:
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+    @property
+    def messages(self) -> list[ReceivedMail]:
+        with self._handler._lock:
+            return list(self._handler.received)
+
+    def to(self, address: str) -> list[ReceivedMail]:
+        """The messages whose envelope recipients include address (exactly as sent)."""
+        return [mail for mail in self.messages if address in mail.rcpt_tos]
+
+    def clear(self) -> None:
+        with self._handler._lock:
+            self._handler.received.clear()

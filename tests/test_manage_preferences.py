@@ -1,0 +1,317 @@
+"""The preferences page behind the signed link in the subscriber's mail.
+
+It shows and changes the guides and cadence, exports everything held as JSON, and erases the
+subscriber, keeping only a keyed hash of the address on the suppression list.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+from django.test import Client
+
+from guide.models import Guide
+from subscriptions.addresses import suppression_hash
+from subscriptions.models import Subscriber, SubscriberEvent, SuppressedAddress
+from tests.conftest import mailed_path, page_form, page_forms
+from tests.pages import links, text
+
+Kind = SubscriberEvent.Kind
+ADDRESS = "ann@example.org"
+CONSENT_IP = "203.0.113.50"
+CONSENT_UA = "Mozilla/5.0 manage-test"
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache(clear_cache):
+    """Rate-limit counters of other tests must not count here."""
+
+
+@pytest.fixture
+def mdtp(db) -> Guide:
+    return Guide.objects.create(slug="mdtp", title="MDTP topic list")
+
+
+@pytest.fixture
+def browser() -> Client:
+    return Client(enforce_csrf_checks=True, REMOTE_ADDR=CONSENT_IP, HTTP_USER_AGENT=CONSENT_UA)
+
+
+@pytest.fixture
+def subscribed(guide, mdtp, client, post_committed, mailoutbox, settings):
+    """ADDRESS subscribed to the mlmw guide, minor releases, and confirmed."""
+    settings.CONFIRMATION_RESEND_SECONDS = 0
+    post_committed(
+        client,
+        "/subscribe/",
+        {"email": ADDRESS, "guides": [guide.pk], "cadence": "minor", "source": "home"},
+    )
+    post_committed(
+        client,
+        mailed_path(mailoutbox[-1].body, "/confirm/"),
+        REMOTE_ADDR=CONSENT_IP,
+        HTTP_USER_AGENT=CONSENT_UA,
+    )
+    subscriber = Subscriber.objects.get()
+    assert subscriber.status == Subscriber.Status.CONFIRMED
+    return subscriber
+
+
+@pytest.fixture
+def mail(subscribed, client, post_committed, mailoutbox):
+    """A mail to the confirmed subscriber: the note sent when someone subscribes the address again."""
+    post_committed(client, "/subscribe/", {"email": ADDRESS})
+    message = mailoutbox[-1]
+    assert message.to == [ADDRESS]
+    assert message.subject == "You are already subscribed to MLMW guide updates"
+    return message
+
+
+@pytest.fixture
+def manage_path(mail) -> str:
+    path = mailed_path(mail.body, "/manage/")
+    [(html, _)] = mail.alternatives
+    assert mailed_path(html, "/manage/") == path
+    return path
+
+
+def unsubscribe_path(mail) -> str:
+    return mailed_path(mail.body, "/unsubscribe/")
+
+
+def tampered(path: str) -> str:
+    token = path.split("/")[2]
+    i = token.index(":") + 3
+    bad = token[:i] + ("A" if token[i] != "A" else "B") + token[i + 1 :]
+    return path.replace(token, bad)
+
+
+def snapshot() -> list[tuple]:
+    return [
+        (s.email, s.status, s.cadence, sorted(s.guides.values_list("slug", flat=True)))
+        for s in Subscriber.objects.all()
+    ]
+
+
+def test_the_manage_link_from_a_mail_shows_the_current_preferences(manage_path, browser, guide):
+    page = browser.get(manage_path)
+
+    assert page.status_code == 200
+    assert "Address: ann@example.org · status: confirmed" in text(page)
+    form = page_form(page, manage_path)
+    assert form.fields["cadence"] == ["minor"]
+    assert form.fields["guides"] == [str(guide.pk)]
+    assert "csrfmiddlewaretoken" in form.fields
+
+
+def test_saving_the_form_changes_guides_and_cadence_and_records_the_change(
+    manage_path, browser, guide, mdtp
+):
+    form = page_form(browser.get(manage_path), manage_path)
+
+    saved = browser.post(form.action, form.data(guides=[str(mdtp.pk)], cadence=["major"]))
+
+    assert saved.status_code == 200
+    assert "Your preferences are saved." in text(saved)
+    subscriber = Subscriber.objects.get()
+    assert subscriber.cadence == "major"
+    assert list(subscriber.guides.all()) == [mdtp]
+    assert subscriber.status == Subscriber.Status.CONFIRMED
+    event = subscriber.events.get(kind=Kind.PREFERENCES)
+    assert event.detail == "Major releases only; mdtp"
+    # The page shows what is now stored.
+    assert page_form(saved, manage_path).fields["cadence"] == ["major"]
+    assert page_form(saved, manage_path).fields["guides"] == [str(mdtp.pk)]
+
+
+def test_saving_with_no_guide_ticked_means_every_guide_as_on_the_subscribe_form(
+    manage_path, browser, guide, mdtp
+):
+    form = page_form(browser.get(manage_path), manage_path)
+
+    saved = browser.post(form.action, form.data(guides=[], cadence=["every"]))
+
+    assert "Your preferences are saved." in text(saved)
+    assert set(Subscriber.objects.get().guides.all()) == {guide, mdtp}
+
+
+def test_saving_without_the_csrf_token_is_refused(manage_path, browser):
+    before = snapshot()
+
+    refused = browser.post(manage_path, {"cadence": "major"})
+
+    assert refused.status_code == 403
+    assert snapshot() == before
+    assert not SubscriberEvent.objects.filter(kind=Kind.PREFERENCES).exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"cadence": ["weekly"]}, "Select a valid choice. weekly is not one of the available"),
+        ({"cadence": []}, "This field is required."),
+        ({"guides": ["999999"]}, "Select a valid choice. 999999 is not one of the available"),
+    ],
+    ids=["unknown cadence", "no cadence", "unknown guide"],
+)
+def test_a_bad_choice_answers_400_with_the_error_and_changes_nothing(
+    change, error, manage_path, browser
+):
+    form = page_form(browser.get(manage_path), manage_path)
+    before = snapshot()
+
+    refused = browser.post(form.action, form.data(**change))
+
+    assert refused.status_code == 400
+    assert error in text(refused)
+    assert "Your preferences are saved." not in text(refused)
+    assert snapshot() == before
+    assert not SubscriberEvent.objects.filter(kind=Kind.PREFERENCES).exists()
+
+
+def test_the_export_has_the_address_consent_and_history_as_a_private_download(
+    manage_path, browser, guide
+):
+    page = browser.get(manage_path)
+    [export_href] = [href for label, href in links(page) if "(JSON)" in label]
+
+    response = browser.get(export_href)
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert response["Content-Disposition"] == 'attachment; filename="mlmw-subscription.json"'
+    assert "no-store" in response["Cache-Control"]
+    data = json.loads(response.content)
+    subscriber = Subscriber.objects.get()
+    assert data["email"] == ADDRESS
+    assert (data["status"], data["cadence"], data["guides"]) == ("confirmed", "minor", ["mlmw"])
+    assert data["consent"] == {
+        "at": subscriber.consent_at.isoformat(),
+        "ip": CONSENT_IP,
+        "user_agent": CONSENT_UA,
+        "source": "home",
+    }
+    assert sorted(entry["event"] for entry in data["history"]) == sorted(
+        [Kind.SUBSCRIBED, Kind.CONFIRMATION_SENT, Kind.CONFIRMED]
+    )
+
+
+def test_erasing_removes_the_subscriber_and_history_and_keeps_only_a_keyed_hash(
+    manage_path, browser
+):
+    page = browser.get(manage_path)
+    erase = page_form(page, manage_path + "erase/")
+    assert "confirm" in erase.names
+
+    response = browser.post(erase.action, erase.data(confirm=["yes"]))
+
+    assert response.status_code == 200
+    assert "Your data is erased" in text(response)
+    assert Subscriber.objects.count() == 0
+    assert SubscriberEvent.objects.count() == 0
+    [suppressed] = SuppressedAddress.objects.all()
+    assert suppressed.address_hash == suppression_hash(ADDRESS)
+    assert len(suppressed.address_hash) == 64
+    assert "ann" not in suppressed.address_hash and "example" not in suppressed.address_hash
+    assert suppressed.address_hash != hashlib.sha256(ADDRESS.encode()).hexdigest()  # keyed
+
+
+def test_erasing_without_ticking_the_box_erases_nothing(manage_path, browser):
+    erase = page_form(browser.get(manage_path), manage_path + "erase/")
+    before = snapshot()
+
+    refused = browser.post(erase.action, erase.data())
+
+    assert refused.status_code == 400
+    assert "Tick the box to confirm erasure." in refused.content.decode()
+    assert snapshot() == before
+    assert not SuppressedAddress.objects.exists()
+
+
+def test_after_erasure_the_old_links_answer_without_error_and_change_nothing(
+    manage_path, mail, browser
+):
+    erase = page_form(browser.get(manage_path), manage_path + "erase/")
+    browser.post(erase.action, erase.data(confirm=["yes"]))
+    one_click = unsubscribe_path(mail)
+
+    manage = browser.get(manage_path)
+    export = browser.get(manage_path + "export.json")
+    unsubscribe_page = Client().get(one_click)
+    unsubscribed = Client(enforce_csrf_checks=True).post(
+        one_click, "List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded"
+    )
+
+    for response in (manage, export):
+        assert response.status_code == 400
+        assert "This link is not valid" in text(response)
+    assert unsubscribe_page.status_code == 200
+    assert "Unsubscribe from MLMW guide updates" in text(unsubscribe_page)
+    assert unsubscribed.status_code == 200
+    assert "You are unsubscribed" in text(unsubscribed)
+    assert Subscriber.objects.count() == 0
+    assert SuppressedAddress.objects.count() == 1
+
+
+def test_subscribing_again_after_erasure_needs_a_fresh_confirmation_which_lifts_the_suppression(
+    manage_path, browser, client, post_committed, mailoutbox
+):
+    old_uid = Subscriber.objects.get().uid
+    erase = page_form(browser.get(manage_path), manage_path + "erase/")
+    browser.post(erase.action, erase.data(confirm=["yes"]))
+    mailoutbox.clear()
+
+    answer = post_committed(client, "/subscribe/", {"email": ADDRESS})
+
+    assert "Check your inbox" in text(answer)
+    subscriber = Subscriber.objects.get()
+    assert subscriber.uid != old_uid
+    assert subscriber.status == Subscriber.Status.PENDING
+    assert subscriber.consent_at is None and subscriber.consent_ip is None
+    assert list(subscriber.events.values_list("kind", flat=True)) == [
+        Kind.CONFIRMATION_SENT,
+        Kind.SUBSCRIBED,
+    ]
+    assert SuppressedAddress.objects.count() == 1  # until the address is confirmed again
+    [confirmation] = mailoutbox
+    assert confirmation.subject == "Confirm your subscription to MLMW guide updates"
+    assert browser.get(manage_path).status_code == 400  # the old link names the erased subscriber
+
+    confirmed = post_committed(client, mailed_path(confirmation.body, "/confirm/"))
+
+    assert "You are subscribed" in text(confirmed)
+    assert Subscriber.objects.get().status == Subscriber.Status.CONFIRMED
+    assert not SuppressedAddress.objects.exists()
+
+
+def test_a_tampered_manage_token_shows_the_not_valid_page_and_changes_nothing(manage_path, browser):
+    bad = tampered(manage_path)
+    assert bad != manage_path
+    before = snapshot()
+
+    page = browser.get(bad)
+    export = browser.get(bad + "export.json")
+    erase = Client().post(bad + "erase/", {"confirm": "yes"})
+    save = Client().post(bad, {"cadence": "major"})
+
+    for response in (page, export, erase, save):
+        assert response.status_code == 400
+        assert "This link is not valid" in text(response)
+        assert ADDRESS not in response.content.decode()
+    assert snapshot() == before
+    assert not SuppressedAddress.objects.exists()
+    assert not SubscriberEvent.objects.filter(kind=Kind.PREFERENCES).exists()
+
+
+def test_the_unsubscribe_button_on_the_manage_page_unsubscribes(manage_path, browser):
+    page = browser.get(manage_path)
+    [form] = [f for f in page_forms(page) if f.action.startswith("/unsubscribe/")]
+    assert "csrfmiddlewaretoken" not in form.fields  # one-click needs none
+
+    response = Client(enforce_csrf_checks=True).post(form.action, form.data())
+
+    assert response.status_code == 200
+    assert "You are unsubscribed" in text(response)
+    assert Subscriber.objects.get().status == Subscriber.Status.UNSUBSCRIBED
