@@ -417,6 +417,10 @@ class _Unmatched(Exception):
     """The tree holds something whose markdown-it-py reading cannot be derived from it."""
 
 
+class _BlockMet(Exception):
+    """_read_inline met a block where a list item was hoped to hold only inline content."""
+
+
 # Built once: constructing a parser compiles its rule chains, which is not free.
 _RUST_MD = RustMarkdownIt("commonmark").enable_many(["table", "strikethrough"])
 
@@ -443,6 +447,12 @@ _MAX_DEPTH = 16
 # with an optional port.
 _URL_HEAD = re.compile(r"([a-z0-9.+-]+:)?(//)?([^/?#]*)", re.IGNORECASE)
 _PLAIN_AUTHORITY = re.compile(r"(?:[+A-Za-z0-9_-]{0,63}\.)*[+A-Za-z0-9_-]{0,63}(?::[0-9]*)?")
+# Both at once, on the whole URL (possessive: the protocol and "//" are taken when there).
+_PLAIN_URL = re.compile(
+    r"(?:[a-z0-9.+-]+:)?+(?://)?+(?:[+A-Za-z0-9_-]{0,63}\.)*[+A-Za-z0-9_-]{0,63}(?::[0-9]*)?"
+    r"(?=[/?#]|\Z)",
+    re.IGNORECASE,
+)
 _NEWLINES = re.compile(r"\r\n?")
 _EDGE_ESCAPES = re.compile(r"\A(?:%[0-9A-Fa-f]{2})+|(?:%[0-9A-Fa-f]{2})+\Z")
 # A non-ASCII character next to an emphasis or strikethrough delimiter.
@@ -453,6 +463,9 @@ _DELIMITER_LIKE = re.compile(r"^[ \t>]*([|:-][ \t|:-]*)$", re.MULTILINE)
 _CONTAINER_PREFIX = re.compile(r"^(?:[ \t>]|(?:[-+*]|[0-9]{1,9}[.)])(?=[ \t]|$))*")
 # A table row that some block rule might take as the start of a block that ends the table.
 _BODY_ROW_RISK = re.compile(r"[ \t]*[-+*_#>`~<0-9]")
+# The start of a list item, once leading blanks are gone.
+_LIST_MARKER = re.compile(r"(?:[-+*]|[0-9]{1,9}[.)])(?:[ \t]|$)")
+
 # HTML block tags of one CommonMark version and not the other.
 _HTML_TAG_CHANGED = re.compile(r"[ \t]*</?(?:search|source)(?:[ \t\n/>]|\Z)", re.IGNORECASE)
 
@@ -480,6 +493,9 @@ def _href(url: str) -> str:
     """
     if "%" in url and _blank_at_ends(url):
         raise _Unmatched("a destination with blanks at its ends")
+    plain = _PLAIN_URL.match(url)
+    if plain is not None and plain.end() <= 255:
+        return url  # the common case, in one test: the next two, as one regex
     protocol, slashes, authority = _URL_HEAD.match(url).groups()  # type: ignore[union-attr]
     if not (protocol or slashes):
         return url  # no host to read: mdurl only splits and re-joins it
@@ -517,12 +533,15 @@ def _autolink(node: Node) -> tuple[str, str]:
     return href, normalizeLinkText(source)
 
 
-def _text(node: Node) -> str:
-    content: str = node.meta["content"]
+def _check_text(content: str) -> str:
+    """Give up on text that markdown-it-py may read otherwise; return it."""
     # "<!" starts an HTML comment or declaration in more ways in CommonMark 0.31 ("<!-->",
     # "<!-- a -- b -->", "<!doctype html>"): for markdown-it-py, this text may be inline HTML.
     if "<!" in content:
         raise _Unmatched("text that may be HTML for CommonMark 0.31")
+    # The parsers pair runs of "~" differently ("~~a~~~~b~~").
+    if "~~" in content:
+        raise _Unmatched("tildes left as text")
     return content
 
 
@@ -534,84 +553,103 @@ def _code(node: Node) -> Iterator[str]:
         yield child.meta["content"]
 
 
-class _InlineReader:
-    """Plain text, links (href, title) and hidden identity parts of some inline nodes.
+def _read_inline(
+    nodes: Iterable[Node],
+) -> tuple[list[str], list[tuple[str, str]], list[str], list[int]]:
+    """Parts of the plain text, links (href, title), hidden identity parts and line starts.
 
-    _walk_inline on the tree: opening and closing a link are events, as link_open and link_close
-    are there, so that a link in a link (an autolink in a link's text) reads the same.
+    _walk_inline on the tree. Opening and closing a link are events, as link_open and link_close
+    are there, so that a link in a link (an autolink in a link's text) reads the same. Iterative,
+    with a stack of the iterators to resume: this loop runs for every inline node of the guide.
     """
-
-    __slots__ = ("hidden", "href", "links", "parts", "start")
-
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-        self.links: list[tuple[str, str]] = []
-        self.hidden: list[str] = []
-        self.href: str | None = None
-        self.start = 0
-
-    def read(self, nodes: Iterable[Node]) -> None:
-        parts = self.parts
+    parts: list[str] = []
+    links: list[tuple[str, str]] = []
+    hidden: list[str] = []
+    breaks: list[int] = []  # where in parts a line starts (after a line break)
+    href: str | None = None
+    start = 0
+    stack: list[tuple[Iterator[Node], bool]] = []  # (iterator to resume, closes a link)
+    nodes = iter(nodes)
+    while True:
         for node in nodes:
             name = node.name
             if name == "text":
-                parts.append(_text(node))
+                content: str = node.meta["content"]
+                if "<!" in content or "~~" in content:
+                    _check_text(content)
+                parts.append(content)
+            elif name == "link":
+                href = _href(node.meta["url"])
+                hidden.append(href)
+                children = node.children
+                if len(children) == 1 and children[0].name == "text":  # the common case, inline
+                    content = children[0].meta["content"]
+                    if "<!" in content or "~~" in content:
+                        _check_text(content)
+                    parts.append(content)
+                    links.append((href, _collapse(content)))
+                    href = None
+                    continue
+                start = len(parts)
+                stack.append((nodes, True))
+                nodes = iter(children)
+                break
             elif name == "text_special":  # an escaped character or an entity
                 parts.append(node.meta["content"])
             elif name in _WRAPPERS:
-                self.read(node.children)
-            elif name == "code_inline":
-                parts.extend(_code(node))
-            elif name == "link":
-                self.open_link(_href(node.meta["url"]))
-                self.read(node.children)
-                self.close_link()
+                stack.append((nodes, False))
+                nodes = iter(node.children)
+                break
             elif name == "softbreak" or name == "hardbreak":
                 parts.append(" ")
+                breaks.append(len(parts))
+            elif name == "code_inline":
+                parts.extend(_code(node))
             elif name == "image":
-                self.hidden.append("img:" + _href(node.meta["url"]))
-                _read_plain(node.children, parts)
+                hidden.append("img:" + _href(node.meta["url"]))
+                _read_plain(node.children, parts, breaks)
             elif name == "autolink":
                 href, text = _autolink(node)
-                self.open_link(href)
+                hidden.append(href)
+                links.append((href, _collapse(text)))
                 parts.append(text)
-                self.close_link()
+                href = None
             elif name == "html_inline":
                 content = node.meta["content"]
                 if _HTML_TAG_CHANGED.match(content):
                     raise _Unmatched("an HTML tag whose kind changed")
-                self.hidden.append(_collapse(content))
+                hidden.append(_collapse(content))
+            elif name in _BLOCKS and not stack:
+                raise _BlockMet
             else:
                 raise _Unmatched(f"inline node {name!r}")
-
-    def open_link(self, href: str) -> None:
-        self.href = href
-        self.start = len(self.parts)
-        self.hidden.append(href)
-
-    def close_link(self) -> None:
-        if self.href is not None:
-            self.links.append((self.href, _collapse("".join(self.parts[self.start :]))))
-            self.href = None
+        else:  # this level is done: resume the one above, closing a link if it opened one
+            if not stack:
+                return parts, links, hidden, breaks
+            nodes, closes_link = stack.pop()
+            if closes_link and href is not None:
+                links.append((href, _collapse("".join(parts[start:]))))
+                href = None
 
 
-def _read_plain(nodes: Iterable[Node], parts: list[str]) -> None:
+def _read_plain(nodes: Iterable[Node], parts: list[str], breaks: list[int]) -> None:
     """Append the plain text of an image's description (_plain_parts on the tree)."""
     for node in nodes:
         name = node.name
         if name == "text":
-            parts.append(_text(node))
+            parts.append(_check_text(node.meta["content"]))
         elif name == "text_special":
             parts.append(node.meta["content"])
         elif name == "softbreak" or name == "hardbreak":
             parts.append(" ")
+            breaks.append(len(parts))
         elif name in _WRAPPERS:
-            _read_plain(node.children, parts)
+            _read_plain(node.children, parts, breaks)
         elif name == "code_inline":
             parts.extend(_code(node))
         elif name == "link" or name == "image":
             _href(node.meta["url"])  # markdown-it-py must see a link (an image) there too
-            _read_plain(node.children, parts)
+            _read_plain(node.children, parts, breaks)
         elif name == "autolink":
             parts.append(_autolink(node)[1])
         elif name != "html_inline":
@@ -641,19 +679,36 @@ class _TreeReader:
         return bisect_left(self.line_ends, offset)
 
     def inline(
-        self, nodes: Iterable[Node], span: Node
+        self, nodes: Iterable[Node], span: Node, depth: int = 0
     ) -> tuple[str, list[tuple[str, str]], list[str]]:
-        """_walk_inline of some inline nodes, which lie in the source of `span`."""
-        reader = _InlineReader()
-        reader.read(nodes)
-        text = _collapse("".join(reader.parts))
+        """_walk_inline of some inline nodes, which lie in the source of `span`.
+
+        `depth` is the number of quotes, lists and list items they are in.
+        """
+        parts, links, hidden, breaks = _read_inline(nodes)
+        raw = "".join(parts)
+        text = _collapse(raw)
         # A backtick left as text (no closing run) can make the Rust parser read a link label
         # differently (or panic: see _parse_tree); label scans start at each "[".
-        if "`" in text and ("[" in text or reader.hidden):
+        if "`" in text and ("[" in text or hidden):
             raise _Unmatched("a backtick left as text, and a bracket")
         if not text.isascii():
             self.check_delimiters(span)
-        return text, reader.links, reader.hidden
+        # markdown-it-py trims a paragraph, a heading, a cell of all Unicode white space (str.strip);
+        # the Rust parser of spaces and tabs only, which can change how the edge is read.
+        if raw and (
+            (raw[0].isspace() and raw[0] not in " \t\n")
+            or (raw[-1].isspace() and raw[-1] not in " \t\n")
+        ):
+            raise _Unmatched("unusual white space at the edge of a block")
+        # In a quote or a list, a line that starts like a list item ends the paragraph for
+        # markdown-it-py (an item, or the end of the container); the Rust parser may read it as
+        # a lazy continuation of the paragraph instead.
+        if depth and breaks:
+            for i in breaks:
+                if _LIST_MARKER.match("".join(parts[i : i + 3])):
+                    raise _Unmatched("a line like a list item in a paragraph in a container")
+        return text, links, hidden
 
     def check_delimiters(self, span: Node) -> None:
         """Give up if a delimiter in `span` touches a symbol (not punctuation in 0.30)."""
@@ -675,10 +730,24 @@ class _TreeReader:
                 run.append(node)
                 continue
             if run:
-                b.add_inline_block(self.inline(run, parent))
+                b.add_inline_block(self.inline(run, parent, depth))
                 run = []
             if name == "paragraph":
-                b.add_inline_block(self.inline(node.children, node))
+                b.add_inline_block(self.inline(node.children, node, depth))
+            elif name == "bullet_list" or name == "ordered_list":
+                if depth + 2 >= _MAX_DEPTH:
+                    raise _Unmatched("deep nesting")
+                for item in node.children:
+                    _expect(item, "list_item")
+                    # Most items of a guide are tight and hold only text: try that first.
+                    items = item.children
+                    try:
+                        inline = self.inline(items, item, depth + 2)
+                    except _BlockMet:
+                        self.blocks(item, depth + 2)
+                    else:
+                        if items:
+                            b.add_inline_block(inline)
             elif name in _CONTAINERS:
                 if depth + 1 >= _MAX_DEPTH:
                     raise _Unmatched("deep nesting")
@@ -687,7 +756,7 @@ class _TreeReader:
                 # Only top-level headings split the guide into sections: a "#" line inside a
                 # quote or a list item is part of that quote or item, which continues after it.
                 if depth:
-                    b.add_inline_block(self.inline(node.children, node))
+                    b.add_inline_block(self.inline(node.children, node, depth))
                 else:
                     text, links, _ = self.inline(node.children, node)
                     b.heading(node.meta["level"], text or UNTITLED)
@@ -724,7 +793,7 @@ class _TreeReader:
                 b.add_block(_collapse(content))
             # "hr" and "definition" (of a reference) have no text.
         if run:
-            b.add_inline_block(self.inline(run, parent))
+            b.add_inline_block(self.inline(run, parent, depth))
 
     def check_tables(self) -> None:
         """Give up unless both parsers see the same tables, with the same rows.

@@ -73,6 +73,15 @@ TEMPLATES = [
             ],
         },
     },
+    {
+        # Plain-text mail parts and subjects: the same templates, never HTML-escaped (an escaped
+        # "&quot;" in a text mail is a bug). subscriptions.emails renders .txt templates with it.
+        "NAME": "text",
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {"autoescape": False},
+    },
 ]
 
 DATABASES = {
@@ -239,3 +248,31 @@ LIST_UNSUBSCRIBE_MAILTO = env_str("LIST_UNSUBSCRIBE_MAILTO", "unsubscribe@mlmw.e
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, min_value=0, max_value=5)
 RATELIMIT_IP_META_KEY = "subscriptions.views.client_ip"
 LIST_ID = env_str("LIST_ID", "MLMW guide updates <updates.mlmw.example>")
+
+# --- Release mail (the fan-out) ---------------------------------------------------------------------
+# Recipients per ESP call (Mailgun takes at most 1000 per call).
+MAIL_BATCH_SIZE = env_int("MAIL_BATCH_SIZE", 1000, min_value=1, max_value=1000)
+# The ESP's per-recipient placeholder, with {} for the field name. Set for ESPs whose API merges
+# per-recipient variables into one request (the default suits Mailgun); empty: one message per
+# recipient (SMTP and ESPs without merge support).
+_DEFAULT_PLACEHOLDER = "%recipient.{}%" if "mailgun" in EMAIL_BACKEND else ""
+MAIL_MERGE_PLACEHOLDER = env_str("MAIL_MERGE_PLACEHOLDER", _DEFAULT_PLACEHOLDER)
+if MAIL_MERGE_PLACEHOLDER and "{}" not in MAIL_MERGE_PLACEHOLDER:
+    raise ImproperlyConfigured("MAIL_MERGE_PLACEHOLDER must contain {} for the field name.")
+# Mails per second across all workers (0: unlimited); a token bucket in the broker's Redis.
+MAIL_SEND_RATE = env_int("MAIL_SEND_RATE", 0, min_value=0)
+MAIL_BATCH_MAX_ATTEMPTS = env_int("MAIL_BATCH_MAX_ATTEMPTS", 8, min_value=1)
+MAIL_RETRY_BASE_SECONDS = env_int("MAIL_RETRY_BASE_SECONDS", 5, min_value=1)
+MAIL_RETRY_MAX_SECONDS = env_int("MAIL_RETRY_MAX_SECONDS", 900, min_value=1)
+# A batch claimed longer ago than this is taken to be lost with its worker: longer than any task.
+MAIL_BATCH_LEASE_SECONDS = env_int(
+    "MAIL_BATCH_LEASE_SECONDS", CELERY_TASK_TIME_LIMIT + 60, min_value=1
+)
+# A queued batch or pending mailing whose task has not run after this long is enqueued again.
+MAIL_REQUEUE_AFTER_SECONDS = env_int("MAIL_REQUEUE_AFTER_SECONDS", 300, min_value=1)
+if MAIL_BATCH_LEASE_SECONDS <= CELERY_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured("MAIL_BATCH_LEASE_SECONDS must exceed CELERY_TASK_TIME_LIMIT.")
+CELERY_BEAT_SCHEDULE["sweep-mailings"] = {
+    "task": "subscriptions.tasks.sweep_mailings",
+    "schedule": env_int("MAIL_SWEEP_INTERVAL", 60, min_value=1),
+}

@@ -8,4 +8,10 @@ class SubscriptionsConfig(AppConfig):
     def ready(self) -> None:
         # Connects the receiver of anymail's tracking signal: bounces, complaints, ESP unsubscribes.
         # Registers the deploy checks of the mail settings.
-        from subscriptions import bounces, checks  # noqa: F401
+        from guide.publishing import version_published
+        from subscriptions import bounces, checks, delivery  # noqa: F401
+
+        # Every publish creates its mailing in the same transaction (see subscriptions.delivery).
+        version_published.connect(
+            delivery.on_version_published, dispatch_uid="subscriptions.create_mailing"
+        )

@@ -16,6 +16,7 @@ from typing import Any
 import css_inline
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.template import engines
 from django.template.loader import render_to_string
 from django.urls import reverse
 
@@ -49,8 +50,11 @@ def subscriber_links(subscriber: Subscriber) -> dict[str, str]:
 
 def render(kind: str, context: dict[str, Any]) -> RenderedMail:
     context = {"site_url": settings.SITE_URL, **context}
-    subject = " ".join(render_to_string(f"emails/{kind}/subject.txt", context).split())
-    text = render_to_string(f"emails/{kind}/body.txt", context)
+    text_engine = engines["text"]
+    subject = " ".join(
+        text_engine.get_template(f"emails/{kind}/subject.txt").render(context).split()
+    )
+    text = text_engine.get_template(f"emails/{kind}/body.txt").render(context)
     html = _inliner.inline(render_to_string(f"emails/{kind}/body.html", context))
     return RenderedMail(subject=subject, text=text, html=html)
 

@@ -131,3 +131,120 @@ class SuppressedAddress(models.Model):
 
     def __str__(self) -> str:
         return f"{self.address_hash[:12]}… ({self.reason})"
+
+
+class Baseline(models.Model):
+    """The last version of a guide a subscriber was mailed: where their next mail's diff starts.
+
+    A major-only subscriber's baseline is their last major, so their next mail shows everything since.
+    No row means never mailed (the diff starts from nothing). It moves forward only when a delivery is
+    recorded as sent, in the same transaction.
+    """
+
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="baselines")
+    guide = models.ForeignKey(Guide, on_delete=models.CASCADE, related_name="+")
+    version = models.ForeignKey(Version, on_delete=models.CASCADE, related_name="+")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["subscriber", "guide"], name="baseline_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscriber_id}: {self.version}"
+
+
+class Mailing(models.Model):
+    """The mail of one published version to its audience. Created inside publish()'s transaction."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"  # created, audience not fixed yet
+        SENDING = "sending", "Sending"
+        PAUSED = "paused", "Paused"
+        CANCELLED = "cancelled", "Cancelled"
+        DONE = "done", "Done"
+
+    version = models.OneToOneField(Version, on_delete=models.PROTECT, related_name="mailing")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    audience_size = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Mailing of {self.version}"
+
+
+class Batch(models.Model):
+    """Deliveries sent with one ESP call: one mailing, one baseline, a range of delivery ids.
+
+    Workers claim a batch (a conditional update on its status) rather than individual deliveries, so a
+    claim costs the same at 1M recipients as at 1k (see docs/ARCHITECTURE.md).
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        DONE = "done", "Done"
+        CANCELLED = "cancelled", "Cancelled"
+
+    mailing = models.ForeignKey(Mailing, on_delete=models.CASCADE, related_name="batches")
+    since_version = models.ForeignKey(
+        Version, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    first_delivery_id = models.BigIntegerField()
+    last_delivery_id = models.BigIntegerField()
+    size = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveIntegerField(default=0)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["status", "claimed_at"], name="batch_sweep_idx")]
+        verbose_name_plural = "batches"
+
+    def __str__(self) -> str:
+        return f"Batch {self.pk} of {self.mailing_id} ({self.size})"
+
+
+class Delivery(models.Model):
+    """One recipient of one mailing: the per-recipient ledger."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"
+        BOUNCED = "bounced", "Bounced"
+
+    mailing = models.ForeignKey(Mailing, on_delete=models.CASCADE, related_name="deliveries")
+    # SET_NULL: erasing a subscriber keeps the (anonymous) counts of past mailings.
+    subscriber = models.ForeignKey(
+        Subscriber, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries"
+    )
+    since_version = models.ForeignKey(
+        Version, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    esp_message_id = models.CharField(max_length=200, blank=True, db_index=True)
+    error = models.CharField(max_length=500, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["mailing", "subscriber"], name="delivery_once_per_subscriber"
+            )
+        ]
+        verbose_name_plural = "deliveries"
+
+    def __str__(self) -> str:
+        return f"Delivery {self.pk} ({self.status})"

@@ -62,3 +62,37 @@ def send_import_confirmations(first_id: int, last_id: int, sent_at: str) -> int:
     for pk, nonce in pending:
         send_confirmation.delay(pk, nonce)
     return len(pending)
+
+
+# --- Release mail: thin wrappers around subscriptions.delivery ----------------------------------------
+
+
+@shared_task(ignore_result=True)
+def start_mailing(mailing_id: int) -> int:
+    from subscriptions import delivery
+
+    batch_ids = delivery.start(mailing_id)
+    for batch_id in batch_ids:
+        send_batch.delay(batch_id)
+    return len(batch_ids)
+
+
+@shared_task(ignore_result=True)
+def send_batch(batch_id: int) -> None:
+    from subscriptions import delivery
+
+    wait = delivery.send(batch_id)
+    if wait is not None:
+        send_batch.apply_async((batch_id,), countdown=wait)
+
+
+@shared_task(ignore_result=True)
+def sweep_mailings() -> dict:
+    from subscriptions import delivery
+
+    found = delivery.sweep()
+    for mailing_id in found.mailings:
+        start_mailing.delay(mailing_id)
+    for batch_id in found.batches:
+        send_batch.delay(batch_id)
+    return {"mailings": found.mailings, "batches": found.batches}

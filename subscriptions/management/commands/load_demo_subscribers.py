@@ -1,4 +1,8 @@
-"""manage.py load_demo_subscribers: a few confirmed demo subscribers with different cadences (idempotent)."""
+"""manage.py load_demo_subscribers: confirmed demo subscribers with different cadences (idempotent).
+
+Each starts with the latest published version as their baseline, so publishing the demo draft mails
+them the change since then.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from django.utils import timezone
 from guide.models import Guide
 from subscriptions import addresses
 from subscriptions.lifecycle import record
-from subscriptions.models import Cadence, Subscriber, SubscriberEvent
+from subscriptions.models import Baseline, Cadence, Subscriber, SubscriberEvent
 
 DEMO = [
     ("ada@example.org", Cadence.EVERY, None),
@@ -44,6 +48,12 @@ class Command(BaseCommand):
                     Guide.objects.filter(slug=guide_slug) if guide_slug else Guide.objects.all()
                 )
                 subscriber.guides.set(guides)
+                # As if they had been mailed the latest published version: the next release's
+                # mail then shows what changed since it, not the whole guide.
+                for guide in guides:
+                    latest = guide.latest_version()
+                    if latest is not None:
+                        Baseline.objects.create(subscriber=subscriber, guide=guide, version=latest)
                 record(subscriber, SubscriberEvent.Kind.CONFIRMED, "demo data")
                 created += 1
         self.stdout.write(f"demo subscribers: {created} created, {len(DEMO)} in all")

@@ -1,0 +1,528 @@
+"""The release fan-out: from a published version to one mail per recipient, once.
+
+Stages, each safe to run twice:
+
+1. `create_mailing(version)` runs inside publish()'s transaction (a `version_published` receiver): the
+   Mailing row exists if and only if the publish committed. `start_mailing` is enqueued on commit.
+2. `start(mailing_id)` fixes the audience in one transaction: claims the mailing (pending → sending),
+   writes one Delivery per recipient with one INSERT … SELECT (confirmed subscribers of the guide whose
+   cadence includes the bump, each with their baseline: the last version of the guide they were
+   mailed), and cuts the deliveries into Batches of MAIL_BATCH_SIZE that share a baseline. One
+   send_batch task per batch is enqueued on commit.
+3. `send_batch(batch_id)` claims its batch (queued → sending, a conditional update), re-reads each
+   recipient's status (someone who unsubscribed after publication gets nothing), renders the batch's
+   variant once (catch_up(baseline, version), cached per process), sends it with one ESP call where
+   the ESP merges per-recipient fields (anymail merge_data / merge_headers), or one message per
+   recipient otherwise (SMTP), and in one transaction marks the deliveries sent with the ESP's message
+   ids, moves the recipients' baselines forward, and closes the batch.
+4. `sweep()` (beat, every minute) re-enqueues what a crash or a broker flush lost: pending mailings,
+   batches whose lease expired while sending, and queued batches whose task never ran.
+
+Guarantees are written down in docs/ARCHITECTURE.md ("Release mail").
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import lru_cache
+
+from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused, AnymailRequestsAPIError
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import connection as db
+from django.db import transaction
+from django.db.models import F
+from django.urls import reverse
+from django.utils import timezone
+
+from guide.catchup import catch_up
+from guide.models import Version
+from subscriptions import emails
+from subscriptions.models import CADENCE_BUMPS, Baseline, Batch, Delivery, Mailing, Subscriber
+
+logger = logging.getLogger(__name__)
+
+# Per-recipient fields are rendered into the variant as markers, then replaced by the ESP's merge
+# placeholder (one render for a whole batch) or by each recipient's value (SMTP).
+PERSONAL_FIELDS = ("unsubscribe_url", "manage_url")
+
+
+def marker(name: str) -> str:
+    # Letters, digits and hyphens only: survives HTML escaping and CSS inlining unchanged.
+    return f"MLMWVAR-{name.replace('_', '-')}-MLMWVAR"
+
+
+class TransientSendError(Exception):
+    """The ESP may accept the batch later: 5xx, 429, timeouts, connection errors."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+# --- 1. Publishing creates the mailing ---------------------------------------------------------------
+
+
+def create_mailing(version: Version) -> Mailing:
+    """Called inside publish()'s transaction; the start is enqueued for after the commit."""
+    from subscriptions.tasks import start_mailing
+
+    mailing, _ = Mailing.objects.get_or_create(version=version)
+    transaction.on_commit(lambda: start_mailing.delay(mailing.pk), robust=True)
+    return mailing
+
+
+def on_version_published(sender, version: Version, **kwargs) -> None:
+    """Receiver of guide.publishing.version_published (connected in SubscriptionsConfig.ready)."""
+    create_mailing(version)
+
+
+# --- 2. Fixing the audience --------------------------------------------------------------------------
+
+
+def _table(model) -> str:
+    return db.ops.quote_name(model._meta.db_table)
+
+
+def start(mailing_id: int) -> list[int]:
+    """Claim a pending mailing, write its deliveries and batches; return the batch ids to enqueue."""
+    with transaction.atomic():
+        claimed = Mailing.objects.filter(pk=mailing_id, status=Mailing.Status.PENDING).update(
+            status=Mailing.Status.SENDING, started_at=timezone.now()
+        )
+        if not claimed:
+            return []  # started already (a redelivered task) or cancelled
+        mailing = Mailing.objects.select_related("version").get(pk=mailing_id)
+        version = mailing.version
+        cadences = [c for c, bumps in CADENCE_BUMPS.items() if version.bump_level() in bumps]
+        through = Subscriber.guides.through
+        with db.cursor() as cursor:
+            placeholders = ", ".join(["%s"] * len(cadences))
+            cursor.execute(
+                f"""
+                INSERT INTO {_table(Delivery)}
+                    (mailing_id, subscriber_id, since_version_id, status, esp_message_id, error)
+                SELECT %s, s.id, b.version_id, %s, '', ''
+                FROM {_table(Subscriber)} s
+                JOIN {_table(through)} sg ON sg.subscriber_id = s.id AND sg.guide_id = %s
+                LEFT JOIN {_table(Baseline)} b ON b.subscriber_id = s.id AND b.guide_id = %s
+                WHERE s.status = %s AND s.cadence IN ({placeholders})
+                ORDER BY COALESCE(b.version_id, 0), s.id
+                """,  # noqa: S608 - table names from model metadata, values as parameters
+                [
+                    mailing.pk, Delivery.Status.QUEUED, version.guide_id, version.guide_id,
+                    Subscriber.Status.CONFIRMED, *cadences,
+                ],
+            )  # fmt: skip
+            audience = cursor.rowcount
+            now = timezone.now()
+            # Batches: per baseline, consecutive runs of MAIL_BATCH_SIZE deliveries (by id).
+            cursor.execute(
+                f"""
+                INSERT INTO {_table(Batch)}
+                    (mailing_id, since_version_id, first_delivery_id, last_delivery_id, size,
+                     status, attempts, last_error, enqueued_at)
+                SELECT %s, since, MIN(id), MAX(id), COUNT(*), %s, 0, '', %s
+                FROM (
+                    SELECT id, since_version_id AS since,
+                           (ROW_NUMBER() OVER (PARTITION BY since_version_id ORDER BY id) - 1) / %s
+                           AS bucket
+                    FROM {_table(Delivery)} WHERE mailing_id = %s
+                ) numbered
+                GROUP BY since, bucket
+                """,  # noqa: S608
+                [mailing.pk, Batch.Status.QUEUED, now, settings.MAIL_BATCH_SIZE, mailing.pk],
+            )
+        Mailing.objects.filter(pk=mailing.pk).update(audience_size=audience)
+        batch_ids = list(Batch.objects.filter(mailing=mailing).values_list("pk", flat=True))
+        if not batch_ids:
+            Mailing.objects.filter(pk=mailing.pk).update(
+                status=Mailing.Status.DONE, finished_at=now
+            )
+    logger.info(
+        "mailing %s started: %s recipients, %s batches", mailing_id, audience, len(batch_ids)
+    )
+    return batch_ids
+
+
+# --- 3. Sending a batch ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Variant:
+    subject: str
+    text: str
+    html: str
+
+
+@lru_cache(maxsize=32)
+def render_variant(since_id: int | None, version_id: int) -> Variant:
+    """The release mail for everyone whose baseline is `since_id`, with personal fields as markers.
+
+    Published versions never change, so the cache needs no invalidation.
+    """
+    version = Version.objects.select_related("guide").get(pk=version_id)
+    since = Version.objects.get(pk=since_id) if since_id else None
+    changes = catch_up(since, version)
+    limit = settings.MLMW_DIFF_ITEM_LIMIT
+    site = settings.SITE_URL
+    context = {
+        "guide": version.guide,
+        "version": version,
+        "since": since,
+        "catchup": changes,
+        "limit": limit,
+        "truncated": changes.diff.item_count > limit,
+        "version_url": site + version.get_absolute_url(),
+        "compare_url": (
+            site + reverse("guide:compare", args=[version.guide.slug, since.number, version.number])
+            if since
+            else site + version.get_absolute_url()
+        ),
+        **{name: marker(name) for name in PERSONAL_FIELDS},
+    }
+    mail = emails.render("release", context)
+    return Variant(subject=mail.subject, text=mail.text, html=mail.html)
+
+
+def personal_values(subscriber: Subscriber) -> dict[str, str]:
+    return emails.subscriber_links(subscriber)
+
+
+def _fill(text: str, values: dict[str, str], *, escape: bool) -> str:
+    for name, value in values.items():
+        text = text.replace(marker(name), html.escape(value) if escape else value)
+    return text
+
+
+def _merge_placeholder(name: str) -> str:
+    return settings.MAIL_MERGE_PLACEHOLDER.format(name)
+
+
+def claim(batch_id: int) -> Batch | None:
+    """Take the batch for this worker, or None if it is not ours to send (done, claimed, paused)."""
+    claimed = Batch.objects.filter(
+        pk=batch_id, status=Batch.Status.QUEUED, mailing__status=Mailing.Status.SENDING
+    ).update(status=Batch.Status.SENDING, claimed_at=timezone.now(), attempts=F("attempts") + 1)
+    if not claimed:
+        return None
+    return Batch.objects.select_related("mailing__version__guide").get(pk=batch_id)
+
+
+def _recipients(batch: Batch) -> tuple[list[Delivery], list[int]]:
+    """Queued deliveries of the batch whose subscriber is still confirmed; ids of the others."""
+    rows = (
+        Delivery.objects.filter(
+            mailing_id=batch.mailing_id,
+            id__gte=batch.first_delivery_id,
+            id__lte=batch.last_delivery_id,
+            since_version_id=batch.since_version_id,
+            status=Delivery.Status.QUEUED,
+        )
+        .select_related("subscriber")
+        .order_by("id")
+    )
+    send, skip = [], []
+    for delivery in rows:
+        subscriber = delivery.subscriber
+        if subscriber is None or subscriber.status != Subscriber.Status.CONFIRMED:
+            skip.append(delivery.pk)
+        else:
+            send.append(delivery)
+    return send, skip
+
+
+def _list_headers() -> dict[str, str]:
+    return {
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        "List-Id": settings.LIST_ID,
+        "Auto-Submitted": "auto-generated",
+    }
+
+
+def _unsubscribe_header(unsubscribe_url: str, subscriber: Subscriber) -> str:
+    mailto = f"mailto:{settings.LIST_UNSUBSCRIBE_MAILTO}?subject=unsubscribe%20{subscriber.uid.hex}"
+    return f"<{unsubscribe_url}>, <{mailto}>"
+
+
+@dataclass
+class Outcome:
+    sent: dict[int, str]  # delivery id -> ESP message id
+    failed: dict[int, str]  # delivery id -> reason (permanent)
+
+
+def _send_merged(variant: Variant, deliveries: list[Delivery], conn) -> Outcome:
+    """One ESP call for the whole batch, personal fields through the ESP's merge variables."""
+    placeholders = {name: _merge_placeholder(name) for name in PERSONAL_FIELDS}
+    message = EmailMultiAlternatives(
+        subject=_fill(variant.subject, placeholders, escape=False),
+        body=_fill(variant.text, placeholders, escape=False),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[d.subscriber.email for d in deliveries],
+        headers=_list_headers(),
+        connection=conn,
+    )
+    message.attach_alternative(_fill(variant.html, placeholders, escape=False), "text/html")
+    merge_data, merge_headers, merge_metadata = {}, {}, {}
+    for d in deliveries:
+        values = personal_values(d.subscriber)
+        merge_data[d.subscriber.email] = values
+        merge_headers[d.subscriber.email] = {
+            "List-Unsubscribe": _unsubscribe_header(values["unsubscribe_url"], d.subscriber)
+        }
+        merge_metadata[d.subscriber.email] = {"delivery": str(d.pk)}
+    message.merge_data = merge_data
+    message.merge_headers = merge_headers
+    message.merge_metadata = merge_metadata
+    try:
+        message.send()
+    except AnymailRecipientsRefused as exc:
+        # Every recipient refused (invalid or suppressed at the ESP): permanent for each.
+        return Outcome(sent={}, failed={d.pk: f"refused by ESP: {exc}"[:500] for d in deliveries})
+    except AnymailRequestsAPIError as exc:
+        raise _classify(exc) from exc
+    except AnymailAPIError as exc:
+        raise TransientSendError(str(exc)[:500]) from exc
+    except OSError as exc:
+        raise TransientSendError(f"connection: {exc}") from exc
+    statuses = message.anymail_status.recipients
+    sent, failed = {}, {}
+    for d in deliveries:
+        status = statuses.get(d.subscriber.email)
+        if status is not None and status.status in {"rejected", "invalid", "failed"}:
+            failed[d.pk] = f"ESP status {status.status}"
+        else:
+            sent[d.pk] = (status.message_id if status else None) or ""
+    return Outcome(sent=sent, failed=failed)
+
+
+def _classify(exc: AnymailRequestsAPIError) -> Exception:
+    code = exc.status_code or 0
+    if code == 429 or code >= 500 or code == 0:
+        retry_after = None
+        response = getattr(exc, "response", None)
+        if response is not None:
+            try:
+                retry_after = float(response.headers.get("Retry-After", ""))
+            except ValueError:
+                retry_after = None
+        return TransientSendError(f"ESP answered {code}", retry_after)
+    return PermanentBatchError(f"ESP answered {code}: {str(exc)[:400]}")
+
+
+class PermanentBatchError(Exception):
+    """The ESP refused the whole request for a reason a retry cannot fix (4xx other than 429)."""
+
+
+def _send_single(variant: Variant, deliveries: list[Delivery], conn) -> Outcome:
+    """One message per recipient (SMTP): the variant's markers filled with each recipient's values."""
+    sent, failed = {}, {}
+    for index, d in enumerate(deliveries):
+        values = personal_values(d.subscriber)
+        message = EmailMultiAlternatives(
+            subject=_fill(variant.subject, values, escape=False),
+            body=_fill(variant.text, values, escape=False),
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            to=[d.subscriber.email],
+            headers={
+                **_list_headers(),
+                "List-Unsubscribe": _unsubscribe_header(values["unsubscribe_url"], d.subscriber),
+            },
+            connection=conn,
+        )
+        message.attach_alternative(_fill(variant.html, values, escape=True), "text/html")
+        try:
+            message.send()
+        except AnymailRecipientsRefused as exc:
+            failed[d.pk] = f"refused by ESP: {exc}"[:500]
+        except Exception as exc:
+            import smtplib
+
+            if isinstance(exc, smtplib.SMTPRecipientsRefused):
+                failed[d.pk] = f"refused: {exc}"[:500]
+                continue
+            # Keep what already went out; the rest of the batch is retried.
+            _record(d.mailing_id, Outcome(sent=sent, failed=failed), deliveries[:index])
+            raise TransientSendError(f"{type(exc).__name__}: {exc}"[:500]) from exc
+        else:
+            status = getattr(message, "anymail_status", None)
+            sent[d.pk] = (status.message_id if status and status.message_id else "") or ""
+    return Outcome(sent=sent, failed=failed)
+
+
+def _record(mailing_id: int, outcome: Outcome, deliveries: Iterable[Delivery]) -> None:
+    """Write what happened to these deliveries and move the baselines of the sent ones forward."""
+    if not outcome.sent and not outcome.failed:
+        return
+    now = timezone.now()
+    by_id = {d.pk: d for d in deliveries}
+    with transaction.atomic():
+        by_message: dict[str, list[int]] = {}
+        for delivery_id, message_id in outcome.sent.items():
+            by_message.setdefault(message_id, []).append(delivery_id)
+        for message_id, ids in by_message.items():
+            Delivery.objects.filter(pk__in=ids, status=Delivery.Status.QUEUED).update(
+                status=Delivery.Status.SENT, esp_message_id=message_id[:200], sent_at=now
+            )
+        for delivery_id, reason in outcome.failed.items():
+            Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.QUEUED).update(
+                status=Delivery.Status.FAILED, error=reason[:500]
+            )
+        mailing = Mailing.objects.select_related("version").get(pk=mailing_id)
+        sent = [by_id[i] for i in outcome.sent if i in by_id]
+        Baseline.objects.bulk_create(
+            [
+                Baseline(
+                    subscriber_id=d.subscriber_id,
+                    guide_id=mailing.version.guide_id,
+                    version_id=mailing.version_id,
+                    updated_at=now,
+                )
+                for d in sent
+            ],
+            update_conflicts=True,
+            unique_fields=["subscriber", "guide"],
+            update_fields=["version", "updated_at"],
+        )
+
+
+def send(batch_id: int) -> float | None:
+    """Send one batch. Returns None when finished with it, or seconds to wait before a retry."""
+    batch = claim(batch_id)
+    if batch is None:
+        return None
+    mailing = batch.mailing
+    deliveries, skipped = _recipients(batch)
+    if skipped:
+        Delivery.objects.filter(pk__in=skipped, status=Delivery.Status.QUEUED).update(
+            status=Delivery.Status.SKIPPED, error="not subscribed any more"
+        )
+    try:
+        if deliveries:
+            wait = throttle(len(deliveries))
+            if wait:
+                _release(batch, "send rate limit", countdown=wait)
+                return wait
+            variant = render_variant(batch.since_version_id, mailing.version_id)
+            conn = get_connection()
+            sender = _send_merged if settings.MAIL_MERGE_PLACEHOLDER else _send_single
+            with conn:
+                outcome = sender(variant, deliveries, conn)
+            _record(mailing.pk, outcome, deliveries)
+    except TransientSendError as exc:
+        if batch.attempts >= settings.MAIL_BATCH_MAX_ATTEMPTS:
+            _give_up(batch, str(exc))
+        else:
+            wait = exc.retry_after or backoff(batch.attempts)
+            _release(batch, str(exc), countdown=wait)
+            return wait
+    except PermanentBatchError as exc:
+        _give_up(batch, str(exc))
+    _finish(batch)
+    return None
+
+
+def backoff(attempt: int) -> float:
+    """Exponential backoff with full jitter: 0..min(cap, base·2^attempt) seconds."""
+    ceiling = min(settings.MAIL_RETRY_MAX_SECONDS, settings.MAIL_RETRY_BASE_SECONDS * 2**attempt)
+    return max(1.0, random.uniform(0, ceiling))  # noqa: S311 - jitter, not security
+
+
+def _release(batch: Batch, error: str, *, countdown: float) -> None:
+    Batch.objects.filter(pk=batch.pk, status=Batch.Status.SENDING).update(
+        status=Batch.Status.QUEUED,
+        claimed_at=None,
+        last_error=error[:2000],
+        enqueued_at=timezone.now() + timedelta(seconds=countdown),
+    )
+    logger.warning("batch %s: %s; retry in %.0fs", batch.pk, error, countdown)
+
+
+def _give_up(batch: Batch, error: str) -> None:
+    Delivery.objects.filter(
+        mailing_id=batch.mailing_id,
+        id__gte=batch.first_delivery_id,
+        id__lte=batch.last_delivery_id,
+        since_version_id=batch.since_version_id,
+        status=Delivery.Status.QUEUED,
+    ).update(status=Delivery.Status.FAILED, error=error[:500])
+    Batch.objects.filter(pk=batch.pk).update(last_error=error[:2000])
+    logger.error("batch %s failed for good: %s", batch.pk, error)
+
+
+def _finish(batch: Batch) -> None:
+    now = timezone.now()
+    Batch.objects.filter(pk=batch.pk, status=Batch.Status.SENDING).update(
+        status=Batch.Status.DONE, finished_at=now
+    )
+    finish_mailing_if_done(batch.mailing_id)
+
+
+def finish_mailing_if_done(mailing_id: int) -> bool:
+    open_batches = Batch.objects.filter(
+        mailing_id=mailing_id, status__in=[Batch.Status.QUEUED, Batch.Status.SENDING]
+    )
+    if open_batches.exists():
+        return False
+    return bool(
+        Mailing.objects.filter(pk=mailing_id, status=Mailing.Status.SENDING).update(
+            status=Mailing.Status.DONE, finished_at=timezone.now()
+        )
+    )
+
+
+def throttle(count: int) -> float:
+    """Seconds to wait before `count` more mails fit the global send rate (0: send now)."""
+    from subscriptions.throttle import acquire
+
+    return acquire(count)
+
+
+# --- 4. The sweeper ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Sweep:
+    mailings: list[int]
+    batches: list[int]
+
+
+def sweep(now=None) -> Sweep:
+    """Find work a crash or a broker flush lost, and hand back the ids to enqueue again."""
+    now = now or timezone.now()
+    lease = timedelta(seconds=settings.MAIL_BATCH_LEASE_SECONDS)
+    lost_after = timedelta(seconds=settings.MAIL_REQUEUE_AFTER_SECONDS)
+    # A worker died (or was killed) while sending: its lease ran out.
+    expired = list(
+        Batch.objects.filter(status=Batch.Status.SENDING, claimed_at__lt=now - lease).values_list(
+            "pk", flat=True
+        )
+    )
+    if expired:
+        Batch.objects.filter(pk__in=expired, status=Batch.Status.SENDING).update(
+            status=Batch.Status.QUEUED, claimed_at=None, last_error="lease expired", enqueued_at=now
+        )
+    # Queued, but its task never ran (broker flushed, enqueue failed).
+    lost = list(
+        Batch.objects.filter(
+            status=Batch.Status.QUEUED,
+            mailing__status=Mailing.Status.SENDING,
+            enqueued_at__lt=now - lost_after,
+        ).values_list("pk", flat=True)
+    )
+    Batch.objects.filter(pk__in=lost).update(enqueued_at=now)
+    mailings = list(
+        Mailing.objects.filter(
+            status=Mailing.Status.PENDING, created_at__lt=now - lost_after
+        ).values_list("pk", flat=True)
+    )
+    for mailing_id in Mailing.objects.filter(status=Mailing.Status.SENDING).values_list(
+        "pk", flat=True
+    ):
+        finish_mailing_if_done(mailing_id)
+    return Sweep(mailings=mailings, batches=sorted(set(expired) | set(lost)))
