@@ -20,11 +20,15 @@ guides the file names exist. --pending runs the confirmation mails in-process un
 CELERY_BROKER_URL is set (EMAIL_BACKEND defaults to the dummy backend here): it measures rendering
 100k mails as much as the import.
 
-On this machine (2 cores, Python 3.11, PostgreSQL 16 on localhost), --consented:
+On this machine (2 cores, Python 3.11.7, PostgreSQL on localhost, a fresh database each time),
+--consented, 1% of rows merged:
 
     rows         wall      rows/s    peak RSS
-    100,000      (see the report of the change that added this file)
-    1,000,000
+    100,000      29 s      3,400     78 MiB
+    1,000,000    318 s     3,150     78 MiB
+
+Memory is flat. Time per row is too: about a third goes to validating addresses twice (once per
+pass; most of it in idna.encode of the domain), the rest to the database writes.
 """
 
 from __future__ import annotations

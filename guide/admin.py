@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
+from django.apps import apps
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import models
@@ -9,12 +13,14 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import escape, format_html
 
 from guide import publishing
 from guide.catchup import catch_up
 from guide.markdown import render_markdown
 from guide.models import ChangelogEntry, Guide, Version
+
+logger = logging.getLogger(__name__)
 
 
 @admin.register(Guide)
@@ -101,6 +107,11 @@ class VersionAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(self.publish_view),
                 name="guide_version_publish",
             ),
+            path(
+                "<int:pk>/send-test/",
+                self.admin_site.admin_view(self.send_test_view),
+                name="guide_version_send_test",
+            ),
             *super().get_urls(),
         ]
 
@@ -122,8 +133,44 @@ class VersionAdmin(admin.ModelAdmin):
             "catchup": changes,
             "content_html": render_markdown(version.content),
             "can_publish": self._can_publish(request) and not version.is_published,
+            "email": _release_mail_preview(version),
+            "can_send_test": self.has_change_permission(request, version),
         }
         return TemplateResponse(request, "admin/guide/version/preview.html", context)
+
+    def send_test_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Mail the release mail of this version to the signed-in user alone, marked [TEST]."""
+        preview = reverse("admin:guide_version_preview", args=[pk])
+        if request.method != "POST":
+            return HttpResponseRedirect(preview)
+        version = get_object_or_404(Version.objects.select_related("guide"), pk=pk)
+        if not self.has_change_permission(request, version):
+            raise PermissionDenied
+        to = request.user.email
+        if not to:
+            self.message_user(
+                request,
+                "No test sent: your account has no email address. Add one to your user first.",
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(preview)
+        if not apps.is_installed("subscriptions"):
+            self.message_user(request, "No test sent: mail is not set up.", messages.ERROR)
+            return HttpResponseRedirect(preview)
+        # Imported here, not at the top: the guide app stays importable (and its admin usable)
+        # without the subscriptions app's models being loaded when this module is imported.
+        from anymail.exceptions import AnymailError
+
+        from subscriptions import delivery
+
+        try:
+            delivery.send_test(version, to)
+        except (OSError, AnymailError) as exc:
+            logger.exception("test mail of %s to the editor could not be sent", version)
+            self.message_user(request, f"The test could not be sent: {exc}", messages.ERROR)
+        else:
+            self.message_user(request, f"Test sent to {to}.")
+        return HttpResponseRedirect(preview)
 
     def publish_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         if request.method != "POST":
@@ -151,3 +198,22 @@ class VersionAdmin(admin.ModelAdmin):
 
     def has_publish_permission(self, request: HttpRequest) -> bool:
         return self._can_publish(request)
+
+
+def _release_mail_preview(version: Version) -> dict[str, str] | None:
+    """The release mail of `version` as a subscriber mailed the previous version would get it:
+    subject, HTML and text, personal links shown as the site's address. None without mail."""
+    if not apps.is_installed("subscriptions"):
+        return None
+    # Imported here, not at the top: the guide app stays importable (and its admin usable) without
+    # the subscriptions app's models being loaded when this module is imported.
+    from subscriptions import delivery
+
+    variant = delivery.preview(version)
+    example = settings.SITE_URL + "/"
+    subject, text, html = variant.subject, variant.text, variant.html
+    for name in delivery.PERSONAL_FIELDS:
+        subject = subject.replace(delivery.marker(name), example)
+        text = text.replace(delivery.marker(name), example)
+        html = html.replace(delivery.marker(name), escape(example))
+    return {"subject": subject, "text": text, "html": html}

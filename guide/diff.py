@@ -349,11 +349,12 @@ class _Builder:
         self.block_keys = []
 
     def add_links(self, links: Iterable[tuple[str, str]]) -> None:
+        section_links = self.section_links
         for url, title in links:
-            if url in self.section_links:
+            if url in section_links:
                 continue
-            link = Link(url=url, title=title, section=self.key)
-            self.section_links[url] = link
+            link = Link(url, title, self.key)
+            section_links[url] = link
             self.links.setdefault(url, link)
 
     def add_block(self, text: str, hidden: Sequence[str] = ()) -> None:
@@ -365,8 +366,10 @@ class _Builder:
     def add_inline_block(self, inline: tuple[str, list[tuple[str, str]], list[str]]) -> None:
         """A paragraph (wherever it sits: list item, quote) or a heading that opens no section."""
         text, links, hidden = inline
-        self.add_links(links)
-        self.add_block(text, hidden)
+        if links:
+            self.add_links(links)
+        self.blocks.append(text)
+        self.block_keys.append("\x1f".join((text, *hidden)) if hidden else text)
 
     def add_row(self, cells: Iterable[tuple[str, list[tuple[str, str]], list[str]]]) -> None:
         """A table row is one block: its cells' texts joined by " | "."""
@@ -453,6 +456,7 @@ _PLAIN_URL = re.compile(
     r"(?=[/?#]|\Z)",
     re.IGNORECASE,
 )
+_plain_url = _PLAIN_URL.match
 _NEWLINES = re.compile(r"\r\n?")
 _EDGE_ESCAPES = re.compile(r"\A(?:%[0-9A-Fa-f]{2})+|(?:%[0-9A-Fa-f]{2})+\Z")
 # A non-ASCII character next to an emphasis or strikethrough delimiter.
@@ -579,7 +583,9 @@ def _read_inline(
                     _check_text(content)
                 parts.append(content)
             elif name == "link":
-                href = _href(node.meta["url"])
+                href = node.meta["url"]
+                if "%" in href or (plain := _plain_url(href)) is None or plain.end() > 255:
+                    href = _href(href)  # else it is plain: see _href
                 hidden.append(href)
                 children = node.children
                 if len(children) == 1 and children[0].name == "text":  # the common case, inline
@@ -587,7 +593,7 @@ def _read_inline(
                     if "<!" in content or "~~" in content:
                         _check_text(content)
                     parts.append(content)
-                    links.append((href, _collapse(content)))
+                    links.append((href, " ".join(content.split())))
                     href = None
                     continue
                 start = len(parts)
@@ -685,9 +691,20 @@ class _TreeReader:
 
         `depth` is the number of quotes, lists and list items they are in.
         """
-        parts, links, hidden, breaks = _read_inline(nodes)
+        return self.checked(*_read_inline(nodes), span, depth)
+
+    def checked(
+        self,
+        parts: list[str],
+        links: list[tuple[str, str]],
+        hidden: list[str],
+        breaks: list[int],
+        span: Node,
+        depth: int,
+    ) -> tuple[str, list[tuple[str, str]], list[str]]:
+        """Finish inline(): the text, once sure that markdown-it-py reads the same."""
         raw = "".join(parts)
-        text = _collapse(raw)
+        text = " ".join(raw.split())  # _collapse, inlined: this runs for every block
         # A backtick left as text (no closing run) can make the Rust parser read a link label
         # differently (or panic: see _parse_tree); label scans start at each "[".
         if "`" in text and ("[" in text or hidden):
@@ -737,17 +754,7 @@ class _TreeReader:
             elif name == "bullet_list" or name == "ordered_list":
                 if depth + 2 >= _MAX_DEPTH:
                     raise _Unmatched("deep nesting")
-                for item in node.children:
-                    _expect(item, "list_item")
-                    # Most items of a guide are tight and hold only text: try that first.
-                    items = item.children
-                    try:
-                        inline = self.inline(items, item, depth + 2)
-                    except _BlockMet:
-                        self.blocks(item, depth + 2)
-                    else:
-                        if items:
-                            b.add_inline_block(inline)
+                self.items(node, depth + 2)
             elif name in _CONTAINERS:
                 if depth + 1 >= _MAX_DEPTH:
                     raise _Unmatched("deep nesting")
@@ -794,6 +801,55 @@ class _TreeReader:
             # "hr" and "definition" (of a reference) have no text.
         if run:
             b.add_inline_block(self.inline(run, parent, depth))
+
+    def items(self, list_node: Node, depth: int) -> None:
+        """Read the items of a list, at `depth` (counting the list and the item).
+
+        Most items of a guide are tight and hold one line: text and links with plain text. Those
+        are read right here, the hot loop of parsing a guide (as _read_inline would read them);
+        any other item goes the general way.
+        """
+        b = self.b
+        for item in list_node.children:
+            if item.name != "list_item":
+                raise _Unmatched(f"{item.name!r} in a list")
+            nodes = item.children
+            if not nodes:
+                continue
+            parts: list[str] = []
+            links: list[tuple[str, str]] = []
+            hidden: list[str] = []
+            for node in nodes:
+                name = node.name
+                if name == "text":
+                    content = node.meta["content"]
+                    if "<!" in content or "~~" in content:
+                        _check_text(content)
+                    parts.append(content)
+                elif name == "link":
+                    children = node.children
+                    if len(children) != 1 or children[0].name != "text":
+                        break
+                    url = node.meta["url"]
+                    if "%" in url or (plain := _plain_url(url)) is None or plain.end() > 255:
+                        url = _href(url)
+                    content = children[0].meta["content"]
+                    if "<!" in content or "~~" in content:
+                        _check_text(content)
+                    parts.append(content)
+                    hidden.append(url)
+                    links.append((url, " ".join(content.split())))
+                else:
+                    break
+            else:
+                b.add_inline_block(self.checked(parts, links, hidden, [], item, depth))
+                continue
+            try:
+                inline = self.inline(nodes, item, depth)
+            except _BlockMet:  # not a tight item of text only
+                self.blocks(item, depth)
+            else:
+                b.add_inline_block(inline)
 
     def check_tables(self) -> None:
         """Give up unless both parsers see the same tables, with the same rows.

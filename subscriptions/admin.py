@@ -359,3 +359,363 @@ class SuppressedAddressAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+
+# --- The release fan-out: mailings, their batches, and the per-recipient ledger ---------------------
+# (Imports of this part kept here so it stays one block; E402 is expected.)
+
+from django.contrib.admin.views.main import ChangeList  # noqa: E402
+from django.db import transaction  # noqa: E402
+from django.db.models import Case, Count, IntegerField, Q, Value, When  # noqa: E402
+from django.shortcuts import get_object_or_404  # noqa: E402
+
+from subscriptions import delivery as fanout  # noqa: E402
+from subscriptions.models import Batch, Delivery, Mailing  # noqa: E402
+
+# The mailing page lists this many batches, unfinished and failing ones first.
+BATCH_LIST_LIMIT = 200
+# What a mailing's status means for an operation that cannot apply to it, for the admin's messages.
+MAILING_STATE = {
+    Mailing.Status.PENDING: "not started yet",
+    Mailing.Status.SENDING: "sending",
+    Mailing.Status.PAUSED: "paused",
+    Mailing.Status.CANCELLED: "cancelled",
+    Mailing.Status.DONE: "done",
+}
+
+
+def progress_of(mailing_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Deliveries per status for each mailing, in one aggregate query (zeros included)."""
+    progress = {pk: dict.fromkeys(Delivery.Status.values, 0) for pk in mailing_ids}
+    rows = (
+        Delivery.objects.filter(mailing_id__in=mailing_ids)
+        .order_by()
+        .values_list("mailing_id", "status")
+        .annotate(n=Count("id"))
+    )
+    for mailing_id, status, n in rows:
+        progress[mailing_id][status] = n
+    return progress
+
+
+class MailingChangeList(ChangeList):
+    def get_results(self, request: HttpRequest) -> None:
+        super().get_results(request)
+        # One query for the whole page's counts; the page's rows are read (and cached) here.
+        mailings = list(self.result_list)
+        progress = progress_of([m.pk for m in mailings])
+        for mailing in mailings:
+            mailing._progress = progress[mailing.pk]
+
+
+def _progress(mailing: Mailing) -> dict[str, int]:
+    found = getattr(mailing, "_progress", None)
+    if found is None:
+        found = mailing._progress = fanout.progress(mailing.pk)
+    return found
+
+
+@admin.register(Mailing)
+class MailingAdmin(admin.ModelAdmin):
+    """Release mailings: progress, batches, and pause / resume / cancel. Nothing is edited by hand:
+    publishing creates a mailing, the fan-out (subscriptions.delivery) changes it."""
+
+    list_display = [
+        "version",
+        "status",
+        "audience_size",
+        "queued",
+        "sent",
+        "failed",
+        "skipped",
+        "bounced",
+        "started_at",
+        "finished_at",
+    ]
+    list_filter = ["status", "version__guide"]
+    list_select_related = ["version__guide"]
+    fields = ["version", "status", "audience_size", "created_at", "started_at", "finished_at"]
+    readonly_fields = fields
+    actions = ["pause_selected", "resume_selected", "cancel_selected"]
+    change_form_template = "admin/subscriptions/mailing/change_form.html"
+
+    def get_changelist(self, request: HttpRequest, **kwargs):
+        return MailingChangeList
+
+    # --- Who may do what ---------------------------------------------------------------------------
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # a mailing comes from publishing a version
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False  # the detail page is read-only; the operations below are the only changes
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False  # the ledger of who was mailed what stays
+
+    def has_operate_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("subscriptions.change_mailing")
+
+    def get_actions(self, request: HttpRequest):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    # --- Progress ----------------------------------------------------------------------------------
+
+    @admin.display(description="queued")
+    def queued(self, mailing: Mailing) -> int:
+        return _progress(mailing)[Delivery.Status.QUEUED]
+
+    @admin.display(description="sent")
+    def sent(self, mailing: Mailing) -> int:
+        return _progress(mailing)[Delivery.Status.SENT]
+
+    @admin.display(description="failed")
+    def failed(self, mailing: Mailing) -> int:
+        return _progress(mailing)[Delivery.Status.FAILED]
+
+    @admin.display(description="skipped")
+    def skipped(self, mailing: Mailing) -> int:
+        return _progress(mailing)[Delivery.Status.SKIPPED]
+
+    @admin.display(description="bounced")
+    def bounced(self, mailing: Mailing) -> int:
+        return _progress(mailing)[Delivery.Status.BOUNCED]
+
+    # --- The mailing's page ------------------------------------------------------------------------
+
+    def change_view(self, request: HttpRequest, object_id, form_url="", extra_context=None):
+        mailing = self.get_object(request, object_id)
+        extra_context = {**(extra_context or {})}
+        if mailing is not None:
+            extra_context.update(self._page_context(request, mailing))
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _page_context(self, request: HttpRequest, mailing: Mailing) -> dict:
+        user = request.user
+        can_view_deliveries = user.has_perm("subscriptions.view_delivery") or user.has_perm(
+            "subscriptions.change_delivery"
+        )
+        deliveries_url = reverse("admin:subscriptions_delivery_changelist")
+        counts = fanout.progress(mailing.pk)
+        progress = [
+            {
+                "status": label,
+                "count": counts[status],
+                "url": (
+                    f"{deliveries_url}?mailing={mailing.pk}&status__exact={status}"
+                    if can_view_deliveries
+                    else None
+                ),
+            }
+            for status, label in Delivery.Status.choices
+        ]
+        context = {
+            "progress": progress,
+            "deliveries_url": (
+                f"{deliveries_url}?mailing={mailing.pk}" if can_view_deliveries else None
+            ),
+            "can_operate": self.has_operate_permission(request),
+            "can_view_batches": user.has_perm("subscriptions.view_batch")
+            or user.has_perm("subscriptions.change_batch"),
+        }
+        if context["can_view_batches"]:
+            batches = Batch.objects.filter(mailing=mailing)
+            context["batch_counts"] = [
+                (Batch.Status(status).label, n)
+                for status, n in batches.order_by("status")
+                .values_list("status")
+                .annotate(n=Count("id"))
+                .values_list("status", "n")
+            ]
+            context["batch_total"] = sum(n for _, n in context["batch_counts"])
+            # Unfinished and failing batches first: those are the ones someone came here to see.
+            settled = Case(
+                When(Q(status=Batch.Status.DONE) & Q(last_error=""), then=Value(1)),
+                default=Value(0),
+                output_field=IntegerField(),
+            )
+            context["batches"] = list(
+                batches.select_related("since_version").annotate(settled=settled)
+                .order_by("settled", "id")[:BATCH_LIST_LIMIT]
+            )  # fmt: skip
+        return context
+
+    # --- Pause, resume, cancel ---------------------------------------------------------------------
+
+    def get_urls(self):
+        return [
+            path(
+                f"<int:pk>/{operation}/",
+                self.admin_site.admin_view(self.operation_view),
+                {"operation": operation},
+                name=f"subscriptions_mailing_{operation}",
+            )
+            for operation in ("pause", "resume", "cancel")
+        ] + super().get_urls()
+
+    def operation_view(self, request: HttpRequest, pk: int, operation: str) -> HttpResponse:
+        page = reverse("admin:subscriptions_mailing_change", args=[pk])
+        if request.method != "POST":
+            return HttpResponseRedirect(page)
+        if not self.has_operate_permission(request):
+            raise PermissionDenied
+        mailing = get_object_or_404(Mailing.objects.select_related("version__guide"), pk=pk)
+        if operation == "cancel" and request.POST.get("confirm") != "yes":
+            self.message_user(
+                request, "Not cancelled: tick the box to confirm the cancel.", messages.WARNING
+            )
+            return HttpResponseRedirect(page)
+        self._operate(request, mailing, operation)
+        return HttpResponseRedirect(page)
+
+    def _operate(self, request: HttpRequest, mailing: Mailing, operation: str) -> None:
+        version = mailing.version
+        if operation == "pause":
+            if fanout.pause(mailing.pk):
+                self.message_user(
+                    request,
+                    f"Paused the mailing of {version}: no further batch is sent until it is "
+                    "resumed (a batch being sent finishes).",
+                )
+                return
+        elif operation == "resume":
+            was_paused = Mailing.objects.filter(
+                pk=mailing.pk, status=Mailing.Status.PAUSED
+            ).exists()
+            batch_ids = fanout.resume(mailing.pk)
+            if batch_ids:
+                _enqueue_batches(batch_ids)
+                self.message_user(
+                    request,
+                    f"Resumed the mailing of {version}: {len(batch_ids)} queued batch(es) "
+                    "enqueued again.",
+                )
+                return
+            if (
+                was_paused
+                and Mailing.objects.filter(pk=mailing.pk, status=Mailing.Status.SENDING).exists()
+            ):
+                # Resumed with nothing left queued (its last batches finished while it was paused).
+                fanout.finish_mailing_if_done(mailing.pk)
+                self.message_user(
+                    request, f"Resumed the mailing of {version}: no batch was left to send."
+                )
+                return
+        elif operation == "cancel":
+            if fanout.cancel(mailing.pk):
+                self.message_user(
+                    request,
+                    f"Cancelled the mailing of {version}: its queued deliveries are skipped (a "
+                    "batch being sent finishes).",
+                )
+                return
+        else:
+            raise ValueError(operation)
+        status = Mailing.objects.get(pk=mailing.pk).status
+        state = MAILING_STATE[Mailing.Status(status)]
+        if (operation, status) in {("pause", "paused"), ("cancel", "cancelled")}:
+            state += " already"
+        self.message_user(
+            request,
+            f"Mailing of {version}: nothing to {operation}: the mailing is {state}.",
+            messages.WARNING,
+        )
+
+    @admin.action(description="Pause selected mailings", permissions=["operate"])
+    def pause_selected(self, request: HttpRequest, queryset: QuerySet[Mailing]) -> None:
+        for mailing in queryset.select_related("version__guide"):
+            self._operate(request, mailing, "pause")
+
+    @admin.action(description="Resume selected mailings", permissions=["operate"])
+    def resume_selected(self, request: HttpRequest, queryset: QuerySet[Mailing]) -> None:
+        for mailing in queryset.select_related("version__guide"):
+            self._operate(request, mailing, "resume")
+
+    @admin.action(
+        description="Cancel selected mailings (cannot be undone)", permissions=["operate"]
+    )
+    def cancel_selected(self, request: HttpRequest, queryset: QuerySet[Mailing]) -> None:
+        for mailing in queryset.select_related("version__guide"):
+            self._operate(request, mailing, "cancel")
+
+
+def _enqueue_batches(batch_ids: list[int]) -> None:
+    """send_batch for each id once the resume has committed (a worker must see the mailing sending)."""
+    from subscriptions.tasks import send_batch
+
+    def enqueue() -> None:
+        for batch_id in batch_ids:
+            send_batch.delay(batch_id)
+
+    # robust: the admin's resume is committed either way; a failed enqueue is found again by the
+    # sweeper (queued batches of a sending mailing whose task never ran).
+    transaction.on_commit(enqueue, robust=True)
+
+
+class MailingFilter(admin.SimpleListFilter):
+    """By mailing, named by guide and version (one query, unlike the default related filter)."""
+
+    title = "mailing"
+    parameter_name = "mailing"
+
+    def lookups(self, request: HttpRequest, model_admin):
+        return [
+            (str(m.pk), str(m.version))
+            for m in Mailing.objects.select_related("version__guide").order_by("-created_at")
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Delivery]):
+        value = self.value()
+        if value is None:
+            return queryset
+        if not value.isdigit():
+            raise IncorrectLookupParameters(f"Not a mailing: {value!r}")
+        return queryset.filter(mailing_id=int(value))
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(admin.ModelAdmin):
+    """The per-recipient ledger: who was sent which release, the ESP's message id, what went wrong.
+    Read-only; written by the fan-out and by bounce webhooks."""
+
+    list_display = [
+        "id",
+        "recipient",
+        "mailing",
+        "status",
+        "since_version",
+        "sent_at",
+        "esp_message_id",
+        "error",
+    ]
+    list_filter = [MailingFilter, "status"]
+    list_select_related = ["subscriber", "mailing__version__guide", "since_version__guide"]
+    search_fields = ["subscriber__email"]
+    search_help_text = "Search by the subscriber's address (or part of it)."
+    show_full_result_count = False  # the ledger is large: no second COUNT(*) of the whole table
+    list_per_page = 100
+    fields = [
+        "mailing",
+        "subscriber",
+        "status",
+        "since_version",
+        "sent_at",
+        "esp_message_id",
+        "error",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="Recipient", ordering="subscriber__email")
+    def recipient(self, delivery: Delivery) -> str:
+        return delivery.subscriber.email if delivery.subscriber else "(erased)"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

@@ -32,6 +32,10 @@ Which statuses each action changes:
 - unsubscribe: pending/confirmed -> unsubscribed (lifecycle.unsubscribe).
 An event that would change nothing (a bounce for an unsubscribed address, …) is logged and not recorded.
 
+Release mail: when the event's message id is the ESP message id of a release Delivery of that recipient
+(find_recipient), a hard bounce or complaint also marks that delivery bounced, whatever it changes for
+the subscriber, and the event row names the version mailed.
+
 Duplicates: every acting event's row carries a dedupe key in SubscriberEvent.esp_event_id (unique), so
 an event delivered twice, even concurrently, acts once. Unknown recipients are logged and ignored.
 The receiver never raises (see handle_tracking_event).
@@ -55,13 +59,14 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from subscriptions import addresses, lifecycle
-from subscriptions.models import Subscriber, SubscriberEvent
+from subscriptions.models import Delivery, Subscriber, SubscriberEvent
 
 logger = logging.getLogger(__name__)
 Status = Subscriber.Status
 Kind = SubscriberEvent.Kind
 ACTIVE = (Status.PENDING, Status.CONFIRMED)  # the statuses we send mail to
 ESP_EVENT_ID_LENGTH = SubscriberEvent._meta.get_field("esp_event_id").max_length
+ESP_MESSAGE_ID_LENGTH = Delivery._meta.get_field("esp_message_id").max_length
 
 
 class Action(StrEnum):
@@ -123,7 +128,7 @@ def process(event: AnymailTrackingEvent, esp_name: str) -> None:
     if action is None:
         return
     with transaction.atomic():
-        subscriber = find_subscriber(event)
+        subscriber, delivery = find_recipient(event)
         if subscriber is None:
             # Addresses are logged nowhere here: an erased subscriber's address must not reappear.
             logger.info(
@@ -135,14 +140,18 @@ def process(event: AnymailTrackingEvent, esp_name: str) -> None:
         if already_handled(key):
             logger.info("%s event %s already handled; ignored", esp_name, key)
             return
-        # Event row fields for every row an action records. The release fan-out (issue 3/5) can add
-        # the version mailed here once it finds the delivery by message id.
+        # Event row fields for every row an action records: the dedupe key, and the version mailed
+        # when the event names a release delivery.
         extra: dict[str, Any] = {"esp_event_id": key}
+        if delivery is not None:
+            extra["version_id"] = delivery.mailing.version_id
         try:
             # The savepoint: a concurrent delivery of the same event that committed its row first
             # makes ours fail on the unique esp_event_id; roll back this attempt and keep theirs.
             with transaction.atomic():
                 ACTIONS[action](subscriber, event, esp_name, extra)
+                if delivery is not None and action in DELIVERY_BOUNCES:
+                    mark_delivery_bounced(delivery, event, esp_name)
         except IntegrityError:
             if already_handled(key):
                 logger.info("%s event %s handled concurrently; ignored", esp_name, key)
@@ -178,13 +187,58 @@ def recipient_key(recipient: object) -> str | None:
         return None
 
 
-def find_subscriber(event: AnymailTrackingEvent) -> Subscriber | None:
-    """The subscriber the event is about, locked until the transaction ends, or None.
+def find_recipient(event: AnymailTrackingEvent) -> tuple[Subscriber | None, Delivery | None]:
+    """The subscriber the event is about, locked until the transaction ends, and the release
+    delivery it is about when its message id names one; (None, None) when it is for no subscriber.
 
-    By the recipient address, matched as subscriptions match it (case-insensitive, domain in IDNA).
-    Message-id lookup goes HERE: when the release fan-out (issue 3/5) stores the ESP message id of
-    each delivery, look the delivery up by `event.message_id` first and lock its subscriber (it names
-    the subscriber even if the address was changed since), falling back to the address below.
+    The delivery first (find_delivery): it names the subscriber even if the address was changed
+    since. Otherwise by the recipient address (find_subscriber).
+    """
+    delivery = find_delivery(event)
+    if delivery is not None:
+        subscriber = (
+            Subscriber.objects.select_for_update().filter(pk=delivery.subscriber_id).first()
+        )
+        if subscriber is not None:  # erased meanwhile: the address lookup finds nothing either
+            return subscriber, delivery
+    return find_subscriber(event), None
+
+
+def find_delivery(event: AnymailTrackingEvent) -> Delivery | None:
+    """The release delivery whose stored ESP message id is the event's, or None.
+
+    Matched on (message id, recipient): a Mailgun batch is one message id for all its recipients.
+    Postmark gives each recipient its own id, so an id carried by one delivery only names it even when
+    the recipient address does not match (any more).
+    """
+    ids = message_id_forms(event.message_id)
+    if not ids:
+        return None
+    deliveries = Delivery.objects.filter(
+        esp_message_id__in=ids, subscriber__isnull=False
+    ).select_related("mailing")
+    key = recipient_key(event.recipient)
+    if key is not None:
+        found = deliveries.filter(subscriber__email_key=key).order_by("-pk").first()
+        if found is not None:
+            return found
+    only = list(deliveries.order_by("-pk")[:2])
+    return only[0] if len(only) == 1 else None
+
+
+def message_id_forms(message_id: object) -> list[str]:
+    """The ways a message id may have been stored: as the ESP answered it, with or without <>."""
+    if not isinstance(message_id, str) or not message_id.strip():
+        return []
+    bare = message_id.strip().removeprefix("<").removesuffix(">")
+    forms = dict.fromkeys([message_id.strip(), bare, f"<{bare}>"])
+    return [form for form in forms if len(form) <= ESP_MESSAGE_ID_LENGTH]
+
+
+def find_subscriber(event: AnymailTrackingEvent) -> Subscriber | None:
+    """The subscriber with the event's recipient address, locked until the transaction ends, or None.
+
+    Matched as subscriptions match addresses (case-insensitive, domain in IDNA).
     """
     key = recipient_key(event.recipient)
     if key is None:
@@ -267,6 +321,21 @@ ACTIONS: dict[Action, Callable[[Subscriber, Any, str, dict[str, Any]], None]] = 
     Action.COMPLAINT: complaint,
     Action.UNSUBSCRIBE: unsubscribe,
 }
+# The actions that mean the delivery the event names did not reach (or was refused by) its reader.
+DELIVERY_BOUNCES = (Action.HARD_BOUNCE, Action.COMPLAINT)
+
+
+def mark_delivery_bounced(delivery: Delivery, event, esp_name: str) -> None:
+    """A sent release delivery bounced (or its reader complained): the ledger says so.
+
+    The error names what the ESP reported, not the receiving server's words: those may quote the
+    address, and a delivery outlives its subscriber's erasure.
+    """
+    kind = _clean(_esp_kind(event, esp_name))
+    error = f"{esp_name or 'ESP'} {event.event_type}" + (f": {kind}" if kind else "")
+    Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.SENT).update(
+        status=Delivery.Status.BOUNCED, error=error[:500]
+    )
 
 
 def _unchanged(subscriber: Subscriber, action: Action, event, esp_name: str, acts: bool) -> bool:

@@ -526,3 +526,109 @@ def sweep(now=None) -> Sweep:
     ):
         finish_mailing_if_done(mailing_id)
     return Sweep(mailings=mailings, batches=sorted(set(expired) | set(lost)))
+
+
+# --- Operating a mailing (admin) ---------------------------------------------------------------------
+
+
+def pause(mailing_id: int) -> bool:
+    """Stop claiming batches; a batch already being sent finishes."""
+    return bool(
+        Mailing.objects.filter(pk=mailing_id, status=Mailing.Status.SENDING).update(
+            status=Mailing.Status.PAUSED
+        )
+    )
+
+
+def resume(mailing_id: int) -> list[int]:
+    """Continue a paused mailing; returns the queued batch ids to enqueue again."""
+    with transaction.atomic():
+        if not Mailing.objects.filter(pk=mailing_id, status=Mailing.Status.PAUSED).update(
+            status=Mailing.Status.SENDING
+        ):
+            return []
+        queued = Batch.objects.filter(mailing_id=mailing_id, status=Batch.Status.QUEUED)
+        ids = list(queued.values_list("pk", flat=True))
+        queued.update(enqueued_at=timezone.now())
+    return ids
+
+
+def cancel(mailing_id: int) -> bool:
+    """Stop for good: queued deliveries are skipped; a batch being sent finishes."""
+    with transaction.atomic():
+        if not Mailing.objects.filter(
+            pk=mailing_id,
+            status__in=[Mailing.Status.PENDING, Mailing.Status.SENDING, Mailing.Status.PAUSED],
+        ).update(status=Mailing.Status.CANCELLED, finished_at=timezone.now()):
+            return False
+        Batch.objects.filter(mailing_id=mailing_id, status=Batch.Status.QUEUED).update(
+            status=Batch.Status.CANCELLED
+        )
+        Delivery.objects.filter(mailing_id=mailing_id, status=Delivery.Status.QUEUED).exclude(
+            pk__in=_in_sending_batches(mailing_id)
+        ).update(status=Delivery.Status.SKIPPED, error="mailing cancelled")
+    return True
+
+
+def _in_sending_batches(mailing_id: int) -> list[int]:
+    ids: list[int] = []
+    for batch in Batch.objects.filter(mailing_id=mailing_id, status=Batch.Status.SENDING):
+        ids.extend(
+            Delivery.objects.filter(
+                mailing_id=mailing_id,
+                id__gte=batch.first_delivery_id,
+                id__lte=batch.last_delivery_id,
+                since_version_id=batch.since_version_id,
+            ).values_list("pk", flat=True)
+        )
+    return ids
+
+
+def progress(mailing_id: int) -> dict[str, int]:
+    """Deliveries per status, for the admin."""
+    from django.db.models import Count
+
+    counts = dict(
+        Delivery.objects.filter(mailing_id=mailing_id)
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
+    return {status: counts.get(status, 0) for status in Delivery.Status.values}
+
+
+def preview(version: Version, subscriber: Subscriber | None = None) -> Variant:
+    """The release mail of `version` (a draft too) as `subscriber` would get it, or as someone whose
+    baseline is the previous published version. Personal links are filled in when a subscriber is
+    given, left as markers otherwise."""
+    baseline = None
+    if subscriber is not None:
+        row = Baseline.objects.filter(subscriber=subscriber, guide_id=version.guide_id).first()
+        baseline = row.version_id if row else None
+    else:
+        previous = version.previous()
+        baseline = previous.pk if previous else None
+    variant = render_variant.__wrapped__(baseline, version.pk)  # drafts change: never cached
+    if subscriber is None:
+        return variant
+    values = personal_values(subscriber)
+    return Variant(
+        subject=_fill(variant.subject, values, escape=False),
+        text=_fill(variant.text, values, escape=False),
+        html=_fill(variant.html, values, escape=True),
+    )
+
+
+def send_test(version: Version, to: str) -> None:
+    """Mail the release of `version` (a draft too) to `to` alone, marked as a test; no ledger row."""
+    variant = preview(version)
+    example = {name: settings.SITE_URL + "/" for name in PERSONAL_FIELDS}
+    message = EmailMultiAlternatives(
+        subject=f"[TEST] {_fill(variant.subject, example, escape=False)}",
+        body=_fill(variant.text, example, escape=False),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[to],
+        headers={"Auto-Submitted": "auto-generated", "List-Id": settings.LIST_ID},
+    )
+    message.attach_alternative(_fill(variant.html, example, escape=True), "text/html")
+    message.send()
