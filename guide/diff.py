@@ -3,19 +3,29 @@
 Subscribers are not told "line 812 changed": they are told which sections of the guide were added,
 removed or changed, which links appeared, disappeared, were retitled or moved, and which
 paragraphs were added or removed. That needs the document's structure, so both texts are parsed
-with markdown-it-py (the CommonMark parser the site renders with) and the diff is computed
-on the parse, never on raw lines: re-wrapping a paragraph, or switching a link between inline and
-reference style, is then not a change.
+and the diff is computed on the parse, never on raw lines: re-wrapping a paragraph, or switching a
+link between inline and reference style, is then not a change.
 
 This module is pure Python with no Django import, so it can run in a worker, a management command
 or a test without settings. What it returns is immutable (frozen dataclasses and tuples; the one
 dict, ParsedGuide.links, is read-only by convention) and a GuideDiff exports to JSON.
 
-Cost: parsing dominates. markdown-it-py takes ~1.3 s per version of a 10,000-link guide, most
-of it per link, so parses are memoised and diff_guides also accepts ParsedGuide (which
-pickles) for callers that keep one per version. The diff itself is linear in links and sections
-(dicts keyed by URL and section key) plus one SequenceMatcher per changed section: ~20 ms for
-that guide. See bench/diff_bench.py.
+Parsing: the reading that counts is markdown-it-py's, the CommonMark parser the site renders with
+(guide.markdown), with the same table and strikethrough rules. But markdown-it-py is pure Python
+and takes ~1.3 s per version of a 10,000-link guide, most of it per link, where the requirement is
+a cold diff of two such texts in well under a second. So the parse comes from markdown-it-pyrs,
+the Rust port of markdown-it by the same organisation (~0.15 s for that guide, plus ~0.1 s to
+read its tree here). Both follow CommonMark, but they are not the same version of it: the tree is
+read so as to give exactly markdown-it-py's result, undoing the known differences (how URLs are
+normalised, how autolinks are shown) and, where the result could differ and cannot be derived
+(an IDN host, a symbol touching "*", a table with odd lines, a tab in a quote... see "Parsing with
+markdown-it-pyrs" below), parsing that one document with markdown-it-py instead. A typical guide
+never needs that; tests check the two readings against each other.
+
+Cost: parsing still dominates, so parses are memoised and diff_guides also accepts ParsedGuide
+(which pickles) for callers that keep one per version. The diff itself is linear in links and
+sections (dicts keyed by URL and section key) plus one SequenceMatcher per changed section: ~20 ms
+for that guide. See bench/diff_bench.py.
 """
 
 from __future__ import annotations
@@ -391,28 +401,38 @@ class _Builder:
 # --------------------------------------------------------------------------------------------
 # Parsing with markdown-it-pyrs (the fast path)
 #
-# Its tree is read so as to give exactly what markdown-it-py's token stream gives (read below,
-# kept as the fallback and as the tests' reference). Both parsers port markdown-it and follow
-# CommonMark, so they agree on the structure; where their outputs differ, this reading undoes
-# the difference or gives up:
+# Its tree is read so as to give exactly what markdown-it-py's token stream gives (read further
+# down, kept as the fallback and as the tests' reference). Both parsers port markdown-it, but
+# markdown-it-pyrs (markdown-it.rs 0.6) follows CommonMark 0.30 and older markdown-it rules, and
+# markdown-it-py 4 follows CommonMark 0.31.2 and markdown-it 14. Where their outputs differ, this
+# reading undoes the difference, or gives up where it cannot derive markdown-it-py's result:
 #
-# - URLs. markdown-it-pyrs only percent-encodes a destination; markdown-it-py also runs it
-#   through mdurl, which trims it and may rewrite the host (punycode, odd ports). A cheap test
-#   on the encoded URL shows that nearly every URL comes out the same; otherwise
-#   markdown-it-py's own normalizeLink, applied to the encoded URL, gives its result, unless the
-#   host held characters that got encoded (an IDN host). See _href.
-# - Autolinks. markdown-it-py shows them decoded (percent-escapes, punycode): the URL as
-#   written, which the tree keeps, is decoded the same way.
-# - Spec version. markdown-it-pyrs follows CommonMark 0.30, markdown-it-py 0.31.2, which counts
-#   Unicode symbols (€, →, emoji) as punctuation next to "*", "_", "~~", takes more forms of
-#   HTML comments and declarations ("<!-->", "<!-- a -- b -->", "<!doctype"), and lists
-#   <search> instead of <source> among the HTML block tags.
-# - Details. markdown-it-py turns NUL into U+FFFD; it keeps a tab of a code block in a quote
-#   or list as a tab; it stops reading blocks nested 20 deep.
+# - URLs. markdown-it-pyrs only percent-encodes a destination; markdown-it-py runs it through
+#   mdurl, which also trims it and may rewrite the host (punycode, odd ports). One regex on the
+#   encoded URL shows that nearly every URL comes out the same; otherwise markdown-it-py's own
+#   normalizeLink, applied to the encoded URL, gives its result, unless the host held characters
+#   that got encoded (an IDN host) or the destination was blank at an end. See _href.
+# - Autolinks. markdown-it-py shows them decoded (percent-escapes, punycode): the URL as written,
+#   which the tree keeps, is decoded the same way.
+# - Input. markdown-it-py turns NUL into U+FFFD, and has no line for a last line of blanks with
+#   no newline: the text given to the Rust parser is normalised alike.
+# - CommonMark 0.31. Unicode symbols (€, →, emoji) are punctuation next to "*", "_", "~~"; more
+#   forms of HTML comments and declarations ("<!-->", "<!-- a -- b -->", "<!doctype"); <search>
+#   instead of <source> among HTML block tags. Gives up where that can matter.
+# - markdown-it 14. Tables: a delimiter row needs no "|", the header does, and other lines end a
+#   table: a table is taken only if it sits on its own (check_tables). A lazy line that looks like
+#   a list item ends a paragraph in a quote or list. A tab after quote or list markers is
+#   expanded otherwise. Content is trimmed of all Unicode white space. Gives up in those cases.
+# - Quirks of the Rust port: it pairs "~~~~" and code spans in link labels otherwise, falls back
+#   to a shortcut reference in "[a][[x](/u)]", and panics on "[" followed by an unclosed code span
+#   (markdown-it.rs issue #40). Gives up in those cases (a panic is caught).
+# - markdown-it-py stops reading blocks nested 20 deep. Gives up from 16.
 #
-# Giving up raises _Unmatched (as do a node kind not expected, text Rust cannot take such as a
-# lone surrogate, and a panic of the Rust parser), and parse_guide then parses that document with
-# markdown-it-py: slower, same result. A typical guide never needs it.
+# Giving up raises _Unmatched (as do a node kind not expected and text Rust cannot take, such as
+# a lone surrogate), and parse_guide then parses that document with markdown-it-py: slower, same
+# result. A guide made of headings, lists of links, paragraphs, quotes, code and plain tables
+# never needs it. The checks were found, and are kept honest, by comparing both readings on
+# generated documents (tests/test_diff_properties.py).
 # --------------------------------------------------------------------------------------------
 
 
@@ -459,19 +479,30 @@ _PLAIN_URL = re.compile(
 _plain_url = _PLAIN_URL.match
 _NEWLINES = re.compile(r"\r\n?")
 _EDGE_ESCAPES = re.compile(r"\A(?:%[0-9A-Fa-f]{2})+|(?:%[0-9A-Fa-f]{2})+\Z")
-# A non-ASCII character next to an emphasis or strikethrough delimiter.
-_BY_DELIMITER = re.compile(r"[^\x00-\x7f](?=[*_~])|(?<=[*_~])[^\x00-\x7f]")
+# A run of emphasis or strikethrough delimiters.
+_DELIMITER_RUN = re.compile(r"[*_~]+")
+# White space for markdown-it (isWhiteSpace): what decides, with punctuation, whether a run of
+# delimiters can open or close.
+_MARKDOWN_IT_SPACE = frozenset(
+    "\t\n\v\f\r \xa0\u1680\u202f\u205f\u3000" + "".join(map(chr, range(0x2000, 0x200B)))
+)
 # A line that could be the delimiter row of a table for markdown-it-py, once the markers of
 # quotes around it are removed; and what precedes the header in a list item or a quote.
 _DELIMITER_LIKE = re.compile(r"^[ \t>]*([|:-][ \t|:-]*)$", re.MULTILINE)
 _CONTAINER_PREFIX = re.compile(r"^(?:[ \t>]|(?:[-+*]|[0-9]{1,9}[.)])(?=[ \t]|$))*")
 # A table row that some block rule might take as the start of a block that ends the table.
-_BODY_ROW_RISK = re.compile(r"[ \t]*[-+*_#>`~<0-9]")
+_BODY_ROW_RISK = re.compile(
+    r"[ \t]*(?:```|~~~|[><]|#{1,6}(?:[ \t]|$)|(?:[-+*]|[0-9]{1,9}[.)])(?:[ \t]|$)|(?:[-*_][ \t]*){3,}$)"
+)
 # The start of a list item, once leading blanks are gone.
 _LIST_MARKER = re.compile(r"(?:[-+*]|[0-9]{1,9}[.)])(?:[ \t]|$)")
 
 # HTML block tags of one CommonMark version and not the other.
 _HTML_TAG_CHANGED = re.compile(r"[ \t]*</?(?:search|source)(?:[ \t\n/>]|\Z)", re.IGNORECASE)
+
+
+def _is_symbol(char: str) -> bool:
+    return bool(char) and char > "\x7f" and unicodedata.category(char)[0] == "S"
 
 
 def _blank_at_ends(url: str) -> bool:
@@ -572,6 +603,7 @@ def _read_inline(
     breaks: list[int] = []  # where in parts a line starts (after a line break)
     href: str | None = None
     start = 0
+    link_end = -1  # len(parts) after the last link or image
     stack: list[tuple[Iterator[Node], bool]] = []  # (iterator to resume, closes a link)
     nodes = iter(nodes)
     while True:
@@ -581,6 +613,8 @@ def _read_inline(
                 content: str = node.meta["content"]
                 if "<!" in content or "~~" in content:
                     _check_text(content)
+                if content[:1] == "[" and len(parts) == link_end:
+                    _bracket_after_link()
                 parts.append(content)
             elif name == "link":
                 href = node.meta["url"]
@@ -595,6 +629,7 @@ def _read_inline(
                     parts.append(content)
                     links.append((href, " ".join(content.split())))
                     href = None
+                    link_end = len(parts)
                     continue
                 start = len(parts)
                 stack.append((nodes, True))
@@ -614,6 +649,7 @@ def _read_inline(
             elif name == "image":
                 hidden.append("img:" + _href(node.meta["url"]))
                 _read_plain(node.children, parts, breaks)
+                link_end = len(parts)
             elif name == "autolink":
                 href, text = _autolink(node)
                 hidden.append(href)
@@ -633,17 +669,29 @@ def _read_inline(
             if not stack:
                 return parts, links, hidden, breaks
             nodes, closes_link = stack.pop()
-            if closes_link and href is not None:
-                links.append((href, _collapse("".join(parts[start:]))))
-                href = None
+            if closes_link:
+                link_end = len(parts)
+                if href is not None:
+                    links.append((href, _collapse("".join(parts[start:]))))
+                    href = None
+
+
+def _bracket_after_link() -> None:
+    # "[a][[x](/v)]": markdown-it-py reads "[[x](/v)]" as the label of a full reference (which
+    # then fails); the Rust parser falls back to the shortcut reference "[a]".
+    raise _Unmatched('"[" right after a link')
 
 
 def _read_plain(nodes: Iterable[Node], parts: list[str], breaks: list[int]) -> None:
     """Append the plain text of an image's description (_plain_parts on the tree)."""
+    link_end = -1
     for node in nodes:
         name = node.name
         if name == "text":
-            parts.append(_check_text(node.meta["content"]))
+            content = _check_text(node.meta["content"])
+            if content[:1] == "[" and len(parts) == link_end:
+                _bracket_after_link()
+            parts.append(content)
         elif name == "text_special":
             parts.append(node.meta["content"])
         elif name == "softbreak" or name == "hardbreak":
@@ -656,6 +704,7 @@ def _read_plain(nodes: Iterable[Node], parts: list[str], breaks: list[int]) -> N
         elif name == "link" or name == "image":
             _href(node.meta["url"])  # markdown-it-py must see a link (an image) there too
             _read_plain(node.children, parts, breaks)
+            link_end = len(parts)
         elif name == "autolink":
             parts.append(_autolink(node)[1])
         elif name != "html_inline":
@@ -727,12 +776,42 @@ class _TreeReader:
                     raise _Unmatched("a line like a list item in a paragraph in a container")
         return text, links, hidden
 
+    def check_container(self, container: Node) -> None:
+        """Give up on a top-level quote or list that holds a tab.
+
+        The parsers expand a tab after the markers of quotes and list items differently: code
+        keeps it (markdown-it-py) or spaces (markdown-it-pyrs), and a line can even be code
+        for one and a paragraph for the other.
+        """
+        if self.tabs:
+            start, end = container.srcmap  # type: ignore[misc]
+            source = self.bytes()
+            if b"\t" in source[source.rfind(b"\n", 0, start) + 1 : end]:
+                raise _Unmatched("a tab in a quote or a list")
+
+    def runs_to_the_end(self, code: Node) -> bool:
+        """Whether code runs to the end of the document.
+
+        In a container, markdown-it-py drops a last line of blanks after ">" from such code.
+        """
+        return code.srcmap[1] >= len(self.bytes())  # type: ignore[index]
+
     def check_delimiters(self, span: Node) -> None:
-        """Give up if a delimiter in `span` touches a symbol (not punctuation in 0.30)."""
+        """Give up if a run of delimiters in `span` may open or close for one parser only.
+
+        A symbol (€, →, an emoji) is punctuation for CommonMark 0.31, not for 0.30: next to a
+        run, it changes whether the run can open or close unless the run's other side is white
+        space (or the start or end of a line).
+        """
         source = self.bytes()
         start, end = span.srcmap or (0, len(source))
-        for match in _BY_DELIMITER.finditer(source[start:end].decode(errors="replace")):
-            if unicodedata.category(match.group())[0] == "S":
+        text = source[start:end].decode(errors="replace")
+        for match in _DELIMITER_RUN.finditer(text):
+            before = text[match.start() - 1] if match.start() else ""
+            after = text[match.end() : match.end() + 1]
+            if (_is_symbol(after) and before and before not in _MARKDOWN_IT_SPACE) or (
+                _is_symbol(before) and after and after not in _MARKDOWN_IT_SPACE
+            ):
                 raise _Unmatched("a delimiter next to a symbol")
 
     def blocks(self, parent: Node, depth: int) -> None:
@@ -754,10 +833,14 @@ class _TreeReader:
             elif name == "bullet_list" or name == "ordered_list":
                 if depth + 2 >= _MAX_DEPTH:
                     raise _Unmatched("deep nesting")
+                if not depth:
+                    self.check_container(node)
                 self.items(node, depth + 2)
             elif name in _CONTAINERS:
                 if depth + 1 >= _MAX_DEPTH:
                     raise _Unmatched("deep nesting")
+                if not depth:
+                    self.check_container(node)
                 self.blocks(node, depth + 1)
             elif name == "heading" or name == "lheading":
                 # Only top-level headings split the guide into sections: a "#" line inside a
@@ -787,10 +870,8 @@ class _TreeReader:
                             for cell in row.children
                         )
             elif name == "fence" or name == "code_block":
-                if depth and (self.tabs or node.srcmap[1] >= len(self.bytes())):  # type: ignore[index]
-                    # markdown-it-py keeps a tab there as a tab; it drops a last line of
-                    # blanks after ">" from code that runs to the end.
-                    raise _Unmatched("code in a container, with a tab or at the end")
+                if depth and self.runs_to_the_end(node):
+                    raise _Unmatched("code in a container that runs to the end")
                 meta = node.meta
                 b.add_code(meta["content"], meta.get("info", ""))
             elif name == "html_block":
@@ -819,12 +900,15 @@ class _TreeReader:
             parts: list[str] = []
             links: list[tuple[str, str]] = []
             hidden: list[str] = []
+            link_end = -1
             for node in nodes:
                 name = node.name
                 if name == "text":
                     content = node.meta["content"]
                     if "<!" in content or "~~" in content:
                         _check_text(content)
+                    if content[:1] == "[" and len(parts) == link_end:
+                        _bracket_after_link()
                     parts.append(content)
                 elif name == "link":
                     children = node.children
@@ -839,6 +923,7 @@ class _TreeReader:
                     parts.append(content)
                     hidden.append(url)
                     links.append((url, " ".join(content.split())))
+                    link_end = len(parts)
                 else:
                     break
             else:

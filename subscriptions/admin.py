@@ -14,15 +14,27 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import QuerySet
+from django.db import transaction
+from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
 from subscriptions import addresses, exporting, importing, lifecycle
-from subscriptions.models import Cadence, Subscriber, SubscriberEvent, SuppressedAddress
+from subscriptions import delivery as fanout
+from subscriptions.models import (
+    Batch,
+    Cadence,
+    Delivery,
+    Mailing,
+    Subscriber,
+    SubscriberEvent,
+    SuppressedAddress,
+)
 
 # The erase confirmation page names this many of the selected addresses, then says how many more.
 ERASE_LIST_LIMIT = 50
@@ -362,15 +374,6 @@ class SuppressedAddressAdmin(admin.ModelAdmin):
 
 
 # --- The release fan-out: mailings, their batches, and the per-recipient ledger ---------------------
-# (Imports of this part kept here so it stays one block; E402 is expected.)
-
-from django.contrib.admin.views.main import ChangeList  # noqa: E402
-from django.db import transaction  # noqa: E402
-from django.db.models import Case, Count, IntegerField, Q, Value, When  # noqa: E402
-from django.shortcuts import get_object_or_404  # noqa: E402
-
-from subscriptions import delivery as fanout  # noqa: E402
-from subscriptions.models import Batch, Delivery, Mailing  # noqa: E402
 
 # The mailing page lists this many batches, unfinished and failing ones first.
 BATCH_LIST_LIMIT = 200

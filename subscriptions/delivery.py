@@ -26,6 +26,7 @@ from __future__ import annotations
 import html
 import logging
 import random
+import smtplib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -36,7 +37,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import connection as db
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -281,9 +282,10 @@ def _send_merged(variant: Variant, deliveries: list[Delivery], conn) -> Outcome:
     message.merge_metadata = merge_metadata
     try:
         message.send()
-    except AnymailRecipientsRefused as exc:
+    except AnymailRecipientsRefused:
         # Every recipient refused (invalid or suppressed at the ESP): permanent for each.
-        return Outcome(sent={}, failed={d.pk: f"refused by ESP: {exc}"[:500] for d in deliveries})
+        # The exception's text names the addresses: keep only what happened, never the address.
+        return Outcome(sent={}, failed={d.pk: "refused by the ESP" for d in deliveries})
     except AnymailRequestsAPIError as exc:
         raise _classify(exc) from exc
     except AnymailAPIError as exc:
@@ -338,14 +340,12 @@ def _send_single(variant: Variant, deliveries: list[Delivery], conn) -> Outcome:
         message.attach_alternative(_fill(variant.html, values, escape=True), "text/html")
         try:
             message.send()
-        except AnymailRecipientsRefused as exc:
-            failed[d.pk] = f"refused by ESP: {exc}"[:500]
+        except AnymailRecipientsRefused:
+            failed[d.pk] = "refused by the ESP"
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = sorted({code for code, _ in exc.recipients.values()})
+            failed[d.pk] = f"refused by the SMTP server ({', '.join(map(str, codes))})"
         except Exception as exc:
-            import smtplib
-
-            if isinstance(exc, smtplib.SMTPRecipientsRefused):
-                failed[d.pk] = f"refused: {exc}"[:500]
-                continue
             # Keep what already went out; the rest of the batch is retried.
             _record(d.mailing_id, Outcome(sent=sent, failed=failed), deliveries[:index])
             raise TransientSendError(f"{type(exc).__name__}: {exc}"[:500]) from exc
@@ -497,11 +497,13 @@ def sweep(now=None) -> Sweep:
     now = now or timezone.now()
     lease = timedelta(seconds=settings.MAIL_BATCH_LEASE_SECONDS)
     lost_after = timedelta(seconds=settings.MAIL_REQUEUE_AFTER_SECONDS)
+    # A cancelled mailing sends nothing more: what a dead worker or a retry left of it is settled.
+    _settle_cancelled(now - lease)
     # A worker died (or was killed) while sending: its lease ran out.
     expired = list(
-        Batch.objects.filter(status=Batch.Status.SENDING, claimed_at__lt=now - lease).values_list(
-            "pk", flat=True
-        )
+        Batch.objects.filter(status=Batch.Status.SENDING, claimed_at__lt=now - lease)
+        .exclude(mailing__status=Mailing.Status.CANCELLED)
+        .values_list("pk", flat=True)
     )
     if expired:
         Batch.objects.filter(pk__in=expired, status=Batch.Status.SENDING).update(
@@ -526,6 +528,28 @@ def sweep(now=None) -> Sweep:
     ):
         finish_mailing_if_done(mailing_id)
     return Sweep(mailings=mailings, batches=sorted(set(expired) | set(lost)))
+
+
+def _settle_cancelled(lease_ended) -> None:
+    """Cancel the batches of cancelled mailings that no worker will send, and skip their queued
+    deliveries, as cancel() does for the batches it finds queued. cancel() leaves a batch being sent
+    to finish; if its worker died instead (lease ended) or a transient error released it (queued),
+    nothing else would ever move its deliveries out of "queued"."""
+    left = Batch.objects.filter(mailing__status=Mailing.Status.CANCELLED).filter(
+        Q(status=Batch.Status.QUEUED) | Q(status=Batch.Status.SENDING, claimed_at__lt=lease_ended)
+    )
+    for batch in left:
+        with transaction.atomic():
+            if Batch.objects.filter(pk=batch.pk, status=batch.status).update(
+                status=Batch.Status.CANCELLED, claimed_at=None
+            ):
+                Delivery.objects.filter(
+                    mailing_id=batch.mailing_id,
+                    id__gte=batch.first_delivery_id,
+                    id__lte=batch.last_delivery_id,
+                    since_version_id=batch.since_version_id,
+                    status=Delivery.Status.QUEUED,
+                ).update(status=Delivery.Status.SKIPPED, error="mailing cancelled")
 
 
 # --- Operating a mailing (admin) ---------------------------------------------------------------------

@@ -197,7 +197,10 @@ def erase(subscriber: Subscriber, *, how: str) -> None:
             defaults={"reason": "erased"},
         )
         uid = subscriber.uid
-        subscriber.delete()  # events go with it (CASCADE)
+        # Delivery rows stay for the mailings' counts, anonymous (subscriber set to NULL); their
+        # error texts are cleared in case an ESP quoted the address in one.
+        subscriber.deliveries.update(error="")
+        subscriber.delete()  # events and baselines go with it (CASCADE)
     logger.info("erased subscriber %s (%s)", uid, how)
 
 

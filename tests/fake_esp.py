@@ -15,7 +15,9 @@ recipients and no recipient-variables is a *shared* mail (one mail, every addres
 
 Validation, like Mailgun's, answers 400 {"message": ...}: `from`, `to`, `subject` (unless a stored
 template), one of text/html/amp-html/template, at most `max_recipients` (1000) recipients per call,
-and `recipient-variables` must be a JSON object with an entry for every `to` address.
+and `recipient-variables` must be a JSON object with an entry for every `to` address whenever the
+message has `%recipient.…%` placeholders (without any, "{}" is anymail's way to ask for separate,
+unpersonalised mails: merge_data = {}).
 
 Faults are scripted: `esp.script(["ok", ("status", 503), ("hang", 2), ("ok_then_drop",)])`, one
 outcome consumed per request (auth failures consume none), "ok" once the queue is empty:
@@ -39,11 +41,11 @@ As a process (for the benchmark), from the repository root:
                              [--record-dir DIR | --count-only]
 
 It prints `FakeMailgun listening on http://127.0.0.1:PORT/v3` once it accepts requests (`--port 0`
-picks a free port), serves `GET /stats` (JSON counters) and stops on SIGTERM/SIGINT. --count-only
-keeps only counters (memory stays flat for a million recipients; requests are still validated);
---record-dir also keeps counters only in memory, and appends every accepted batch to
-DIR/batches.jsonl and every request to DIR/attempts.jsonl (read them back with
-`read_record_dir(DIR)`).
+picks a free port), serves `GET /stats` (JSON counters) and stops on SIGTERM/SIGINT, printing the
+final counters. The process keeps only counters in memory (--count-only, the default), so memory
+stays flat for a million recipients; requests are still validated. --record-dir also appends
+every accepted batch to DIR/batches.jsonl and every request to DIR/attempts.jsonl (read them
+back with `read_record_dir(DIR)`).
 """
 
 from __future__ import annotations
@@ -329,7 +331,11 @@ def check(fields: Fields, *, max_recipients: int = MAX_RECIPIENTS) -> _Checked:
         ):
             raise Invalid("recipient-variables must be a JSON object of objects, one per address")
         missing = [addr for _value, addr in to if addr not in variables]
-        if missing:
+        # recipient-variables "{}" (anymail's merge_data = {}) is how to ask for separate,
+        # unpersonalised mails; an address without variables is a bug once there are placeholders.
+        if missing and any(
+            "%recipient." in value for key, value in fields if key != "recipient-variables"
+        ):
             raise Invalid(
                 f"recipient-variables has no entry for {len(missing)} 'to' address(es),"
                 f" e.g. {missing[0]!r}"
@@ -464,12 +470,11 @@ def _public(outcome: tuple) -> Any:
         return "ok"
     if outcome[0] == "status":
         _kind, code, headers, body = outcome
-        return (
-            "status",
-            code,
-            *((headers,) if headers else ()),
-            *((body,) if body is not None else ()),
-        )
+        if body is None:
+            return ("status", code, headers) if headers else ("status", code)
+        if not headers and isinstance(body, str | bytes):
+            return ("status", code, body)
+        return ("status", code, headers, body)
     if outcome[0] == "hang":
         then = _public(outcome[2])
         return ("hang", outcome[1], *((then,) if then != "ok" else ()))
@@ -965,11 +970,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed)")
     parser.add_argument("--api-key", default="key-test", help="the accepted key ('' = any)")
     parser.add_argument("--domain", action="append", help="accepted sender domain (default any)")
-    parser.add_argument("--latency-ms", type=float, default=0.0, help="wait before each 200")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="wait before every answer")
     parser.add_argument("--max-recipients", type=int, default=MAX_RECIPIENTS)
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--record-dir", help="append batches.jsonl and attempts.jsonl here")
-    mode.add_argument("--count-only", action="store_true", help="keep only counters (GET /stats)")
+    mode.add_argument(
+        "--count-only", action="store_true", help="keep only counters (GET /stats); the default"
+    )
     args = parser.parse_args(argv)
 
     esp = FakeMailgun(

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import pickle
+from pathlib import Path
 from textwrap import dedent
 
 import pytest
 
+from guide import diff
 from guide.diff import (
     INTRO_TITLE,
     SECTION_SEPARATOR,
@@ -577,3 +579,103 @@ def test_to_dict_is_json_serialisable_and_round_trips() -> None:
 def test_from_dict_refuses_an_unknown_status() -> None:
     with pytest.raises(ValueError, match="status"):
         GuideDiff.from_dict({"sections": [{"key": "", "title": "t", "level": 0, "status": "x"}]})
+
+
+# -- the two parsers --------------------------------------------------------------------------
+#
+# parse_guide reads markdown-it-pyrs's tree (fast), and falls back to markdown-it-py's tokens
+# where the two parsers could disagree. Either way the result must be markdown-it-py's reading.
+
+TYPICAL_GUIDE = md(
+    """
+    A guide to *machine learning* — “from scratch”, naïvely. See <https://example.com/faq>.
+
+    Beginners
+    =========
+
+    ## Roadmap 🚀
+
+    1. [Linear algebra](https://example.com/linalg "Strang") first, then **probability**.
+    2. [Deep Learning][dl] ([PDF](https://example.com/dl.pdf)), ~~old~~ new edition.
+       - Nested: [`torch.nn`](https://pytorch.org/docs/stable/nn.html#module) and `np.dot`.
+    3. Contact <me@example.com>.
+
+    > **Tip:** read [the FAQ][faq] before asking.
+    > It saves time.
+
+    | Model | Paper | Year |
+    |-------|:-----:|-----:|
+    | BERT  | [arXiv](https://arxiv.org/abs/1810.04805) | 2018 |
+    | GPT-2 | [blog](https://openai.com/blog/better-language-models/) | 2019 |
+
+    ```python
+    import torch
+    model = torch.nn.Linear(3, 1)
+    ```
+
+        indented code
+
+    ![A chart](https://example.com/chart.png) <span>inline HTML</span>
+
+    <div class="note">
+    A block of HTML.
+    </div>
+
+    ---
+
+    # Reference texts
+
+    - [Wikipedia: Bayes' theorem](https://en.wikipedia.org/wiki/Bayes%27_theorem)
+    - [Café](https://example.com/caf%C3%A9) &amp; more
+
+    [dl]: https://www.deeplearningbook.org/
+    [faq]: https://example.com/faq "FAQ"
+    """
+)
+
+
+def test_a_typical_guide_is_read_by_the_fast_parser_as_markdown_it_py_reads_it() -> None:
+    assert diff._parse_tree(TYPICAL_GUIDE) == diff._parse_tokens(TYPICAL_GUIDE)
+
+
+def test_the_demo_guides_are_read_by_the_fast_parser_as_markdown_it_py_reads_them() -> None:
+    guides = sorted((Path(__file__).resolve().parent.parent / "guide" / "demo").glob("*/*.md"))
+    assert guides
+    for guide in guides:
+        text = guide.read_text(encoding="utf-8")
+        assert diff._parse_tree(text) == diff._parse_tokens(text), guide.name
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Read from the tree, adjusted to markdown-it-py:
+        "<https://example.com/%C3%A9> <https://xn--bcher-kva.de/x>",  # autolinks shown decoded
+        "<https://example.com/\N{NO-BREAK SPACE}>",  # mdurl trims the autolink's URL
+        "a\0b",  # NUL becomes U+FFFD
+        "```\ncode\n  ",  # no line for a last line of blanks
+        "[x](http://a~b.com:80/x) [y](mailto:me@example.com)",  # mdurl rewrites the host part
+        "first\r\nsecond\rthird",
+        # Left to markdown-it-py:
+        "[x](https://bücher.de/a)",  # an IDN host: punycode
+        "[x](< https://example.com/a >)",  # mdurl trims a destination
+        "a [`b",  # a panic of markdown-it-pyrs (markdown-it.rs #40)
+        "![`](/u)  `` a`b ``",  # code spans in link labels
+        "a*€*b _a_€ x**🚀**y",  # symbols are punctuation for CommonMark 0.31 only
+        "~~a~~~~b~~",
+        "a <!-- a -- b --> c <!--> d",  # HTML comments of CommonMark 0.31 only
+        "<search>x\n\npara\n<source>\n",  # HTML block tags of one version only
+        "> ```\n>\tx\n> ```",  # a tab in code in a quote
+        "> > \t  code?\n> > - ~~~\n> >   \ty",  # tabs after quote markers
+        "[a][[x](/v)]\n\n[a]: /u",  # a full reference or a shortcut one
+        "#######|\n---",  # a table for markdown-it-py only
+        " _ \n:--",  # a table for markdown-it-pyrs only
+        "1. a\n\n1.  x | y\n   -|--:",  # a table in a list item
+        "\\\n \N{NO-BREAK SPACE}\n=",  # markdown-it-py trims Unicode white space
+        "> - a\n2) b",  # a lazy line like a list item
+        "> " * 25 + "deep",  # markdown-it-py stops 20 levels deep
+        "\ud800",  # not valid Unicode: Rust refuses it
+    ],
+)
+def test_where_the_parsers_differ_the_reading_is_markdown_it_pys(text: str) -> None:
+    assert diff._parse(text) == diff._parse_tokens(text)

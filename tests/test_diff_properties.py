@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
+from guide import diff as diff_module
 from guide.diff import GuideDiff, diff_guides, parse_guide
 from guide.diff_render import render_html, render_text
 
@@ -239,3 +240,81 @@ def test_renderers_never_raise_and_escape_all_markup(
     expected = diff.item_count if limit is None else min(limit, diff.item_count)
     assert shown == expected
     assert ("more change" in text) == (shown < diff.item_count)
+
+
+# The fast parser (markdown-it-pyrs, with markdown-it-py where they could disagree) against
+# markdown-it-py alone, on text made of pieces that tell CommonMark implementations apart.
+RICH_URLS = [
+    *URLS,
+    "/relative/path",
+    "#anchor",
+    "https://example.com/caf%C3%A9",
+    "https://example.com/é ü".replace(" ", "%20"),
+    "<https://example.com/a b>",
+    "https://bücher.de/",
+    "https://[::1]/",
+    "http://user@example.com:8080/x",
+]
+RICH_INLINES = [
+    *WORDS,
+    "**bold**",
+    "_em_",
+    "~~del~~",
+    "~~a~~~~b~~",
+    "a*€*b",
+    "**🚀 go**",
+    "x_y_z",
+    "`a`b`",
+    "[",
+    "]",
+    "\\*",
+    "&ouml; &#x1F600; &bogus;",
+    "<https://example.com/%C3%A9>",
+    "<me@example.com>",
+    "<!-- c -->",
+    "<!-- a -- b -->",
+    "\N{NO-BREAK SPACE}",
+    "“quoted” — dash",
+    "[ref]",
+    "[text][ref]",
+    "![alt](https://e.com/i.png)",
+]
+rich_links = st.builds(
+    lambda t, u: f"[{t}]({u})", st.sampled_from(LINK_TITLES), st.sampled_from(RICH_URLS)
+)
+rich_lines = st.lists(
+    st.one_of(st.sampled_from(RICH_INLINES), rich_links), min_size=1, max_size=5
+).map(" ".join)
+rich_blocks = st.one_of(
+    rich_lines,
+    st.builds(lambda level, line: "#" * level + " " + line, st.integers(1, 3), rich_lines),
+    st.builds(lambda line: line + "\n===", rich_lines),
+    st.builds(
+        lambda marker, lines: "\n".join(marker + x for x in lines),
+        st.sampled_from(["- ", "1. ", "2) ", "> ", "> - ", "  "]),
+        st.lists(rich_lines, min_size=1, max_size=3),
+    ),
+    st.builds(lambda a, b: f"| {a} | {b} |\n|---|:-:|\n| {b} | {a} |", rich_lines, rich_lines),
+    st.builds(lambda a: f"{a} | x\n---", rich_lines),
+    st.sampled_from(
+        [
+            "```py\ncode\n```",
+            "    code",
+            "<div>\nhtml\n</div>",
+            "---",
+            "[ref]: https://e.com/ref",
+            "[ref]: <https://bücher.de/r>",
+            "- ```\n  \tx\n  ```",
+            "<search>s",
+        ]
+    ),
+)
+rich_texts = st.lists(rich_blocks, max_size=8).flatmap(
+    lambda blocks: st.sampled_from(["\n\n", "\n"]).map(lambda sep: sep.join(blocks) + "\n")
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(rich_texts)
+def test_the_fast_parser_reads_a_guide_as_markdown_it_py_does(text: str) -> None:
+    assert diff_module._parse(text) == diff_module._parse_tokens(text)

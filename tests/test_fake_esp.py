@@ -1,8 +1,9 @@
 """The fake Mailgun (tests/fake_esp.py) speaks what django-anymail's real Mailgun backend sends.
 
 Every send here goes through anymail.backends.mailgun.EmailBackend over HTTP to the fake on
-127.0.0.1; the assertions read what the fake received. The only wait is the scripted hang, which
-the client's 0.3 s timeout cuts short (and stopping the fake ends).
+127.0.0.1, and the assertions read what the fake received. The only wait is the scripted hang: the
+client's 0.3 s timeout ends the send, and stopping the fake ends the hang. The fake's form parser
+is also checked directly against what requests encodes.
 """
 
 from __future__ import annotations
@@ -169,6 +170,20 @@ def test_a_plain_message_to_several_addresses_is_recorded_as_a_shared_mail(esp):
     [batch] = esp.shared_batches
     assert batch.recipient_variables is None
     assert [mail.to_header for mail in batch.messages] == ["ana@example.com, bo@example.org"] * 2
+
+
+def test_empty_merge_data_sends_separate_unpersonalised_mails_that_are_not_shared(esp):
+    message = EmailMultiAlternatives(
+        "News", "Same text", SENDER, ["ana@example.com", "bo@example.org"]
+    )
+    message.merge_data = {}
+
+    message.send()
+
+    [batch] = esp.batches
+    assert batch.recipient_variables == {}
+    assert not batch.shared
+    assert [mail.to_header for mail in batch.messages] == ["ana@example.com", "bo@example.org"]
 
 
 def test_a_message_to_one_address_is_not_shared(esp):
