@@ -423,9 +423,10 @@ class _Builder:
 #   table: a table is taken only if it sits on its own (check_tables). A lazy line that looks like
 #   a list item ends a paragraph in a quote or list. A tab after quote or list markers is
 #   expanded otherwise. Content is trimmed of all Unicode white space. Gives up in those cases.
-# - Quirks of the Rust port: it pairs "~~~~" and code spans in link labels otherwise, falls back
-#   to a shortcut reference in "[a][[x](/u)]", and panics on "[" followed by an unclosed code span
-#   (markdown-it.rs issue #40). Gives up in those cases (a panic is caught).
+# - Quirks: the Rust port pairs "~~~~" and code spans in link labels otherwise, falls back to a
+#   shortcut reference in "[a][[x](/u)]", and panics on "[" followed by an unclosed code span
+#   (markdown-it.rs issue #40); markdown-it-py finds a reference label after a "(" that opens no
+#   inline link ("[](([a]"). Gives up in those cases (a panic is caught).
 # - markdown-it-py stops reading blocks nested 20 deep. Gives up from 16.
 #
 # Giving up raises _Unmatched (as do a node kind not expected and text Rust cannot take, such as
@@ -474,7 +475,7 @@ _PLAIN_AUTHORITY = re.compile(r"(?:[+A-Za-z0-9_-]{0,63}\.)*[+A-Za-z0-9_-]{0,63}(
 _PLAIN_URL = re.compile(
     r"(?:[a-z0-9.+-]+:)?+(?://)?+(?:[+A-Za-z0-9_-]{0,63}\.)*[+A-Za-z0-9_-]{0,63}(?::[0-9]*)?"
     r"(?=[/?#]|\Z)",
-    re.IGNORECASE,
+    re.IGNORECASE | re.ASCII,
 )
 _plain_url = _PLAIN_URL.match
 _NEWLINES = re.compile(r"\r\n?")
@@ -577,6 +578,10 @@ def _check_text(content: str) -> str:
     # The parsers pair runs of "~" differently ("~~a~~~~b~~").
     if "~~" in content:
         raise _Unmatched("tildes left as text")
+    # After "[a](" that is no inline link, markdown-it-py looks for a reference label a little
+    # further ("[](([a]" is a link to a's URL), the Rust parser does not.
+    if "](" in content:
+        raise _Unmatched('"](" left as text')
     return content
 
 
@@ -611,9 +616,9 @@ def _read_inline(
             name = node.name
             if name == "text":
                 content: str = node.meta["content"]
-                if "<!" in content or "~~" in content:
+                if "<!" in content or "~~" in content or "](" in content:
                     _check_text(content)
-                if content[:1] == "[" and len(parts) == link_end:
+                if content[:1] in ("[", "(") and len(parts) == link_end:
                     _bracket_after_link()
                 parts.append(content)
             elif name == "link":
@@ -624,7 +629,7 @@ def _read_inline(
                 children = node.children
                 if len(children) == 1 and children[0].name == "text":  # the common case, inline
                     content = children[0].meta["content"]
-                    if "<!" in content or "~~" in content:
+                    if "<!" in content or "~~" in content or "](" in content:
                         _check_text(content)
                     parts.append(content)
                     links.append((href, " ".join(content.split())))
@@ -678,8 +683,9 @@ def _read_inline(
 
 def _bracket_after_link() -> None:
     # "[a][[x](/v)]": markdown-it-py reads "[[x](/v)]" as the label of a full reference (which
-    # then fails); the Rust parser falls back to the shortcut reference "[a]".
-    raise _Unmatched('"[" right after a link')
+    # then fails); the Rust parser falls back to the shortcut reference "[a]". And "[a](([b]"
+    # is a link to b's URL for markdown-it-py (see _check_text), "[a]" then text for the other.
+    raise _Unmatched('"[" or "(" right after a link')
 
 
 def _read_plain(nodes: Iterable[Node], parts: list[str], breaks: list[int]) -> None:
@@ -689,7 +695,7 @@ def _read_plain(nodes: Iterable[Node], parts: list[str], breaks: list[int]) -> N
         name = node.name
         if name == "text":
             content = _check_text(node.meta["content"])
-            if content[:1] == "[" and len(parts) == link_end:
+            if content[:1] in ("[", "(") and len(parts) == link_end:
                 _bracket_after_link()
             parts.append(content)
         elif name == "text_special":
@@ -905,9 +911,9 @@ class _TreeReader:
                 name = node.name
                 if name == "text":
                     content = node.meta["content"]
-                    if "<!" in content or "~~" in content:
+                    if "<!" in content or "~~" in content or "](" in content:
                         _check_text(content)
-                    if content[:1] == "[" and len(parts) == link_end:
+                    if content[:1] in ("[", "(") and len(parts) == link_end:
                         _bracket_after_link()
                     parts.append(content)
                 elif name == "link":
@@ -918,7 +924,7 @@ class _TreeReader:
                     if "%" in url or (plain := _plain_url(url)) is None or plain.end() > 255:
                         url = _href(url)
                     content = children[0].meta["content"]
-                    if "<!" in content or "~~" in content:
+                    if "<!" in content or "~~" in content or "](" in content:
                         _check_text(content)
                     parts.append(content)
                     hidden.append(url)
@@ -962,8 +968,10 @@ class _TreeReader:
             ):
                 raise _Unmatched("a table the parsers may see differently")
             delimiter_rows.add(first + 1)
+        row, counted = 0, 0
         for match in _DELIMITER_LIKE.finditer(self.source):
-            row = self.source.count("\n", 0, match.start())
+            row += self.source.count("\n", counted, match.start())
+            counted = match.start()
             if row in delimiter_rows or not row:
                 continue
             # The header follows the markers of the quotes and lists it is in, or of some of

@@ -149,13 +149,21 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "MLMW guide <updates@mlmw.exa
 SERVER_EMAIL = env_str("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
 
 
-def _anymail_value(value: str) -> str | bool:
-    # The few boolean anymail settings (e.g. IGNORE_UNSUPPORTED_FEATURES) arrive as text.
+def _anymail_value(name: str, value: str) -> str | bool | float:
+    # Environment values are text; anymail wants booleans for its flags (IGNORE_UNSUPPORTED_FEATURES)
+    # and a number for REQUESTS_TIMEOUT (text there fails every send).
+    if name == "REQUESTS_TIMEOUT":
+        try:
+            return float(value)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"ANYMAIL_REQUESTS_TIMEOUT={value!r} is not a number of seconds."
+            ) from None
     return {"true": True, "false": False}.get(value.lower(), value)
 
 
 # Every ANYMAIL_<NAME> variable becomes ANYMAIL["<NAME>"], e.g. ANYMAIL_POSTMARK_SERVER_TOKEN.
-ANYMAIL = {name: _anymail_value(value) for name, value in env_prefixed("ANYMAIL_").items()}
+ANYMAIL = {name: _anymail_value(name, value) for name, value in env_prefixed("ANYMAIL_").items()}
 
 # --- Celery -----------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "")

@@ -16,8 +16,12 @@ from mlmw.settings import *  # noqa: F403
 
 # Hashing is deliberately slow in production; tests create users by the dozen.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-# Mail is captured in django.core.mail.outbox unless a test points EMAIL_BACKEND elsewhere.
-EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Mail is captured in django.core.mail.outbox unless a test points EMAIL_BACKEND elsewhere; a worker
+# process started by a test (tests/conftest.py start_worker) is pointed at a fake ESP through
+# TEST_EMAIL_BACKEND.
+EMAIL_BACKEND = os.environ.get(
+    "TEST_EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBackend"
+)
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
 # The suite never runs collectstatic, so STATIC_ROOT does not exist: WhiteNoise would warn about it
 # on the first request (an error under filterwarnings=error). Find static files through the finders.
@@ -30,3 +34,7 @@ ANYMAIL = {
     "WEBHOOK_SECRET": "hook:tests-only",
     "MAILGUN_WEBHOOK_SIGNING_KEY": "mailgun-signing-key-tests-only",
 }
+# A number for anymail (ANYMAIL_REQUESTS_TIMEOUT from the environment arrives as text, which
+# requests refuses): the fake-ESP worker tests set a short client timeout through this.
+if os.environ.get("TEST_ANYMAIL_REQUESTS_TIMEOUT"):
+    ANYMAIL["REQUESTS_TIMEOUT"] = float(os.environ["TEST_ANYMAIL_REQUESTS_TIMEOUT"])

@@ -10,10 +10,12 @@ fail in CI (CI=true), so CI can never pass without having run them.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html.parser import HTMLParser
@@ -200,49 +202,97 @@ def _database_url_for_test_db() -> str:
 
 
 @pytest.fixture
-def celery_worker(transactional_db, redis_broker: str, settings) -> Iterator[subprocess.Popen]:
-    """A real `celery worker` process on the real broker and the test PostgreSQL database.
+def start_worker(
+    transactional_db, redis_broker: str, settings
+) -> Iterator[Callable[..., subprocess.Popen]]:
+    """Start real `celery worker` processes on the real broker and the test PostgreSQL database.
 
+    `start_worker(concurrency=2, **env)` starts one and returns its Popen; `env` adds environment
+    variables for it (the worker reads its settings from mlmw.test_settings and the environment,
+    e.g. MAIL_BATCH_SIZE="5"), and the same values are set on this process's settings (see
+    `_mirror_settings`), so code the test runs itself (publish, the sweeper) agrees with the worker.
     The test process enqueues through the same broker (eager mode off), so a task goes the whole way:
     on_commit → Redis → worker process → PostgreSQL. Tests wait on the database, never on sleeps.
+
+    Each worker is its own process group (start_new_session), so a test can kill it whole:
+    os.killpg(worker.pid, signal.SIGKILL). Workers still running at the end are stopped warm
+    (SIGTERM), then killed.
     """
     if connection.vendor != "postgresql":
         service_unavailable("worker tests need PostgreSQL (set DATABASE_URL)")
     from mlmw.celery import app
 
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "mlmw.test_settings",
-        "DATABASE_URL": _database_url_for_test_db(),
-        "CELERY_BROKER_URL": redis_broker,
-        "PYTHONUNBUFFERED": "1",
-    }
     settings.CELERY_BROKER_URL = redis_broker
     app.conf.update(broker_url=redis_broker, task_always_eager=False)
     _reset_broker_pools(app)
-    # The worker's own log, for reading when a worker test fails: var/test-worker.log.
-    (ROOT / "var").mkdir(exist_ok=True)
-    log = open(ROOT / "var" / "test-worker.log", "ab")  # noqa: SIM115 - closed after the worker
-    process = subprocess.Popen(
-        [
-            sys.executable, "-m", "celery", "-A", "mlmw.celery:app", "worker",
-            "--concurrency=2", "--pool=prefork", "--loglevel=INFO", "--without-heartbeat",
-            "--without-mingle", "--without-gossip", "-n", f"test-{os.getpid()}@%h",
-        ],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    # The workers' own log, for reading when a worker test fails: var/test-worker.log, or
+    # TEST_WORKER_LOG (a session of its own, with its own TEST_REDIS_URL database, beside another).
+    path = Path(os.environ.get("TEST_WORKER_LOG", ROOT / "var" / "test-worker.log"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    log = open(path, "ab")  # noqa: SIM115 - closed after the workers
+    started: list[subprocess.Popen] = []
+
+    def start(*, concurrency: int = 2, **extra: str) -> subprocess.Popen:
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "mlmw.test_settings",
+            "DATABASE_URL": _database_url_for_test_db(),
+            "CELERY_BROKER_URL": redis_broker,
+            "PYTHONUNBUFFERED": "1",
+            **extra,
+        }
+        _mirror_settings(settings, extra)
+        log.write(f"--- worker for {os.environ.get('PYTEST_CURRENT_TEST', '?')}\n".encode())
+        log.flush()
+        process = subprocess.Popen(
+            [
+                sys.executable, "-m", "celery", "-A", "mlmw.celery:app", "worker",
+                f"--concurrency={concurrency}", "--pool=prefork", "--loglevel=INFO",
+                "--without-heartbeat", "--without-mingle", "--without-gossip",
+                "-n", f"test-{os.getpid()}-{len(started)}@%h",
+            ],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        started.append(process)
+        return process
+
     try:
-        yield process
+        yield start
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        for process in started:
+            if process.poll() is None:
+                process.terminate()
+        for process in started:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
         log.close()
         app.conf.update(broker_url=None, task_always_eager=True)
         _reset_broker_pools(app)
+
+
+def _mirror_settings(settings, env: dict[str, str]) -> None:
+    """Give this process the settings a worker reads from `env` (the ones worker tests set)."""
+    for name, value in env.items():
+        if name == "TEST_EMAIL_BACKEND":
+            settings.EMAIL_BACKEND = value
+            if "mailgun" in value and "MAIL_MERGE_PLACEHOLDER" not in env:
+                settings.MAIL_MERGE_PLACEHOLDER = "%recipient.{}%"  # settings.py's default for it
+        elif name == "TEST_ANYMAIL_REQUESTS_TIMEOUT":
+            settings.ANYMAIL = {**settings.ANYMAIL, "REQUESTS_TIMEOUT": float(value)}
+        elif name.startswith("ANYMAIL_"):
+            settings.ANYMAIL = {**settings.ANYMAIL, name.removeprefix("ANYMAIL_"): value}
+        elif name.startswith("MAIL_") or name == "CELERY_TASK_TIME_LIMIT":
+            setattr(settings, name, value if name == "MAIL_MERGE_PLACEHOLDER" else int(value))
+
+
+@pytest.fixture
+def celery_worker(start_worker) -> subprocess.Popen:
+    """A real `celery worker` process (two pool processes) with the test settings."""
+    return start_worker()
 
 
 def _reset_broker_pools(app) -> None:
@@ -419,3 +469,70 @@ def list_admin(db) -> User:
 def list_admin_client(client, list_admin):
     client.force_login(list_admin)
     return client
+
+
+# --- The release fan-out: a fake ESP that workers send to, and subscribers to mail -------------------
+
+ESP_DOMAIN = "mg.example"
+
+
+@pytest.fixture
+def fake_esp():
+    """A fake Mailgun (tests/fake_esp.py) on 127.0.0.1: what workers started with
+    esp_worker_env(fake_esp) send arrives there. Ask for it before `start_worker`, so the workers
+    stop before it does."""
+    from tests.fake_esp import FakeMailgun
+
+    with FakeMailgun(domains=[ESP_DOMAIN]) as esp:
+        yield esp
+
+
+def esp_worker_env(esp, **extra) -> dict[str, str]:
+    """start_worker() environment: anymail's real Mailgun backend with its API URL at `esp`, batches
+    of 5, retries after 1-2 s, a 5 s client timeout; `extra` adds or replaces variables."""
+    env = {
+        "EMAIL_BACKEND": "anymail.backends.mailgun.EmailBackend",  # MAIL_MERGE_PLACEHOLDER follows
+        "TEST_EMAIL_BACKEND": "anymail.backends.mailgun.EmailBackend",  # over test_settings' locmem
+        "ANYMAIL_MAILGUN_API_KEY": esp.api_key,
+        "ANYMAIL_MAILGUN_SENDER_DOMAIN": ESP_DOMAIN,
+        "ANYMAIL_MAILGUN_API_URL": esp.api_url,
+        "TEST_ANYMAIL_REQUESTS_TIMEOUT": "5",
+        "MAIL_BATCH_SIZE": "5",
+        "MAIL_RETRY_BASE_SECONDS": "1",
+        "MAIL_RETRY_MAX_SECONDS": "2",
+    }
+    return {**env, **{name: str(value) for name, value in extra.items()}}
+
+
+def make_subscribers(
+    guide: Guide,
+    prefix: str,
+    count: int,
+    *,
+    status: str = "confirmed",
+    cadence: str = "every",
+    baseline: Version | None = None,
+    guides: tuple[Guide, ...] = (),
+):
+    """`count` subscribers of `guide` (and `guides`), prefix-00@example.org onwards, in id order; with
+    `baseline`, that is the version of `guide` they were last mailed."""
+    from django.utils import timezone
+
+    from subscriptions import addresses
+    from subscriptions.models import Baseline, Subscriber
+
+    made = []
+    for n in range(count):
+        email = f"{prefix}-{n:02d}@example.org"
+        subscriber = Subscriber.objects.create(
+            email=email,
+            email_key=addresses.key(email),
+            status=status,
+            cadence=cadence,
+            confirmed_at=timezone.now() if status == "confirmed" else None,
+        )
+        subscriber.guides.add(guide, *guides)
+        if baseline is not None:
+            Baseline.objects.create(subscriber=subscriber, guide=guide, version=baseline)
+        made.append(subscriber)
+    return made

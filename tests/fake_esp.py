@@ -31,9 +31,12 @@ outcome consumed per request (auth failures consume none), "ok" once the queue i
   is answered or accepted), then carry on as `then` (default "ok": the slow ESP did queue it).
 - "ok_then_drop" / ("ok_then_drop",): validate, accept and record the batch, then close the
   connection without answering: the ESP has the mail, the client never hears so.
+- ("hold"[, then]): read the request and wait until `esp.release()` (stop() ends it as a hang),
+  then carry on as `then` (default "ok"): a hang that the test ends when it is ready.
 
-`esp.attempts` has every request with its scripted outcome and the status answered; `esp.batches`
-and `esp.messages` only what was accepted. Everything is thread-safe.
+`esp.attempts` has every request with its scripted outcome, the status answered and when it
+arrived (`received_at`, time.time() once its body was read); `esp.batches` and `esp.messages` only
+what was accepted. Everything is thread-safe.
 
 As a process (for the benchmark), from the repository root:
 
@@ -67,7 +70,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import Message
 from email.parser import HeaderParser
 from email.utils import getaddresses
@@ -165,6 +168,7 @@ class Attempt:
     status: int | None = None  # HTTP status answered; None while hanging or when dropped
     rejection: str | None = None  # the 400 message when validation refused it
     batch: Batch | None = None  # set when accepted
+    received_at: float = field(default_factory=time.time)  # its body read, before any hang
 
     @property
     def to(self) -> list[str]:
@@ -461,6 +465,8 @@ def _normalise(outcome: Any) -> tuple:
     if kind == "hang" and 1 <= len(rest) <= 2 and isinstance(rest[0], int | float):
         then = _normalise(rest[1]) if len(rest) == 2 else ("ok",)
         return ("hang", float(rest[0]), then)
+    if kind == "hold" and len(rest) <= 1:
+        return ("hold", _normalise(rest[0]) if rest else ("ok",))
     raise ValueError(f"unknown scripted outcome {outcome!r}")
 
 
@@ -478,6 +484,9 @@ def _public(outcome: tuple) -> Any:
     if outcome[0] == "hang":
         then = _public(outcome[2])
         return ("hang", outcome[1], *((then,) if then != "ok" else ()))
+    if outcome[0] == "hold":
+        then = _public(outcome[1])
+        return ("hold", *((then,) if then != "ok" else ()))
     return outcome
 
 
@@ -635,6 +644,7 @@ class FakeMailgun:
         self.max_recipients = max_recipients
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        self._released = threading.Event()  # set by release(): held requests carry on
         self._script: collections.deque[tuple] = collections.deque()
         self._attempts: list[Attempt] = []
         self._batches: list[Batch] = []
@@ -703,6 +713,10 @@ class FakeMailgun:
         with self._lock:
             self._script.extend(normalised)
 
+    def release(self) -> None:
+        """Let every request held by a ("hold", …) outcome carry on; later holds do not wait."""
+        self._released.set()
+
     @property
     def pending_script(self) -> list[Any]:
         with self._lock:
@@ -712,6 +726,7 @@ class FakeMailgun:
         """Forget everything received, the counters and any queued outcomes."""
         with self._lock:
             self._script.clear()
+            self._released.clear()
             self._attempts.clear()
             self._batches.clear()
             self._stats.clear()
@@ -831,6 +846,15 @@ class FakeMailgun:
         started: int,
     ) -> None:
         kind = outcome[0]
+        if kind == "hold":
+            while not self._released.wait(0.01):
+                if self._stopping.is_set():
+                    h.close_connection = True  # stopped while held: no answer
+                    return
+            self._carry_out(
+                h, outcome[1], attempt, attachments, parse_error, time.perf_counter_ns()
+            )
+            return
         if kind != "hang" and self.latency and self._stopping.wait(self.latency):
             h.close_connection = True  # stopped while waiting: no answer
             return

@@ -668,6 +668,7 @@ def test_the_demo_guides_are_read_by_the_fast_parser_as_markdown_it_py_reads_the
         "> ```\n>\tx\n> ```",  # a tab in code in a quote
         "> > \t  code?\n> > - ~~~\n> >   \ty",  # tabs after quote markers
         "[a][[x](/v)]\n\n[a]: /u",  # a full reference or a shortcut one
+        "[a]: /u\n[b]: /v\n\n[a](([b] [](([b]",  # a reference label after a failed "("
         "#######|\n---",  # a table for markdown-it-py only
         " _ \n:--",  # a table for markdown-it-pyrs only
         "1. a\n\n1.  x | y\n   -|--:",  # a table in a list item
