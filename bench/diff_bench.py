@@ -14,24 +14,27 @@ renamed). Times, each as the median of 5 runs with time.perf_counter:
 
 Run it with `python bench/diff_bench.py` (from the repository root or anywhere).
 
-On this machine (2 cores, Python 3.11.7, markdown-it-py 4.3.0), for a 1.5 MB guide whose diff
-is 17 sections added, 15 removed, 295 changed, 158 new links, 257 removed, 97 retitled, 679 moved
-(3,272 items; many "moves" are links of sections whose heading path changed because a heading
-above them was inserted, removed or renamed):
+On this machine (2 cores, shared, so figures vary by ±20%; Python 3.11.7, markdown-it-pyrs 0.4.0,
+markdown-it-py 4.3.0), for a 1.5 MB guide whose diff is 17 sections added, 15 removed, 295 changed,
+158 new links, 257 removed, 97 retitled, 679 moved (3,272 items; many "moves" are links of
+sections whose heading path changed because a heading above them was inserted, removed or
+renamed):
 
-    parse_guide(old), cold                   1284 ms
-    diff_guides(old_text, new_text), cold    2625 ms   (two parses + the diff; 2.6-3.0 s)
-    diff_guides(old_text, new_text), warm      18 ms   (parses memoised)
+    parse_guide(old), cold                    284 ms   (markdown-it-pyrs' tree ~145 ms + reading it)
+    diff_guides(old_text, new_text), cold     561 ms   (two parses + the diff; 0.55-0.6 s)
+    diff_guides(old_text, new_text), warm      21 ms   (parses memoised)
     diff_guides(old_parsed, new_parsed)        17 ms
-    pickle.loads(old_parsed)                   35 ms   (3.4 MB pickle)
-    render_text(diff) / render_html(diff)    4 / 11 ms (limit=200: under 1 ms)
+    pickle.loads(old_parsed)                   36 ms   (3.4 MB pickle)
+    render_text(diff) / render_html(diff)    4 / 12 ms (limit=200: under 1 ms)
 
-The diff and the renderers are far below the 300 ms aim; a cold diff of two texts is not, and
-cannot be with markdown-it-py: it takes ~1.3 s to parse each version of a 10,000-link guide,
-most of it per link (link destination parsing, URL normalisation). Hence the parse
-memo in guide.diff and the ParsedGuide inputs of diff_guides (parse or unpickle each version once).
-For comparison, markdown-it-pyrs (the Rust port, a different API) builds the tree of the same
-guide in about 150 ms here.
+Parsing with markdown-it-py, as before (and still for a guide that needs it, see guide.diff),
+takes ~1.3 s per version, so a cold diff took 2.6-3.0 s. Now guide.diff parses with
+markdown-it-pyrs (Rust) and reads its tree into markdown-it-py's result: about 0.15 s for the
+Rust parse and the Python node objects it builds, about 0.1 s for the reading, most of it the
+attribute accesses on ~44,000 nodes and the Link objects; the diff and the renderers are far
+below that. Hence a cold diff of two 10,000-link texts in about 0.55 s; the parse memo still
+makes a repeated one (preview, e-mail, compare page) ~20 ms, and ParsedGuide inputs remain the
+way to skip parsing altogether.
 """
 
 from __future__ import annotations

@@ -377,7 +377,12 @@ class _Builder:
         """A paragraph (wherever it sits: list item, quote) or a heading that opens no section."""
         text, links, hidden = inline
         if links:
-            self.add_links(links)
+            section_links = self.section_links
+            for url, title in links:  # add_links, inlined: this runs for every block
+                if url not in section_links:
+                    link = Link(url, title, self.key)
+                    section_links[url] = link
+                    self.links.setdefault(url, link)
         self.blocks.append(text)
         self.block_keys.append("\x1f".join((text, *hidden)) if hidden else text)
 
@@ -766,8 +771,8 @@ class _TreeReader:
             raise _Unmatched("a backtick left as text, and a bracket")
         if not text.isascii():
             self.check_delimiters(span)
-        # markdown-it-py trims a paragraph, a heading, a cell of all Unicode white space (str.strip);
-        # the Rust parser of spaces and tabs only, which can change how the edge is read.
+        # markdown-it-py trims a paragraph, a heading, a cell of Unicode white space (mdTrim); the
+        # Rust parser of spaces and tabs only, which can change how the edge is read.
         if raw and (
             (raw[0].isspace() and raw[0] not in " \t\n")
             or (raw[-1].isspace() and raw[-1] not in " \t\n")
@@ -933,7 +938,12 @@ class _TreeReader:
                 else:
                     break
             else:
-                b.add_inline_block(self.checked(parts, links, hidden, [], item, depth))
+                raw = "".join(parts)
+                text = " ".join(raw.split())
+                if "`" in text or not text.isascii() or raw[:1].isspace() or raw[-1:].isspace():
+                    b.add_inline_block(self.checked(parts, links, hidden, [], item, depth))
+                else:  # what checked() would find: nothing to check
+                    b.add_inline_block((text, links, hidden))
                 continue
             try:
                 inline = self.inline(nodes, item, depth)
