@@ -37,34 +37,35 @@ process gets its settings from the environment (see bench_env); nothing is read 
 stops the children and drops the database.
 
 On this machine (2 cores, Python 3.11.7, PostgreSQL 15, Redis 7, all on localhost; the worker, the
-fake ESP and PostgreSQL share the 2 cores, and other work took 19-33% of the machine during the
+fake ESP and PostgreSQL share the 2 cores, and other work took 20-32% of the machine during the
 runs), worker --concurrency 2, batches of 1000, naive sample 2000, one run each:
 
     N          recipients/s  total s  start s  worker RSS MiB  naive/s  ratio  ESP calls  dupl.
                                                idle / peak
-    10,000            3,329      3.0     0.43     247 / 289       32.8   102x         12      0
-    100,000           3,309     30.2     4.21     247 / 290       34.6    96x        102      0
-    1,000,000         3,082    324.4    43.52     247 / 291       34.4    90x      1,002      0
+    10,000            2,868      3.5     0.58     247 / 289       31.7    90x         12      0
+    100,000           3,638     27.5     3.84     247 / 290       30.9   118x        102      0
+    1,000,000         2,931    341.2    42.37     247 / 291       31.7    92x      1,002      0
 
-    CPU s per 1000 recipients: worker 0.28-0.32, PostgreSQL 0.05-0.09, fake ESP 0.02
+    CPU s per 1000 recipients: worker 0.30-0.31, PostgreSQL 0.08-0.09, fake ESP 0.02
 
-("start s": from the start task running to the first batch claimed, i.e. fixing the audience.)
-Memory is flat (+42 MiB over idle at every size: the variants, templates and one batch) and no recipient
-gets two mails; the fan-out is 90-100x the naive loop. 10,000 recipients/s is not reached: at ~0.4 CPU s
-per 1000 recipients for worker + database + fake, two whole cores would give ~5,000/s. Per batch of 1000
-in one worker process (~250 ms): anymail building the Mailgun payload (~55 ms, most of it parsing the
-1000 `to` addresses with the email package), the POST (~60 ms: requests form-encoding the ~0.5 MB body,
-the fake's handling), signing 2000 link tokens (~45 ms, half of it building a Signer per token), reading
-the batch (~27 ms) and writing the ledger and the baselines (~60 ms, with the database's time); and
-outside send(), a new PostgreSQL connection per task (Celery closes them after each task; ~10 ms). At
-1M, fixing the audience takes 44 s before the first mail: 18 s for the INSERT … SELECT of the deliveries
-(7 indexes), 1.4 s for the batches, and ~21 s at COMMIT for the deferred foreign-key checks of 1M rows
-(3 FKs). Measured before the fixes in subscriptions/delivery.py of this change: 380 ms per batch in one
-process (now 250), and at 1M the database's CPU per 1000 recipients was 0.22 (now 0.09) because the
-planner read every batch through the mailing_id index until the table was analysed.
+("start s": from the start task running to the first batch claimed, i.e. fixing the audience.) Memory is
+flat (+42 MiB over idle at every size: the variants, templates and one batch) and no recipient gets two
+mails; the fan-out is ~90-120x the naive loop. 10,000 recipients/s is not reached: at ~0.4 CPU s per
+1000 recipients for worker + database + fake, two whole cores would give ~5,000/s. A batch of 1000 takes
+~300-390 ms in one worker process (timed stage by stage; ~690 ms before the fixes in
+subscriptions/delivery.py of this change, timed side by side): anymail building the Mailgun payload ~110
+ms (most of it parsing the 1000 `to` addresses with the email package), the POST ~90 ms (requests
+form-encoding the ~0.5 MB body; the fake's handling), signing 2000 link tokens ~45 ms (half of it
+building a Signer per token), reading the batch ~45 ms, writing the ledger and the baselines ~70 ms
+(with the database's time), claim and finish ~15 ms; and outside send(), a new PostgreSQL connection per
+task (Celery closes the connections after each task; ~10 ms). At 1M, fixing the audience takes ~43 s
+before the first mail: 18-21 s for the INSERT … SELECT of the deliveries (7 indexes), 1.4 s for the
+batches, and ~21 s at COMMIT for the deferred foreign-key checks of 1M rows (3 FKs). Before the ANALYZE
+that start() now runs, the planner read every batch of a 1M mailing through the mailing_id index (88 ms
+a batch instead of 1 ms): PostgreSQL's CPU per 1000 recipients was 0.22 at 1M (now 0.09, as at 100k).
 
-Targets (issue 3/5): >= 10,000 recipients/s (missed: ~3,100-3,300/s here), >= 20x the naive loop
-(met: 90-100x), worker memory flat from 10k to 1M (met: 289-291 MiB peak).
+Targets (issue 3/5): >= 10,000 recipients/s (missed: ~2,900-3,600/s here), >= 20x the naive loop
+(met: 90-118x), worker memory flat from 10k to 1M (met: 289-291 MiB peak, 247 MiB idle).
 """
 
 from __future__ import annotations
@@ -645,6 +646,7 @@ def main() -> None:
         sys.exit("interrupted: child processes stopped, database dropped (unless --keep-db)")
     finally:
         children.stop_all()
+        subprocess.run(["redis-cli", "-n", "14", "flushdb"], capture_output=True)
     print(f"\n{table(results)}")
     print(f"(naive: a sample of the first --naive-sample subscribers; load average "
           f"{os.getloadavg()[0]:.1f})")  # fmt: skip

@@ -496,6 +496,8 @@ def _public(outcome: tuple) -> Any:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as requests' Session uses it
     server_version = "FakeMailgun/1.0"
+    # Answer at once: with Nagle on, each response waits ~40 ms for the client's delayed ACK.
+    disable_nagle_algorithm = True
     sys_version = ""
     timeout = 60  # an idle keep-alive connection is closed after this many seconds
     server: _Server
