@@ -338,18 +338,13 @@ def _django() -> None:
 def child_naive(sample: int) -> None:
     """One render and one ESP call per subscriber: what the fan-out is compared against."""
     _django()
-    from django.conf import settings
     from django.core.mail import get_connection
-    from django.urls import reverse
 
-    from guide.catchup import catch_up
     from guide.models import Version
-    from subscriptions import emails
+    from subscriptions import delivery, emails
     from subscriptions.models import Baseline, Subscriber
 
     version = Version.objects.select_related("guide").get(guide__slug=GUIDE, number=RELEASE)
-    site = settings.SITE_URL
-    limit = settings.MLMW_DIFF_ITEM_LIMIT
     subscribers = list(Subscriber.objects.audience_for(version).order_by("id")[:sample])
     started = time.perf_counter()
     with get_connection() as conn:
@@ -360,22 +355,8 @@ def child_naive(sample: int) -> None:
                 .first()
             )
             since = row.version if row else None
-            changes = catch_up(since, version)
-            context = {
-                "guide": version.guide,
-                "version": version,
-                "since": since,
-                "catchup": changes,
-                "limit": limit,
-                "truncated": changes.diff.item_count > limit,
-                "version_url": site + version.get_absolute_url(),
-                "compare_url": site
-                + (
-                    reverse("guide:compare", args=[GUIDE, since.number, version.number])
-                    if since
-                    else version.get_absolute_url()
-                ),
-            }
+            # The same context the fan-out renders from, built per subscriber (the naive way).
+            context = delivery.release_context(since, version)
             message = emails.build("release", subscriber, context)
             message.connection = conn
             message.send()

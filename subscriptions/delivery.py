@@ -171,18 +171,13 @@ class Variant:
     html: str
 
 
-@lru_cache(maxsize=32)
-def render_variant(since_id: int | None, version_id: int) -> Variant:
-    """The release mail for everyone whose baseline is `since_id`, with personal fields as markers.
-
-    Published versions never change, so the cache needs no invalidation.
-    """
-    version = Version.objects.select_related("guide").get(pk=version_id)
-    since = Version.objects.get(pk=since_id) if since_id else None
+def release_context(since: Version | None, version: Version) -> dict:
+    """The release mail's template context for a reader whose baseline is `since`, without the
+    personal links (the fan-out fills those per recipient; the naive bench loop per message)."""
     changes = catch_up(since, version)
     limit = settings.MLMW_DIFF_ITEM_LIMIT
     site = settings.SITE_URL
-    context = {
+    return {
         "guide": version.guide,
         "version": version,
         "since": since,
@@ -195,6 +190,19 @@ def render_variant(since_id: int | None, version_id: int) -> Variant:
             if since
             else site + version.get_absolute_url()
         ),
+    }
+
+
+@lru_cache(maxsize=32)
+def render_variant(since_id: int | None, version_id: int) -> Variant:
+    """The release mail for everyone whose baseline is `since_id`, with personal fields as markers.
+
+    Published versions never change, so the cache needs no invalidation.
+    """
+    version = Version.objects.select_related("guide").get(pk=version_id)
+    since = Version.objects.get(pk=since_id) if since_id else None
+    context = {
+        **release_context(since, version),
         **{name: marker(name) for name in PERSONAL_FIELDS},
     }
     mail = emails.render("release", context)
