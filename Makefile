@@ -33,6 +33,7 @@ run: install
 	$(MANAGE) migrate --noinput
 	$(MANAGE) load_demo
 	$(MANAGE) load_demo_subscribers
+	$(MANAGE) load_demo_access
 	@echo "mlmw: http://127.0.0.1:8000/  (admin: /admin/, user 'editor' / password 'editor' from the demo data)"
 	@trap 'kill 0' INT TERM EXIT; \
 	$(MANAGE) clock & \

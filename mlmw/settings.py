@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "anymail",
     "guide",
     "subscriptions",
+    "access",
 ]
 
 MIDDLEWARE = [
@@ -283,4 +284,24 @@ if MAIL_BATCH_LEASE_SECONDS <= CELERY_TASK_TIME_LIMIT:
 CELERY_BEAT_SCHEDULE["sweep-mailings"] = {
     "task": "subscriptions.tasks.sweep_mailings",
     "schedule": env_int("MAIL_SWEEP_INTERVAL", 60, min_value=1),
+}
+
+# --- Access on request (access/) --------------------------------------------------------------------
+# A personal download link works this many days, for this many downloads (each GET counts; HEAD not).
+ACCESS_GRANT_DAYS = env_int("ACCESS_GRANT_DAYS", 30, min_value=1)
+ACCESS_DOWNLOAD_CAP = env_int("ACCESS_DOWNLOAD_CAP", 20, min_value=1)
+ACCESS_DOWNLOAD_RATE_PER_IP = env_str("ACCESS_DOWNLOAD_RATE_PER_IP", "60/h")
+# Largest artifact upload, in bytes.
+ACCESS_UPLOAD_MAX_BYTES = env_int("ACCESS_UPLOAD_MAX_BYTES", 50 * 1024 * 1024, min_value=1)
+# Denied, never verified, expired and revoked requests are deleted this many days later.
+ACCESS_RETENTION_DAYS = env_int("ACCESS_RETENTION_DAYS", 90, min_value=1)
+# Hand downloads to the web server: "" (stream from Django), "x-accel-redirect" (nginx: an internal
+# location at ACCESS_SENDFILE_PREFIX serving MEDIA_ROOT) or "x-sendfile" (Apache, lighttpd).
+ACCESS_SENDFILE = env_str("ACCESS_SENDFILE", "").lower()
+if ACCESS_SENDFILE not in {"", "x-accel-redirect", "x-sendfile"}:
+    raise ImproperlyConfigured("ACCESS_SENDFILE must be empty, x-accel-redirect or x-sendfile.")
+ACCESS_SENDFILE_PREFIX = env_str("ACCESS_SENDFILE_PREFIX", "/protected/")
+CELERY_BEAT_SCHEDULE["purge-access-requests"] = {
+    "task": "access.tasks.purge_access_requests",
+    "schedule": env_int("ACCESS_PURGE_INTERVAL", 3600, min_value=60),
 }

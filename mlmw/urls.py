@@ -7,5 +7,6 @@ urlpatterns = [
     # The ESPs' tracking webhooks (bounces, complaints), protected by ANYMAIL_WEBHOOK_SECRET.
     path("anymail/", include("anymail.urls")),
     path("", include("subscriptions.urls")),
+    path("", include("access.urls")),
     path("", include("guide.urls")),
 ]

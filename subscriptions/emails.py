@@ -79,13 +79,31 @@ def build(
 ) -> EmailMultiAlternatives:
     """A ready-to-send message of `kind` to one subscriber, with their links and the list headers."""
     context = {"subscriber": subscriber, **subscriber_links(subscriber), **(context or {})}
-    mail = render(kind, context)
+    return _message(render(kind, context), to or subscriber.email, list_headers(subscriber))
+
+
+def build_personal(
+    kind: str,
+    to: str,
+    context: dict[str, Any] | None = None,
+    *,
+    headers: dict[str, str] | None = None,
+) -> EmailMultiAlternatives:
+    """A ready-to-send message of `kind` to an address that asked for it and is not (as such) on a
+    list: access-request verifications, grants and denials. No List-* headers, since there is no list
+    to leave; `headers` adds any (a grant holder's notice carries its own one-click opt-out)."""
+    return _message(
+        render(kind, context or {}), to, {"Auto-Submitted": "auto-generated", **(headers or {})}
+    )
+
+
+def _message(mail: RenderedMail, to: str, headers: dict[str, str]) -> EmailMultiAlternatives:
     message = EmailMultiAlternatives(
         subject=mail.subject,
         body=mail.text,
         from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[to or subscriber.email],
-        headers=list_headers(subscriber),
+        to=[to],
+        headers=headers,
     )
     message.attach_alternative(mail.html, "text/html")
     return message

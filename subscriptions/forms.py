@@ -39,15 +39,24 @@ class PreferencesForm(forms.Form):
     )
 
 
-class SubscribeForm(PreferencesForm):
-    email = AddressField(label="Email address")
-    # A field people never see and bots fill in. Its name looks worth filling.
-    # Out of the tab order and of autofill: a person's browser must never fill it for them.
+class HoneypotMixin(forms.Form):
+    """A field people never see and bots fill in; every public form with an address has it."""
+
+    # Its name looks worth filling. Out of the tab order and of autofill: a person's browser must
+    # never fill it for them.
     website = forms.CharField(
         required=False,
         label="Leave this empty",
         widget=forms.TextInput(attrs={"tabindex": "-1", "autocomplete": "off"}),
     )
+
+    @property
+    def is_bot(self) -> bool:
+        return bool(self.cleaned_data.get("website"))
+
+
+class SubscribeForm(HoneypotMixin, PreferencesForm):
+    email = AddressField(label="Email address")
     source = forms.SlugField(required=False, max_length=60, widget=forms.HiddenInput)
 
     field_order = ["email", "guides", "cadence", "website", "source"]
@@ -55,10 +64,6 @@ class SubscribeForm(PreferencesForm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["cadence"].required = False
-
-    @property
-    def is_bot(self) -> bool:
-        return bool(self.cleaned_data.get("website"))
 
     def clean_cadence(self) -> str:
         return self.cleaned_data.get("cadence") or Cadence.EVERY

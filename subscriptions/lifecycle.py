@@ -7,7 +7,7 @@ Mail is never sent inline: a task is enqueued on commit, so a rolled-back reques
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -38,12 +38,36 @@ def record(subscriber: Subscriber, kind: str, detail: str = "", **extra: Any) ->
     )
 
 
-def _may_send_confirmation(subscriber: Subscriber, now) -> bool:
+def may_mail_again(sent_at, now) -> bool:
+    """At most one confirmation-type mail per address per CONFIRMATION_RESEND_SECONDS (subscription
+    confirmations and access-request verifications alike)."""
     window = timedelta(seconds=settings.CONFIRMATION_RESEND_SECONDS)
-    return subscriber.confirm_sent_at is None or subscriber.confirm_sent_at + window <= now
+    return sent_at is None or sent_at + window <= now
 
 
-def _enqueue(task, *args) -> None:
+def _may_send_confirmation(subscriber: Subscriber, now) -> bool:
+    return may_mail_again(subscriber.confirm_sent_at, now)
+
+
+# --- Other personal data keyed by address ------------------------------------------------------------
+# Apps that keep personal data under an address (access requests) register here, so the subscriber's
+# export shows it and erasure removes it, without this app knowing those apps.
+
+
+@dataclass(frozen=True)
+class PersonalData:
+    export: Callable[[str], list[dict[str, Any]]]  # email_key -> JSON-ready records
+    erase: Callable[[str], int]  # email_key -> rows removed
+
+
+_personal_data: dict[str, PersonalData] = {}
+
+
+def register_personal_data(name: str, data: PersonalData) -> None:
+    _personal_data[name] = data
+
+
+def enqueue_on_commit(task, *args) -> None:
     # robust: a failure to enqueue (broker down) or, with eager tasks, to send is logged and does not
     # turn the visitor's answer into an error page that other outcomes never show (no enumeration).
     transaction.on_commit(lambda: task.delay(*args), robust=True)
@@ -88,7 +112,7 @@ def subscribe(
             if _may_send_confirmation(subscriber, now):
                 subscriber.confirm_sent_at = now
                 subscriber.save(update_fields=["confirm_sent_at"])
-                _enqueue(send_already_subscribed, subscriber.pk)
+                enqueue_on_commit(send_already_subscribed, subscriber.pk)
             return
         else:
             # Pending, unsubscribed, bounced or complained: nothing reaches them until they confirm,
@@ -107,7 +131,7 @@ def subscribe(
         subscriber.new_confirm_nonce()
         subscriber.confirm_sent_at = now
         subscriber.save(update_fields=["confirm_nonce", "confirm_sent_at"])
-        _enqueue(send_confirmation, subscriber.pk, subscriber.confirm_nonce)
+        enqueue_on_commit(send_confirmation, subscriber.pk, subscriber.confirm_nonce)
 
 
 class ConfirmError(Exception):
@@ -138,20 +162,58 @@ def confirm(token: str, request: Request) -> Subscriber:
         subscriber = check_confirm_token(token)
         subscriber = Subscriber.objects.select_for_update().get(pk=subscriber.pk)
         check_confirm_token(token)  # again under the lock: two clicks confirm once
-        now = timezone.now()
-        subscriber.status = Subscriber.Status.CONFIRMED
-        subscriber.confirmed_at = subscriber.consent_at = now
-        subscriber.consent_ip = request.ip
-        subscriber.consent_user_agent = request.user_agent[:500]
-        subscriber.confirm_nonce = ""
-        subscriber.unsubscribed_at = None
-        subscriber.soft_bounces = 0
-        subscriber.save()
-        # Fresh consent lifts an earlier erasure's suppression.
-        SuppressedAddress.objects.filter(
-            address_hash=addresses.suppression_hash(subscriber.email)
-        ).delete()
-        record(subscriber, Kind.CONFIRMED, f"from {request.ip or 'unknown IP'}")
+        _record_consent(subscriber, request, "")
+    return subscriber
+
+
+def _record_consent(subscriber: Subscriber, request: Request, how: str) -> None:
+    """Confirmed now, by this request: the consent record. Inside the caller's transaction."""
+    now = timezone.now()
+    subscriber.status = Subscriber.Status.CONFIRMED
+    subscriber.confirmed_at = subscriber.consent_at = now
+    subscriber.consent_ip = request.ip
+    subscriber.consent_user_agent = request.user_agent[:500]
+    subscriber.confirm_nonce = ""
+    subscriber.unsubscribed_at = None
+    subscriber.soft_bounces = 0
+    subscriber.save()
+    # Fresh consent lifts an earlier erasure's suppression.
+    SuppressedAddress.objects.filter(
+        address_hash=addresses.suppression_hash(subscriber.email)
+    ).delete()
+    record(subscriber, Kind.CONFIRMED, f"{how}from {request.ip or 'unknown IP'}")
+
+
+def subscribe_verified(
+    address: str, *, guides: Iterable[Guide], request: Request, source: str
+) -> Subscriber:
+    """Subscribe an address its owner has just proved (a click on a single-use link we mailed to it,
+    e.g. an access request's verification with "also send me guide updates" ticked): confirmed at
+    once with that click as the consent record, and no second confirmation mail.
+
+    A confirmed subscriber keeps their preferences and gains `guides`; anyone else becomes confirmed
+    with `guides` added to what they had. Call inside the transaction that used the link.
+    """
+    address = addresses.normalize_address(address)
+    guides = list(guides)
+    subscriber = (
+        Subscriber.objects.select_for_update().filter(email_key=addresses.key(address)).first()
+    )
+    if subscriber is None:
+        subscriber = Subscriber.objects.create(
+            email=address, email_key=addresses.key(address), source=source[:100]
+        )
+        record(subscriber, Kind.SUBSCRIBED, f"via {source}")
+    elif subscriber.status == Subscriber.Status.CONFIRMED:
+        subscriber.guides.add(*guides)
+        record(
+            subscriber, Kind.PREFERENCES, f"added {', '.join(g.slug for g in guides)} via {source}"
+        )
+        return subscriber
+    else:
+        subscriber.source = source[:100]
+    _record_consent(subscriber, request, f"via {source} ")
+    subscriber.guides.add(*guides)
     return subscriber
 
 
@@ -197,6 +259,8 @@ def erase(subscriber: Subscriber, *, how: str) -> None:
             defaults={"reason": "erased"},
         )
         uid = subscriber.uid
+        for data in _personal_data.values():
+            data.erase(subscriber.email_key)
         # Delivery rows stay for the mailings' counts, anonymous (subscriber set to NULL); their
         # error texts are cleared in case an ESP quoted the address in one.
         subscriber.deliveries.update(error="")
@@ -237,6 +301,7 @@ def export_data(subscriber: Subscriber) -> dict[str, Any]:
             }
             for event in subscriber.events.select_related("version__guide")
         ],
+        **{name: data.export(subscriber.email_key) for name, data in _personal_data.items()},
     }
 
 
@@ -260,5 +325,5 @@ def resend_confirmation(subscriber: Subscriber) -> bool:
         subscriber.new_confirm_nonce()
         subscriber.confirm_sent_at = now
         subscriber.save(update_fields=["confirm_nonce", "confirm_sent_at"])
-        _enqueue(send_confirmation, subscriber.pk, subscriber.confirm_nonce)
+        enqueue_on_commit(send_confirmation, subscriber.pk, subscriber.confirm_nonce)
     return True

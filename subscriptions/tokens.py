@@ -33,15 +33,16 @@ class ConfirmClaim:
     nonce: str
 
 
-def confirm_token(subscriber: Subscriber) -> str:
-    return signing.dumps({"u": str(subscriber.uid), "n": subscriber.confirm_nonce}, salt=_CONFIRM)
+def single_use_token(uid: object, nonce: str, *, salt: str) -> str:
+    """A link secret that expires (CONFIRMATION_MAX_AGE_HOURS) and works once: it names a row by its
+    random uid and carries the row's current nonce. Subscription confirmations and access-request
+    verifications both use it, each with its own salt so one kind never passes for the other."""
+    return signing.dumps({"u": str(uid), "n": nonce}, salt=salt)
 
 
-def read_confirm_token(token: str) -> ConfirmClaim:
+def read_single_use_token(token: str, *, salt: str) -> ConfirmClaim:
     try:
-        data = signing.loads(
-            token, salt=_CONFIRM, max_age=settings.CONFIRMATION_MAX_AGE_HOURS * 3600
-        )
+        data = signing.loads(token, salt=salt, max_age=settings.CONFIRMATION_MAX_AGE_HOURS * 3600)
     except signing.SignatureExpired:
         raise ExpiredToken from None
     except signing.BadSignature:
@@ -49,6 +50,14 @@ def read_confirm_token(token: str) -> ConfirmClaim:
     if not isinstance(data, dict) or not {"u", "n"} <= data.keys():
         raise BadToken
     return ConfirmClaim(uid=str(data["u"]), nonce=str(data["n"]))
+
+
+def confirm_token(subscriber: Subscriber) -> str:
+    return single_use_token(subscriber.uid, subscriber.confirm_nonce, salt=_CONFIRM)
+
+
+def read_confirm_token(token: str) -> ConfirmClaim:
+    return read_single_use_token(token, salt=_CONFIRM)
 
 
 def _signer(salt: str) -> signing.Signer:

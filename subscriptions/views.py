@@ -15,15 +15,21 @@ from subscriptions import addresses, lifecycle, tokens
 from subscriptions.forms import PreferencesForm, SubscribeForm
 from subscriptions.models import Subscriber
 
+# --- Shared by every public form that takes an address (subscribe here, access requests in access/) ---
 
-def _client(request: HttpRequest) -> lifecycle.Request:
+
+def visitor(request: HttpRequest) -> lifecycle.Request:
+    """Who is acting, for consent and verification records."""
     return lifecycle.Request(
         ip=client_ip(request), user_agent=request.META.get("HTTP_USER_AGENT", "")
     )
 
 
-def _limited(request: HttpRequest, address: str) -> bool:
-    """Count this attempt against the IP and the mailbox; True when either is over its limit."""
+def over_address_limits(request: HttpRequest, address: str) -> bool:
+    """Count this attempt against the IP and the mailbox; True when either is over its limit.
+
+    Every form that mails an address counts against the same two budgets, so a second form does not
+    double what one IP may make us send to one mailbox."""
     by_ip = is_ratelimited(
         request, group="subscribe-ip", key="ip", rate=settings.SUBSCRIBE_RATE_PER_IP, increment=True
     )
@@ -38,9 +44,9 @@ def _limited(request: HttpRequest, address: str) -> bool:
     return by_ip or by_mailbox
 
 
-def check_inbox(request: HttpRequest) -> HttpResponse:
-    # The one answer to every valid subscribe request, whatever happened: no address enumeration.
-    return render(request, "subscriptions/check_inbox.html")
+def check_inbox(request: HttpRequest, purpose: str = "confirm your subscription") -> HttpResponse:
+    # The one answer to every valid request of a form, whatever happened: no address enumeration.
+    return render(request, "subscriptions/check_inbox.html", {"purpose": purpose})
 
 
 @require_http_methods(["GET", "POST"])
@@ -51,7 +57,7 @@ def subscribe(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return render(request, "subscriptions/subscribe.html", {"form": form}, status=400)
     address = form.cleaned_data["email"]
-    if form.is_bot or _limited(request, address):
+    if form.is_bot or over_address_limits(request, address):
         return check_inbox(request)
     lifecycle.subscribe(
         address,
@@ -77,7 +83,7 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
     if request.method == "GET":
         return render(request, "subscriptions/confirm.html", {"subscriber": subscriber})
     try:
-        subscriber = lifecycle.confirm(token, _client(request))
+        subscriber = lifecycle.confirm(token, visitor(request))
     except lifecycle.ConfirmError as exc:
         return render(
             request,

@@ -536,3 +536,83 @@ def make_subscribers(
             Baseline.objects.create(subscriber=subscriber, guide=guide, version=baseline)
         made.append(subscriber)
     return made
+
+
+# --- Access on request: artifacts with real files in a throwaway MEDIA_ROOT --------------------------
+
+TOPIC_LIST_BYTES = b"# MDTP topic list\n\n" + b"".join(
+    b"- Topic %03d: [a link](https://example.org/%03d)\n" % (n, n) for n in range(400)
+)
+
+
+@pytest.fixture
+def media_root(settings, tmp_path) -> Path:
+    """Uploads of the test go to its own folder, which is gone afterwards."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+def make_artifact(guide: Guide, title: str = "MDTP topic list", **fields):
+    from access.models import Artifact
+
+    defaults = {"intent": "A slim list of topics I wish I knew well", "policy": "on_request"}
+    return Artifact.objects.create(guide=guide, title=title, **{**defaults, **fields})
+
+
+def add_revision(artifact, data: bytes, name: str = "topics.md", **fields):
+    """A revision stored as the admin stores one: content checked, file saved through storage."""
+    from django.core.files.base import ContentFile
+
+    from access import uploads
+    from access.models import ArtifactRevision
+
+    upload = ContentFile(data, name=name)
+    checked = uploads.check(upload)
+    revision = ArtifactRevision(
+        artifact=artifact,
+        content_type=checked.content_type,
+        extension=checked.extension,
+        size=checked.size,
+        sha256=checked.sha256,
+        original_name=checked.original_name,
+        **fields,
+    )
+    revision.file.save(name, upload, save=False)
+    revision.save()
+    return revision
+
+
+@pytest.fixture
+def topic_list(guide, media_root):
+    """The MDTP topic list, on request, with one Markdown revision (TOPIC_LIST_BYTES)."""
+    artifact = make_artifact(guide)
+    add_revision(artifact, TOPIC_LIST_BYTES)
+    return artifact
+
+
+@pytest.fixture
+def reviewing_editor(editor, guide):
+    """The editor fixture, made a Reviewer of the guide: reviews its access requests."""
+    from access.models import Reviewer
+
+    Reviewer.objects.create(guide=guide, user=editor)
+    return editor
+
+
+def grant_for(artifact, email: str = "ann@example.org", **grant_fields):
+    """An approved request with a live grant; returns (grant, token) as the mailed link has it."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from access.models import AccessRequest, Grant
+
+    request = AccessRequest.objects.create(
+        artifact=artifact, email=email, email_key=email.lower(), status="approved",
+        verified_at=timezone.now(), decided_at=timezone.now(),
+    )  # fmt: skip
+    fields = {"expires_at": timezone.now() + timedelta(days=30), "max_downloads": 20}
+    grant = Grant(request=request, artifact=artifact, **{**fields, **grant_fields})
+    token = grant.new_token()
+    grant.save()
+    return grant, token

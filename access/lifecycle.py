@@ -1,0 +1,217 @@
+"""What happens to an access request: asked, verified, approved or denied; and to its grant.
+
+Views, the admin and tasks call these. Address rules, the resend window, single-use links, consent
+and on-commit mail are the subscription code's (subscriptions.addresses, .lifecycle, .tokens), shared
+rather than copied. Mail is never sent inline: tasks are enqueued on commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from access.models import AccessRequest, Artifact, Grant
+from subscriptions import addresses, tokens
+from subscriptions.lifecycle import Request, enqueue_on_commit, may_mail_again, subscribe_verified
+from subscriptions.models import Subscriber
+
+_VERIFY = "mlmw.access.verify"
+Status = AccessRequest.Status
+
+
+def request_access(
+    artifact: Artifact,
+    email: str,
+    *,
+    name: str = "",
+    reason: str = "",
+    want_updates: bool = False,
+    want_revisions: bool = False,
+) -> None:
+    """Ask for an artifact. Returns nothing on purpose: the caller answers every case alike.
+
+    One unverified request per address and artifact: asking again updates it and mails a new link
+    (voiding the old one), at most once per CONFIRMATION_RESEND_SECONDS.
+    """
+    from access.tasks import send_verification
+
+    address = addresses.normalize_address(email)
+    now = timezone.now()
+    with transaction.atomic():
+        found = (
+            AccessRequest.objects.select_for_update()
+            .filter(artifact=artifact, email_key=addresses.key(address), status=Status.UNVERIFIED)
+            .first()
+        )
+        request = found or AccessRequest(artifact=artifact, email_key=addresses.key(address))
+        request.email = address
+        request.name = name[:100]
+        request.reason = reason[:500]
+        request.want_updates = want_updates
+        request.want_revisions = want_revisions
+        if found is not None and not may_mail_again(found.verify_sent_at, now):
+            request.save()
+            return
+        request.new_verify_nonce()
+        request.verify_sent_at = now
+        request.save()
+        enqueue_on_commit(send_verification, request.pk, request.verify_nonce)
+
+
+def verify_token(request: AccessRequest) -> str:
+    return tokens.single_use_token(request.uid, request.verify_nonce, salt=_VERIFY)
+
+
+class VerifyError(Exception):
+    def __init__(self, reason: str) -> None:  # "invalid", "expired", "used"
+        super().__init__(reason)
+        self.reason = reason
+
+
+def check_verify_token(token: str) -> AccessRequest:
+    """The unverified request a verification link is for, or VerifyError saying why not."""
+    try:
+        claim = tokens.read_single_use_token(token, salt=_VERIFY)
+    except tokens.ExpiredToken:
+        raise VerifyError("expired") from None
+    except tokens.BadToken:
+        raise VerifyError("invalid") from None
+    request = AccessRequest.objects.select_related("artifact__guide").filter(uid=claim.uid).first()
+    if request is None:
+        raise VerifyError("invalid")
+    if request.status != Status.UNVERIFIED or request.verify_nonce != claim.nonce:
+        raise VerifyError("used")
+    return request
+
+
+def verify(token: str, client: Request) -> AccessRequest:
+    """The POST behind the verification button: the address is proven; the request waits for review,
+    or is approved at once by the artifact's rule. With "also send me guide updates" ticked, the same
+    click confirms a subscription to the guide (its consent record)."""
+    with transaction.atomic():
+        request = check_verify_token(token)
+        request = (
+            AccessRequest.objects.select_for_update()
+            .select_related("artifact__guide")
+            .get(pk=request.pk)
+        )
+        check_verify_token(token)  # again under the lock: two clicks verify once
+        # The rule is read before any subscription this click creates: ticking "updates" must not
+        # make a stranger a confirmed subscriber who then passes the rule.
+        auto = auto_approves(request)
+        request.status = Status.PENDING
+        request.verified_at = timezone.now()
+        request.verified_ip = client.ip
+        request.verified_user_agent = client.user_agent[:500]
+        request.verify_nonce = ""
+        request.save()
+        if request.want_updates:
+            subscribe_verified(
+                request.email,
+                guides=[request.artifact.guide],
+                request=client,
+                source=f"access-{request.artifact.guide.slug}",
+            )
+        if auto:
+            approve(request, by=None, auto=True)
+            request.refresh_from_db()
+    return request
+
+
+def auto_approves(request: AccessRequest) -> bool:
+    artifact = request.artifact
+    domain = request.email_key.rpartition("@")[2]
+    if domain in artifact.domains():
+        return True
+    return (
+        artifact.auto_approve_subscribers
+        and Subscriber.objects.confirmed()
+        .filter(email_key=request.email_key, guides=artifact.guide_id)
+        .exists()
+    )
+
+
+def approve(request: AccessRequest, *, by, message: str = "", auto: bool = False) -> Grant | None:
+    """Approve a request waiting for review: create its grant and mail the link (on commit).
+
+    A conditional update claims the request, so a double click or two editors approve it once;
+    returns None when it was not waiting for review.
+    """
+    from access.tasks import send_grant_link
+
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = AccessRequest.objects.filter(pk=request.pk, status=Status.PENDING).update(
+            status=Status.APPROVED,
+            decided_at=now,
+            decided_by=by,
+            auto_approved=auto,
+            message=message[:1000],
+        )
+        if not claimed:
+            return None
+        grant = Grant(
+            request_id=request.pk,
+            artifact_id=request.artifact_id,
+            created_at=now,
+            expires_at=now + timedelta(days=settings.ACCESS_GRANT_DAYS),
+            max_downloads=settings.ACCESS_DOWNLOAD_CAP,
+            notify_revisions=request.want_revisions,
+        )
+        # A token nobody knows until the mail task issues the real one (tokens exist only hashed).
+        grant.new_token()
+        grant.save()
+        enqueue_on_commit(send_grant_link, grant.pk)
+    return grant
+
+
+def deny(request: AccessRequest, *, by, message: str = "") -> bool:
+    """Deny a request waiting for review and mail a polite note with the message (on commit)."""
+    from access.tasks import send_denial
+
+    with transaction.atomic():
+        claimed = AccessRequest.objects.filter(pk=request.pk, status=Status.PENDING).update(
+            status=Status.DENIED, decided_at=timezone.now(), decided_by=by, message=message[:1000]
+        )
+        if claimed:
+            enqueue_on_commit(send_denial, request.pk)
+    return bool(claimed)
+
+
+def decide_all(requests: Iterable[AccessRequest], *, approved: bool, by, message: str = "") -> int:
+    """The admin's bulk action: how many of `requests` were decided (others were not pending)."""
+    decide = approve if approved else deny
+    return sum(1 for request in requests if decide(request, by=by, message=message))
+
+
+def revoke(grants: Iterable[Grant]) -> int:
+    pks = [grant.pk for grant in grants]
+    return Grant.objects.filter(pk__in=pks, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+
+
+def issue_link(grant_id: int) -> tuple[Grant, str] | None:
+    """A new token for a live grant (the old one stops working), committed before any mail names it.
+
+    The mail tasks call this right before sending, since only a hash is stored: a retried task
+    issues another token and the newest mail's link is the one that works.
+    """
+    with transaction.atomic():
+        grant = (
+            Grant.objects.live()
+            .select_for_update()
+            .filter(pk=grant_id)
+            .select_related("request", "artifact")
+            .first()
+        )
+        if grant is None:
+            return None
+        token = grant.new_token()
+        grant.link_sent_at = timezone.now()
+        grant.save(update_fields=["token_hash", "link_sent_at"])
+    return grant, token

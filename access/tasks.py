@@ -1,0 +1,76 @@
+"""Celery tasks of access requests: thin, take ids, re-check state before acting."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.conf import settings
+from django.urls import reverse
+
+from access import lifecycle, privacy
+from access.models import AccessRequest
+from subscriptions import emails
+
+_RETRY = {"autoretry_for": (OSError,), "retry_backoff": True, "max_retries": 5}
+
+
+@shared_task(ignore_result=True, **_RETRY)
+def send_verification(request_id: int, nonce: str) -> bool:
+    """Mail the verification link, if that link is still the current one (at-least-once, as
+    subscriptions.tasks.send_confirmation)."""
+    request = (
+        AccessRequest.objects.select_related("artifact")
+        .filter(pk=request_id, status=AccessRequest.Status.UNVERIFIED, verify_nonce=nonce)
+        .first()
+    )
+    if request is None:
+        return False
+    url = emails.absolute(reverse("access:verify", args=[lifecycle.verify_token(request)]))
+    context = {
+        "request": request,
+        "artifact": request.artifact,
+        "verify_url": url,
+        "max_age_hours": settings.CONFIRMATION_MAX_AGE_HOURS,
+    }
+    emails.build_personal("access_verify", request.email, context).send()
+    return True
+
+
+@shared_task(ignore_result=True, **_RETRY)
+def send_grant_link(grant_id: int) -> bool:
+    """Mail the personal link of a live grant. Each run issues a new token first (only hashes are
+    stored), so a retry mails a working link and voids the one that may not have gone out."""
+    issued = lifecycle.issue_link(grant_id)
+    if issued is None:
+        return False
+    grant, token = issued
+    context = {
+        "request": grant.request,
+        "artifact": grant.artifact,
+        "grant": grant,
+        "link": emails.absolute(reverse("access:download", args=[token])),
+    }
+    emails.build_personal("access_granted", grant.request.email, context).send()
+    return True
+
+
+@shared_task(ignore_result=True, **_RETRY)
+def send_denial(request_id: int) -> bool:
+    request = (
+        AccessRequest.objects.select_related("artifact")
+        .filter(pk=request_id, status=AccessRequest.Status.DENIED)
+        .first()
+    )
+    if request is None:
+        return False
+    context = {
+        "request": request,
+        "artifact": request.artifact,
+        "request_url": emails.absolute(request.artifact.get_request_url()),
+    }
+    emails.build_personal("access_denied", request.email, context).send()
+    return True
+
+
+@shared_task(ignore_result=True)
+def purge_access_requests() -> int:
+    return privacy.purge()

@@ -1,0 +1,16 @@
+from django.urls import path
+
+from access import views
+
+app_name = "access"
+
+urlpatterns = [
+    path("artifacts/<int:pk>/request/", views.request_access, name="request"),
+    path(
+        "artifacts/<int:pk>/revisions/<int:revision_pk>/download/",
+        views.public_download,
+        name="public_download",
+    ),
+    path("access/verify/<str:token>/", views.verify, name="verify"),
+    path("access/<str:token>/", views.download, name="download"),
+]

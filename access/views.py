@@ -1,0 +1,148 @@
+"""Visitor pages of access on request: the request form, verification, and the personal link.
+
+Thin: logic is in access.lifecycle, serving in access.serving. The form shares the subscription
+form's address rules, rate limits, honeypot and one answer (subscriptions.forms, .views).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_safe
+from django_ratelimit.core import is_ratelimited
+
+from access import lifecycle, serving
+from access.forms import RequestForm
+from access.models import Artifact, ArtifactRevision, Download, Grant, hash_token
+from subscriptions.views import check_inbox, client_ip, over_address_limits, visitor
+
+
+def _requestable(pk: int) -> Artifact:
+    return get_object_or_404(
+        Artifact.objects.select_related("guide"),
+        pk=pk,
+        kind=Artifact.Kind.FILE,
+        policy=Artifact.Policy.ON_REQUEST,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def request_access(request: HttpRequest, pk: int) -> HttpResponse:
+    artifact = _requestable(pk)
+    if request.method == "GET":
+        return render(request, "access/request.html", {"artifact": artifact, "form": RequestForm()})
+    form = RequestForm(request.POST)
+    if not form.is_valid():
+        return render(
+            request, "access/request.html", {"artifact": artifact, "form": form}, status=400
+        )
+    address = form.cleaned_data["email"]
+    answer = check_inbox(request, purpose="verify your request")
+    if form.is_bot or over_address_limits(request, address):
+        return answer
+    lifecycle.request_access(
+        artifact,
+        address,
+        name=form.cleaned_data["name"],
+        reason=form.cleaned_data["reason"],
+        want_updates=form.cleaned_data["want_updates"],
+        want_revisions=form.cleaned_data["want_revisions"],
+    )
+    return answer
+
+
+def _verify_failed(request: HttpRequest, reason: str, status: int) -> HttpResponse:
+    return render(request, "access/verify_failed.html", {"reason": reason}, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+def verify(request: HttpRequest, token: str) -> HttpResponse:
+    """GET shows a Verify button (mail scanners open links); only the POST verifies."""
+    try:
+        access_request = lifecycle.check_verify_token(token)
+    except lifecycle.VerifyError as exc:
+        return _verify_failed(request, exc.reason, 400 if exc.reason == "invalid" else 410)
+    if request.method == "GET":
+        return render(request, "access/verify.html", {"access_request": access_request})
+    try:
+        access_request = lifecycle.verify(token, visitor(request))
+    except lifecycle.VerifyError as exc:
+        return _verify_failed(request, exc.reason, 410)
+    return render(request, "access/verified.html", {"access_request": access_request})
+
+
+def _unusable(request: HttpRequest, reason: str, artifact: Artifact | None) -> HttpResponse:
+    # One page and one status for every link that does not work: it says why only to someone who
+    # holds a real link, and names nothing but that link's own artifact.
+    response = render(
+        request, "access/link_unusable.html", {"reason": reason, "artifact": artifact}, status=410
+    )
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@require_http_methods(["GET", "HEAD"])
+def download(request: HttpRequest, token: str) -> HttpResponse:
+    if is_ratelimited(
+        request,
+        group="access-download-ip",
+        key="ip",
+        rate=settings.ACCESS_DOWNLOAD_RATE_PER_IP,
+        increment=True,
+    ):
+        response = render(request, "access/slow_down.html", status=429)
+        response["Retry-After"] = "60"
+        return response
+    grant = Grant.objects.select_related("artifact").filter(token_hash=hash_token(token)).first()
+    if grant is None:
+        return _unusable(request, "invalid", None)
+    artifact = grant.artifact
+    if problem := grant.problem():
+        return _unusable(request, problem, artifact)
+    revision = artifact.latest_revision()
+    if revision is None:
+        return _unusable(request, "unavailable", artifact)
+    try:
+        byte_range = serving.wanted_range(request, revision)
+    except serving.Unsatisfiable:
+        return serving.unsatisfiable(revision)
+    if request.method == "GET":
+        # Count and log under a conditional update, so parallel requests cannot pass the cap.
+        with transaction.atomic():
+            counted = (
+                Grant.objects.live()
+                .filter(pk=grant.pk)
+                .update(download_count=F("download_count") + 1)
+            )
+            if not counted:
+                return _unusable(request, "used_up", artifact)
+            Download.objects.create(
+                grant=grant,
+                revision=revision,
+                at=timezone.now(),
+                ip=client_ip(request),
+                user_agent=request.META.get("HTTP_USER_AGENT", "")[:500],
+                byte_range=request.headers.get("Range", "")[:60] if byte_range else "",
+            )
+    return serving.serve(request, revision, byte_range)
+
+
+@require_safe
+def public_download(request: HttpRequest, pk: int, revision_pk: int) -> HttpResponse:
+    """A revision anyone may download: of a public file artifact, or one marked public."""
+    revision = get_object_or_404(
+        ArtifactRevision.objects.select_related("artifact"), pk=revision_pk, artifact_id=pk
+    )
+    if revision.pk != getattr(revision.artifact.public_revision(), "pk", None) and not (
+        revision.public
+    ):
+        raise Http404("This revision is not public.")
+    try:
+        byte_range = serving.wanted_range(request, revision)
+    except serving.Unsatisfiable:
+        return serving.unsatisfiable(revision)
+    return serving.serve(request, revision, byte_range)
