@@ -100,3 +100,26 @@ def _display_name(name: str) -> str:
         return get_valid_filename(base)[:200]
     except SuspiciousFileOperation:  # names like ".."
         return ""
+
+
+def store(artifact, upload: File, **fields):
+    """A new revision of `artifact` from `upload` (the content checked first), saved through storage.
+
+    For code that adds revisions outside the admin form (the demo loader, tests); the admin form
+    runs check() itself so a refusal is a form error.
+    """
+    from access.models import ArtifactRevision
+
+    checked = check(upload)
+    revision = ArtifactRevision(
+        artifact=artifact,
+        content_type=checked.content_type,
+        extension=checked.extension,
+        size=checked.size,
+        sha256=checked.sha256,
+        original_name=checked.original_name,
+        **fields,
+    )
+    revision.file.save(upload.name or "upload", upload, save=False)
+    revision.save()
+    return revision

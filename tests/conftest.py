@@ -564,22 +564,8 @@ def add_revision(artifact, data: bytes, name: str = "topics.md", **fields):
     from django.core.files.base import ContentFile
 
     from access import uploads
-    from access.models import ArtifactRevision
 
-    upload = ContentFile(data, name=name)
-    checked = uploads.check(upload)
-    revision = ArtifactRevision(
-        artifact=artifact,
-        content_type=checked.content_type,
-        extension=checked.extension,
-        size=checked.size,
-        sha256=checked.sha256,
-        original_name=checked.original_name,
-        **fields,
-    )
-    revision.file.save(name, upload, save=False)
-    revision.save()
-    return revision
+    return uploads.store(artifact, ContentFile(data, name=name), **fields)
 
 
 @pytest.fixture

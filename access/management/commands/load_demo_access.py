@@ -14,7 +14,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from access import uploads
-from access.models import Artifact, ArtifactRevision, Reviewer
+from access.models import Artifact, Reviewer
 from guide.management.commands.load_demo import DEMO_DIR
 from guide.models import Guide
 
@@ -104,16 +104,4 @@ class Command(BaseCommand):
                 Reviewer.objects.get_or_create(guide=guide, user=editor)
 
     def _revision(self, artifact: Artifact, name: str, data: bytes, public: bool = False) -> None:
-        upload = ContentFile(data, name=name)
-        checked = uploads.check(upload)
-        revision = ArtifactRevision(
-            artifact=artifact,
-            public=public,
-            content_type=checked.content_type,
-            extension=checked.extension,
-            size=checked.size,
-            sha256=checked.sha256,
-            original_name=checked.original_name,
-        )
-        revision.file.save(name, upload, save=False)
-        revision.save()
+        uploads.store(artifact, ContentFile(data, name=name), public=public)
