@@ -61,7 +61,7 @@ def encode_multipart(fields: dict[str, Any]) -> tuple[bytes, str]:
             break
     delimiter = b"--" + boundary
     parts = [
-        b"%s\r\nContent-Disposition: form-data; name=\"%s\"\r\n\r\n%s\r\n"
+        b'%s\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n'
         % (delimiter, _quote_name(name), value)
         for name, value in encoded
     ]
