@@ -116,7 +116,7 @@ def bench_env(database: str, esp_port: int, batch_size: int) -> dict[str, str]:
         SECURE_SSL_REDIRECT="false",
         ALLOWED_HOSTS="localhost",
         SITE_URL="https://mlmw.example",
-        EMAIL_BACKEND="anymail.backends.mailgun.EmailBackend",
+        EMAIL_BACKEND="subscriptions.esp.MailgunBatchBackend",
         ANYMAIL_MAILGUN_API_KEY=API_KEY,
         ANYMAIL_MAILGUN_SENDER_DOMAIN=SENDER_DOMAIN,
         ANYMAIL_MAILGUN_API_URL=f"http://127.0.0.1:{esp_port}/v3",

@@ -264,7 +264,7 @@ MAIL_BATCH_SIZE = env_int("MAIL_BATCH_SIZE", 1000, min_value=1, max_value=1000)
 # The ESP's per-recipient placeholder, with {} for the field name. Set for ESPs whose API merges
 # per-recipient variables into one request (the default suits Mailgun); empty: one message per
 # recipient (SMTP and ESPs without merge support).
-_DEFAULT_PLACEHOLDER = "%recipient.{}%" if "mailgun" in EMAIL_BACKEND else ""
+_DEFAULT_PLACEHOLDER = "%recipient.{}%" if "mailgun" in EMAIL_BACKEND.lower() else ""
 MAIL_MERGE_PLACEHOLDER = env_str("MAIL_MERGE_PLACEHOLDER", _DEFAULT_PLACEHOLDER)
 if MAIL_MERGE_PLACEHOLDER and "{}" not in MAIL_MERGE_PLACEHOLDER:
     raise ImproperlyConfigured("MAIL_MERGE_PLACEHOLDER must contain {} for the field name.")

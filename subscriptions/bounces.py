@@ -214,9 +214,13 @@ def find_delivery(event: AnymailTrackingEvent) -> Delivery | None:
     ids = message_id_forms(event.message_id)
     if not ids:
         return None
-    deliveries = Delivery.objects.filter(
-        esp_message_id__in=ids, subscriber__isnull=False
-    ).select_related("mailing")
+    # exclude(""): the same condition as the partial index delivery_esp_message_idx, so the
+    # planner can use it whatever the parameters (ids are never empty anyway).
+    deliveries = (
+        Delivery.objects.filter(esp_message_id__in=ids, subscriber__isnull=False)
+        .exclude(esp_message_id="")
+        .select_related("mailing")
+    )
     key = recipient_key(event.recipient)
     if key is not None:
         found = deliveries.filter(subscriber__email_key=key).order_by("-pk").first()

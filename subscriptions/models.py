@@ -225,16 +225,36 @@ class Delivery(models.Model):
         SKIPPED = "skipped", "Skipped"
         BOUNCED = "bounced", "Bounced"
 
-    mailing = models.ForeignKey(Mailing, on_delete=models.CASCADE, related_name="deliveries")
+    # A mailing writes a row per recipient in one statement (1M at once), and every index and
+    # foreign-key check is paid per row, at start and again when the row is marked sent. So only
+    # what is read has an index, and only the subscriber keeps a database constraint:
+    # - mailing: no index of its own (delivery_once_per_subscriber leads with it), no constraint
+    #   (the start statement writes the mailing's own id; deleting a mailing cascades in Django).
+    # - since_version: no index, no constraint, DO_NOTHING: it is a copy of the recipient's baseline,
+    #   a mailed version, which its own mailing PROTECTs; nothing looks deliveries up by it.
+    # - esp_message_id: a partial index, holding only sent rows (the bounce webhook's lookup).
+    mailing = models.ForeignKey(
+        Mailing,
+        on_delete=models.CASCADE,
+        related_name="deliveries",
+        db_index=False,
+        db_constraint=False,
+    )
     # SET_NULL: erasing a subscriber keeps the (anonymous) counts of past mailings.
     subscriber = models.ForeignKey(
         Subscriber, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries"
     )
     since_version = models.ForeignKey(
-        Version, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        Version,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
-    esp_message_id = models.CharField(max_length=200, blank=True, db_index=True)
+    esp_message_id = models.CharField(max_length=200, blank=True)
     error = models.CharField(max_length=500, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
 
@@ -242,6 +262,13 @@ class Delivery(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["mailing", "subscriber"], name="delivery_once_per_subscriber"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["esp_message_id"],
+                name="delivery_esp_message_idx",
+                condition=~models.Q(esp_message_id=""),
             )
         ]
         verbose_name_plural = "deliveries"

@@ -491,8 +491,8 @@ def esp_worker_env(esp, **extra) -> dict[str, str]:
     """start_worker() environment: anymail's real Mailgun backend with its API URL at `esp`, batches
     of 5, retries after 1-2 s, a 5 s client timeout; `extra` adds or replaces variables."""
     env = {
-        "EMAIL_BACKEND": "anymail.backends.mailgun.EmailBackend",  # MAIL_MERGE_PLACEHOLDER follows
-        "TEST_EMAIL_BACKEND": "anymail.backends.mailgun.EmailBackend",  # over test_settings' locmem
+        "EMAIL_BACKEND": "subscriptions.esp.MailgunBatchBackend",  # MAIL_MERGE_PLACEHOLDER follows
+        "TEST_EMAIL_BACKEND": "subscriptions.esp.MailgunBatchBackend",  # over test_settings' locmem
         "ANYMAIL_MAILGUN_API_KEY": esp.api_key,
         "ANYMAIL_MAILGUN_SENDER_DOMAIN": ESP_DOMAIN,
         "ANYMAIL_MAILGUN_API_URL": esp.api_url,

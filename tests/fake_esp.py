@@ -169,6 +169,7 @@ class Attempt:
     rejection: str | None = None  # the 400 message when validation refused it
     batch: Batch | None = None  # set when accepted
     received_at: float = field(default_factory=time.time)  # its body read, before any hang
+    content_type: str = ""  # the request's Content-Type header
 
     @property
     def to(self) -> list[str]:
@@ -825,7 +826,9 @@ class FakeMailgun:
                 parse_error = None
             with self._lock:
                 outcome = self._script.popleft() if self._script else ("ok",)
-            attempt = self._new_attempt(domain, _public(outcome), fields, len(body))
+            attempt = self._new_attempt(
+                domain, _public(outcome), fields, len(body), h.headers.get("Content-Type", "")
+            )
             self._carry_out(h, outcome, attempt, attachments, parse_error, started)
 
     def _refuse(
@@ -954,9 +957,13 @@ class FakeMailgun:
             self._stats["handling_ns"] += elapsed
             self._stats["handling_ns_max"] = max(self._stats["handling_ns_max"], elapsed)
 
-    def _new_attempt(self, domain: str, outcome: Any, fields: Fields, size: int) -> Attempt:
+    def _new_attempt(
+        self, domain: str, outcome: Any, fields: Fields, size: int, content_type: str = ""
+    ) -> Attempt:
         with self._lock:
-            attempt = Attempt(next(self._counter), domain, outcome, fields)
+            attempt = Attempt(
+                next(self._counter), domain, outcome, fields, content_type=content_type
+            )
             self._stats["requests"] += 1
             self._stats["bytes"] += size
             if not self.count_only:
