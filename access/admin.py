@@ -71,10 +71,17 @@ class ArtifactAdmin(ScopedToGuide, admin.ModelAdmin):
 
     def save_formset(self, request: HttpRequest, form, formset, change: bool) -> None:
         revisions = formset.save(commit=False)
+        from access.tasks import notify_new_revision
+        from subscriptions.lifecycle import enqueue_on_commit
+
         for revision in revisions:
-            if revision.pk is None:
+            new = revision.pk is None
+            if new:
                 revision.uploaded_by = request.user
             revision.save()
+            if new:
+                # Grant holders who asked hear of it once, through the release delivery pipeline.
+                enqueue_on_commit(notify_new_revision, revision.pk)
         for obj in formset.deleted_objects:
             obj.delete()
 

@@ -8,9 +8,13 @@ class AccessConfig(AppConfig):
     def ready(self) -> None:
         # Requests and grants are personal data kept under an address: the subscriber's export shows
         # them and erasure removes them (see subscriptions.lifecycle.register_personal_data).
-        from access import privacy
+        from access import notices, privacy
+        from subscriptions.delivery import register_sender
         from subscriptions.lifecycle import PersonalData, register_personal_data
+        from subscriptions.models import Mailing
 
         register_personal_data(
             "access_requests", PersonalData(export=privacy.export, erase=privacy.erase)
         )
+        # "New revision" notices go out through the release pipeline's batches and ledger.
+        register_sender(Mailing.Kind.ACCESS_REVISION, notices.send_notices)

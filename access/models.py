@@ -113,6 +113,15 @@ class ArtifactRevision(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, editable=False
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # The "new revision" notice to grant holders (access.notices): set once, so it is sent once.
+    notice = models.OneToOneField(
+        "subscriptions.Mailing",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="access_revision",
+        editable=False,
+    )
 
     class Meta:
         ordering = ["-created_at", "-pk"]

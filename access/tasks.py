@@ -74,3 +74,11 @@ def send_denial(request_id: int) -> bool:
 @shared_task(ignore_result=True)
 def purge_access_requests() -> int:
     return privacy.purge()
+
+
+@shared_task(ignore_result=True)
+def notify_new_revision(revision_id: int) -> int:
+    """Open the revision's notice mailing (once) and enqueue its batches on commit."""
+    from access import notices
+
+    return len(notices.revision_uploaded(revision_id))

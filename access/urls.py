@@ -12,5 +12,6 @@ urlpatterns = [
         name="public_download",
     ),
     path("access/verify/<str:token>/", views.verify, name="verify"),
+    path("access-notices/<str:token>/stop/", views.stop_notices, name="stop_notices"),
     path("access/<str:token>/", views.download, name="download"),
 ]

@@ -12,10 +12,11 @@ from django.db.models import F
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_safe
 from django_ratelimit.core import is_ratelimited
 
-from access import lifecycle, serving
+from access import lifecycle, notices, serving
 from access.forms import RequestForm
 from access.models import Artifact, ArtifactRevision, Download, Grant, hash_token
 from subscriptions.views import check_inbox, client_ip, over_address_limits, visitor
@@ -146,3 +147,19 @@ def public_download(request: HttpRequest, pk: int, revision_pk: int) -> HttpResp
     except serving.Unsatisfiable:
         return serving.unsatisfiable(revision)
     return serving.serve(request, revision, byte_range)
+
+
+@csrf_exempt  # RFC 8058: mail clients POST with no cookie and no CSRF token; the signed token is the proof
+@require_http_methods(["GET", "POST"])
+def stop_notices(request: HttpRequest, token: str) -> HttpResponse:
+    """Stop "new revision" notices for one grant: GET shows a button, POST (or one-click) stops."""
+    grant = notices.read_stop_token(token)
+    if grant is None:
+        return render(request, "subscriptions/invalid_link.html", status=400)
+    if request.method == "POST":
+        notices.stop(grant)
+    return render(
+        request,
+        "access/stop_notices.html",
+        {"stopped": request.method == "POST", "artifact": grant.artifact},
+    )

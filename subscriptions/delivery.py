@@ -30,7 +30,7 @@ import random
 import re
 import smtplib
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 from functools import lru_cache
@@ -455,20 +455,25 @@ def _record(mailing_id: int, outcome: Outcome, deliveries: Iterable[Recipient]) 
     now = timezone.now()
     by_id = {d.delivery_id: d for d in deliveries}
     with transaction.atomic():
-        by_message: dict[str, list[int]] = {}
-        for delivery_id, message_id in outcome.sent.items():
-            by_message.setdefault(message_id, []).append(delivery_id)
-        for message_id, ids in by_message.items():
-            Delivery.objects.filter(pk__in=ids, status=Delivery.Status.QUEUED).update(
-                status=Delivery.Status.SENT, esp_message_id=message_id[:200], sent_at=now
-            )
-        for delivery_id, reason in outcome.failed.items():
-            Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.QUEUED).update(
-                status=Delivery.Status.FAILED, error=reason[:500]
-            )
+        mark(outcome, now)
         mailing = Mailing.objects.select_related("version").get(pk=mailing_id)
         sent = [by_id[i].subscriber_id for i in outcome.sent if i in by_id]
         _move_baselines(sent, mailing.version.guide_id, mailing.version_id, now)
+
+
+def mark(outcome: Outcome, now) -> None:
+    """Write the ledger: sent deliveries with their ESP message ids, failed ones with the reason."""
+    by_message: dict[str, list[int]] = {}
+    for delivery_id, message_id in outcome.sent.items():
+        by_message.setdefault(message_id, []).append(delivery_id)
+    for message_id, ids in by_message.items():
+        Delivery.objects.filter(pk__in=ids, status=Delivery.Status.QUEUED).update(
+            status=Delivery.Status.SENT, esp_message_id=message_id[:200], sent_at=now
+        )
+    for delivery_id, reason in outcome.failed.items():
+        Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.QUEUED).update(
+            status=Delivery.Status.FAILED, error=reason[:500]
+        )
 
 
 def _move_baselines(subscriber_ids: list[int], guide_id: int, version_id: int, now) -> None:
@@ -532,6 +537,8 @@ def send(batch_id: int) -> float | None:
         _finish(batch)
         return None
     mailing = batch.mailing
+    if mailing.kind != Mailing.Kind.RELEASE:
+        return _send_registered(batch)
     deliveries, skipped = _recipients(batch)
     if skipped:
         Delivery.objects.filter(pk__in=skipped, status=Delivery.Status.QUEUED).update(
@@ -614,6 +621,75 @@ def throttle(count: int) -> float:
     from subscriptions.throttle import acquire
 
     return acquire(count)
+
+
+# --- Other kinds of mailing: the same batches, claims, retries, rate and ledger ----------------------
+# An app registers a sender for its Mailing.Kind (access: "new revision" notices to grant holders),
+# opens a mailing with open_mailing() and enqueues send_batch for the batch ids on commit. The sender
+# gets the batch and its queued delivery ids, sends, and returns the Outcome (raising
+# TransientSendError after recording what already went out, as _send_single does); the sweeper,
+# pause, resume and cancel work on these mailings as on releases. No baselines are involved.
+
+Sender = Callable[[Batch, list[int]], Outcome]
+_senders: dict[str, Sender] = {}
+
+
+def register_sender(kind: str, sender: Sender) -> None:
+    _senders[kind] = sender
+
+
+def open_mailing(kind: str, recipients: list[dict]) -> tuple[Mailing, list[int]]:
+    """A mailing of `kind`, already sending: one Delivery per recipient (its fields, e.g.
+    {"grant_id": 7}), in batches of MAIL_BATCH_SIZE. Returns it and the batch ids to enqueue on
+    commit. Call inside the transaction that decides the mailing exists."""
+    now = timezone.now()
+    mailing = Mailing.objects.create(
+        kind=kind,
+        status=Mailing.Status.SENDING if recipients else Mailing.Status.DONE,
+        audience_size=len(recipients),
+        started_at=now,
+        finished_at=None if recipients else now,
+    )
+    rows = Delivery.objects.bulk_create(Delivery(mailing=mailing, **r) for r in recipients)
+    ids = sorted(row.pk for row in rows)
+    size = settings.MAIL_BATCH_SIZE
+    batches = Batch.objects.bulk_create(
+        Batch(
+            mailing=mailing,
+            first_delivery_id=chunk[0],
+            last_delivery_id=chunk[-1],
+            size=len(chunk),
+            enqueued_at=now,
+        )
+        for chunk in (ids[i : i + size] for i in range(0, len(ids), size))
+    )
+    return mailing, [batch.pk for batch in batches]
+
+
+def _send_registered(batch: Batch) -> float | None:
+    queued = list(
+        batch_deliveries(batch)
+        .filter(status=Delivery.Status.QUEUED)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    try:
+        if queued:
+            wait = throttle(len(queued))
+            if wait:
+                _release(batch, "send rate limit", countdown=wait, attempted=False)
+                return wait
+            outcome = _senders[batch.mailing.kind](batch, queued)
+            with transaction.atomic():
+                mark(outcome, timezone.now())
+    except TransientSendError as exc:
+        if batch.attempts < settings.MAIL_BATCH_MAX_ATTEMPTS:
+            wait = exc.retry_after or backoff(batch.attempts)
+            _release(batch, str(exc), countdown=wait)
+            return wait
+        _give_up(batch, str(exc))
+    _finish(batch)
+    return None
 
 
 # --- 4. The sweeper ----------------------------------------------------------------------------------

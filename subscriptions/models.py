@@ -165,7 +165,16 @@ class Mailing(models.Model):
         CANCELLED = "cancelled", "Cancelled"
         DONE = "done", "Done"
 
-    version = models.OneToOneField(Version, on_delete=models.PROTECT, related_name="mailing")
+    class Kind(models.TextChoices):
+        RELEASE = "release", "Release"
+        # Other apps' mail through the same batches and ledger (subscriptions.delivery.register_sender).
+        ACCESS_REVISION = "access_revision", "New artifact revision (access)"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.RELEASE)
+    # Set for releases; other kinds name what they are about on their own side.
+    version = models.OneToOneField(
+        Version, null=True, blank=True, on_delete=models.PROTECT, related_name="mailing"
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     audience_size = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
@@ -176,6 +185,8 @@ class Mailing(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
+        if self.version_id is None:
+            return f"{self.get_kind_display()} mailing {self.pk}"
         return f"Mailing of {self.version}"
 
 
@@ -244,6 +255,17 @@ class Delivery(models.Model):
     subscriber = models.ForeignKey(
         Subscriber, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries"
     )
+    # Recipients of other kinds of mailing who are not subscribers: a holder of an access grant.
+    # No plain index: release rows (all NULL here) must not pay for one; the partial constraint
+    # below indexes the rows that have it.
+    grant = models.ForeignKey(
+        "access.Grant",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="deliveries",
+        db_index=False,
+    )
     since_version = models.ForeignKey(
         Version,
         null=True,
@@ -262,7 +284,12 @@ class Delivery(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["mailing", "subscriber"], name="delivery_once_per_subscriber"
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["grant", "mailing"],
+                condition=Q(grant__isnull=False),
+                name="delivery_once_per_grant",
+            ),
         ]
         indexes = [
             models.Index(

@@ -1,0 +1,143 @@
+"""The "new revision" notice: when an editor uploads a revision, holders of a live grant who ticked
+"tell me about new revisions" get one mail with their link, through the release delivery pipeline
+(subscriptions.delivery: Mailing, Batch and Delivery rows, claims, retries, the send rate, the
+sweeper), not a second sender.
+
+A grant holder need not be a subscriber, and must not become one (they would then be on the list, in
+its export and counts): their Delivery row names the grant (Delivery.grant) instead of a subscriber.
+Only a hash of each link's token is stored, so the sender issues a fresh token per recipient right
+before sending it (access.lifecycle.issue_link): the mail says the link replaces the earlier one.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.core import signing
+from django.core.mail import get_connection
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from access import lifecycle
+from access.models import ArtifactRevision, Grant
+from subscriptions import emails
+from subscriptions.delivery import Outcome, TransientSendError, mark, open_mailing
+from subscriptions.models import Batch, Delivery, Mailing
+
+logger = logging.getLogger(__name__)
+_STOP = "mlmw.access.stop-notices"
+
+
+def revision_uploaded(revision_id: int) -> list[int]:
+    """Open the notice mailing of a new revision, once; returns the batch ids to send (on commit).
+
+    Nothing is sent for a revision that is not the artifact's newest by the time this runs (two
+    uploads in a row notify once, of the newer one), nor twice for one revision.
+    """
+    from subscriptions.tasks import send_batch
+
+    with transaction.atomic():
+        revision = ArtifactRevision.objects.select_for_update().filter(pk=revision_id).first()
+        if revision is None or revision.notice_id is not None:
+            return []
+        if revision != revision.artifact.latest_revision():
+            return []
+        holders = Grant.objects.live().filter(
+            artifact_id=revision.artifact_id,
+            notify_revisions=True,
+            created_at__lt=revision.created_at,  # a link issued after the upload is already new
+        )
+        recipients = [
+            {"grant_id": pk} for pk in holders.order_by("pk").values_list("pk", flat=True)
+        ]
+        mailing, batch_ids = open_mailing(Mailing.Kind.ACCESS_REVISION, recipients)
+        revision.notice = mailing
+        revision.save(update_fields=["notice"])
+        for batch_id in batch_ids:
+            transaction.on_commit(lambda b=batch_id: send_batch.delay(b), robust=True)
+    logger.info("revision %s: notice to %s grant holders", revision_id, len(recipients))
+    return batch_ids
+
+
+def stop_token(grant: Grant) -> str:
+    return signing.Signer(salt=_STOP).sign(str(grant.pk))
+
+
+def read_stop_token(token: str) -> Grant | None:
+    try:
+        pk = signing.Signer(salt=_STOP).unsign(token)
+    except signing.BadSignature:
+        return None
+    return Grant.objects.filter(pk=pk).first()
+
+
+def stop(grant: Grant) -> None:
+    Grant.objects.filter(pk=grant.pk).update(notify_revisions=False)
+
+
+def send_notices(batch: Batch, delivery_ids: list[int]) -> Outcome:
+    """The sender of ACCESS_REVISION mailings (registered in AccessConfig.ready)."""
+    revision = ArtifactRevision.objects.select_related("artifact").get(notice_id=batch.mailing_id)
+    rows = list(Delivery.objects.filter(pk__in=delivery_ids).values_list("pk", "grant_id"))
+    sent: dict[int, str] = {}
+    gone: list[int] = []
+    with get_connection() as conn:
+        for delivery_id, grant_id in rows:
+            issued = None
+            if grant_id is not None:
+                still = Grant.objects.filter(pk=grant_id, notify_revisions=True).live()
+                issued = lifecycle.issue_link(grant_id) if still.exists() else None
+            if issued is None:
+                gone.append(delivery_id)  # revoked, expired, used up, erased or opted out since
+                continue
+            grant, token = issued
+            message = emails.build_personal(
+                "access_revision",
+                grant.request.email,
+                _context(grant, token, revision),
+                headers=_stop_headers(grant),
+            )
+            message.connection = conn
+            try:
+                message.send()
+            except Exception as exc:
+                # Keep what already went out; the rest of the batch is retried.
+                _skip(gone)
+                with transaction.atomic():
+                    mark(Outcome(sent=sent, failed={}), timezone.now())
+                raise TransientSendError(f"{type(exc).__name__}: {exc}"[:500]) from exc
+            status = getattr(message, "anymail_status", None)
+            sent[delivery_id] = (status.message_id if status and status.message_id else "") or ""
+    _skip(gone)
+    return Outcome(sent=sent, failed={})
+
+
+def _skip(delivery_ids: list[int]) -> None:
+    Delivery.objects.filter(pk__in=delivery_ids, status=Delivery.Status.QUEUED).update(
+        status=Delivery.Status.SKIPPED, error="link no longer live"
+    )
+
+
+def _stop_url(grant: Grant) -> str:
+    return emails.absolute(reverse("access:stop_notices", args=[stop_token(grant)]))
+
+
+def _stop_headers(grant: Grant) -> dict[str, str]:
+    # RFC 8058 one-click: a mail client may stop the notices without a visit.
+    return {
+        "List-Unsubscribe": f"<{_stop_url(grant)}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+
+
+def _context(grant: Grant, token: str, revision: ArtifactRevision) -> dict:
+    return {
+        "request": grant.request,
+        "artifact": revision.artifact,
+        "revision": revision,
+        "grant": grant,
+        "downloads_left": max(grant.max_downloads - grant.download_count, 0),
+        "link": emails.absolute(reverse("access:download", args=[token])),
+        "stop_url": _stop_url(grant),
+    }
