@@ -24,12 +24,50 @@ sys.path.insert(0, str(ROOT / "bench"))
 import fanout  # noqa: E402
 
 
+def time_start(mailing, delivery) -> int:
+    """start() of the kept mailing again, from scratch, each statement timed."""
+    from django.db import connection
+
+    from subscriptions.models import Batch, Delivery, Mailing
+
+    Batch.objects.filter(mailing=mailing).delete()
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM subscriptions_delivery WHERE mailing_id = %s", [mailing.pk])
+        cursor.execute("VACUUM subscriptions_delivery")
+    Mailing.objects.filter(pk=mailing.pk).update(
+        status=Mailing.Status.PENDING, audience_complete=False, audience_size=0
+    )
+    timings: list[tuple[float, str]] = []
+
+    def timed(execute, sql, params, many, context):
+        begin = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            timings.append((time.perf_counter() - begin, " ".join(sql.split())[:100]))
+
+    cpu, wall = time.process_time(), time.perf_counter()
+    with connection.execute_wrapper(timed):
+        delivery.start(mailing.pk)
+    wall = time.perf_counter() - wall
+    count = Delivery.objects.filter(mailing=mailing).count()
+    print(
+        f"start(): {count} deliveries in {wall:.2f} s ({time.process_time() - cpu:.2f} s CPU here)"
+    )
+    for spent, sql in sorted(timings, reverse=True)[:8]:
+        print(f"{spent * 1000:9.1f} ms  {sql}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--database", default="mlmw_bench")
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--sort", default="tottime")
     parser.add_argument("--queries", action="store_true", help="time each SQL statement instead")
+    parser.add_argument(
+        "--start", action="store_true", help="time start() (fixing the audience) instead of sending"
+    )
     args = parser.parse_args()
     children = fanout.Children()
     try:
@@ -43,6 +81,8 @@ def main() -> int:
         from subscriptions.models import Batch, Delivery, Mailing
 
         mailing = Mailing.objects.order_by("-pk").first()
+        if args.start:
+            return time_start(mailing, delivery)
         Mailing.objects.filter(pk=mailing.pk).update(status=Mailing.Status.SENDING)
         Batch.objects.filter(mailing=mailing).update(status=Batch.Status.QUEUED, attempts=0)
         Delivery.objects.filter(mailing=mailing).update(

@@ -3,7 +3,7 @@
 Set EMAIL_BACKEND=subscriptions.esp.MailgunBatchBackend (same ANYMAIL_MAILGUN_* settings as anymail's
 own backend). It sends exactly what anymail's Mailgun backend sends, field for field: anymail still
 builds the payload (recipient-variables, merge headers, metadata), raises its exceptions and parses
-Mailgun's answer. Two overridable steps change, because at 1000 recipients they were two thirds of a
+Mailgun's answer. Three overridable steps change, because at 1000 recipients they were two thirds of a
 batch's CPU time in the worker (bench/profile_batch.py):
 
 - The `to` addresses. anymail parses each with the email package's full RFC 5322 parser (getaddresses,
@@ -14,6 +14,7 @@ batch's CPU time in the worker (bench/profile_batch.py):
 - The body encoding. requests url-encodes form fields byte by byte in Python (urllib.parse.quote):
   ~0.5 MB per 1000 recipients. Mailgun takes multipart/form-data as well (its documented form for
   attachments), which needs no escaping at all: the fields are joined as they are.
+- merge_data / merge_metadata are not walked for lazy strings (see BatchMailgunPayload).
 """
 
 from __future__ import annotations
@@ -78,6 +79,14 @@ class BatchMailgunPayload(MailgunPayload):
     base_message_attrs = tuple(
         (attr, combiner, "parse_recipients" if attr == "to" else converter)
         for attr, combiner, converter in MailgunPayload.base_message_attrs
+    )
+
+    # merge_data and merge_metadata are taken as they are: anymail walks every value of every
+    # recipient to turn lazy translation strings into text, and the fan-out's are plain strings.
+    # (A lazy string here would fail anymail's JSON serialisation with a clear error, not be sent.)
+    anymail_message_attrs = tuple(
+        (attr, combiner, None if attr in ("merge_data", "merge_metadata") else converter)
+        for attr, combiner, converter in MailgunPayload.anymail_message_attrs
     )
 
     def parse_recipients(self, addresses: Any) -> list[EmailAddress]:

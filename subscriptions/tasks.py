@@ -69,12 +69,16 @@ def send_import_confirmations(first_id: int, last_id: int, sent_at: str) -> int:
 
 @shared_task(ignore_result=True)
 def start_mailing(mailing_id: int) -> int:
+    """Write the next chunk of the audience; enqueue the next chunk first, then this chunk's
+    batches, so one worker writes the audience while the others send what is written."""
     from subscriptions import delivery
 
-    batch_ids = delivery.start(mailing_id)
-    for batch_id in batch_ids:
+    step = delivery.start_chunk(mailing_id)
+    if step.more:
+        start_mailing.delay(mailing_id)
+    for batch_id in step.batch_ids:
         send_batch.delay(batch_id)
-    return len(batch_ids)
+    return len(step.batch_ids)
 
 
 @shared_task(ignore_result=True)
