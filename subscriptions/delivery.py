@@ -702,6 +702,8 @@ def open_mailing(kind: str, recipients: list[dict]) -> tuple[Mailing, list[int]]
         kind=kind,
         status=Mailing.Status.SENDING if recipients else Mailing.Status.DONE,
         audience_size=len(recipients),
+        audience_complete=True,  # written whole, here
+        audience_updated_at=now,
         started_at=now,
         finished_at=None if recipients else now,
     )

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('access', '0003_artifactrevision_notice'),
         ('guide', '0002_editors_group'),
-        ('subscriptions', '0004_delivery_lean_indexes'),
+        ('subscriptions', '0006_mailing_audience_chunks'),
     ]
 
     operations = [
