@@ -43,12 +43,18 @@ def create_announcements(version: Version) -> list[Announcement]:
 
     created = []
     for channel in channels.configured():
-        for target in channel.targets():
-            announcement, new = Announcement.objects.get_or_create(
-                version=version, channel=channel.name, target=target
-            )
-            if new:
-                created.append(announcement)
+        try:
+            # One savepoint per channel: a row that cannot be written (a webhook URL longer than
+            # the column) loses that channel's post, not the others'.
+            with transaction.atomic():
+                for target in channel.targets():
+                    announcement, new = Announcement.objects.get_or_create(
+                        version=version, channel=channel.name, target=target
+                    )
+                    if new:
+                        created.append(announcement)
+        except Exception:
+            logger.exception("%s: announcements of %s not created", channel.name, version)
     for announcement in created:
         transaction.on_commit(
             lambda pk=announcement.pk: post_announcement.delay(pk),

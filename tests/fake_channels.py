@@ -8,7 +8,7 @@ Answers are scripted, one outcome consumed per request (requests refused for bad
 none), "ok" once the script is empty:
 
     telegram.script(["ok", ("retry_after", 7), "parse_error", ("migrate", "-1009"), "forbidden",
-                     "chat_not_found", "ok_then_500"])
+                     "chat_not_found", "500", "ok_then_500", "ok_then_drop"])
     reddit.script(["ok", "ok_then_500", "500", ("ratelimit", "Take a break for 9 minutes"),
                    "ratelimit_with_post", "ratelimit_url_in_message"])
     webhook.script(["ok", ("status", 503, {"Retry-After": "4"})])
@@ -68,6 +68,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.fake._record(request)
         self.close_connection = True
         status, payload, headers = self.server.fake.answer(request)
+        if status is None:  # "…_then_drop": the connection closes without a byte of answer
+            return
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
@@ -233,6 +235,8 @@ class FakeTelegram(FakeService):
         self._keep({"chat_id": chat_id, "message_id": message_id, **payload})
         if kind == "ok_then_500":
             return _telegram_error(502, "Bad Gateway")
+        if kind == "ok_then_drop":
+            return None, None, None
         chat = {"id": int(chat_id) if chat_id.lstrip("-").isdigit() else 0, "type": "channel"}
         if not chat_id.lstrip("-").isdigit():
             chat["username"] = chat_id.lstrip("@")

@@ -122,3 +122,12 @@ def test_a_row_gives_up_after_the_attempt_limit(settings, draft, webhook_on):
     row.refresh_from_db()
     assert (row.status, row.attempts, row.last_error) == ("failed", 2, "webhook answered 500")
     assert len(webhook_on.requests) == 2
+
+
+def test_a_channel_whose_row_cannot_be_written_does_not_cost_the_others_their_post(
+    telegram_on, webhook_on, settings, draft
+):
+    settings.WEBHOOK_URLS = [f"{webhook_on.url}/{'x' * 600}"]  # longer than the target column
+    publish(draft)
+    assert list(Announcement.objects.values_list("channel", flat=True)) == ["telegram"]
+    assert Version.objects.get(pk=draft.pk).status == Version.Status.PUBLISHED

@@ -4,6 +4,7 @@ clear failure, never two. Through the real httpx client against tests/fake_chann
 from __future__ import annotations
 
 import html
+import logging
 
 import pytest
 
@@ -14,7 +15,7 @@ from guide.publishing import publish
 from tests.announcement_helpers import publish_now, retry_when_due
 from tests.conftest import make_version
 from tests.conftest_channels import TELEGRAM_CHAT
-from tests.fake_channels import telegram_visible_text
+from tests.fake_channels import TELEGRAM_TOKEN, telegram_visible_text
 
 pytestmark = pytest.mark.django_db
 
@@ -134,15 +135,18 @@ def test_a_refusal_fails_for_good_after_one_request(
     assert len(telegram_on.sends()) == 1
 
 
-def test_an_error_after_the_post_was_made_fails_for_a_human_to_check_never_posting_twice(
-    telegram_on, draft, django_capture_on_commit_callbacks
+@pytest.mark.parametrize(
+    ("outcome", "posted"), [("ok_then_500", 1), ("ok_then_drop", 1), ("500", 0)]
+)
+def test_an_answer_that_leaves_the_outcome_unknown_fails_for_a_human_to_check_never_posting_twice(
+    telegram_on, draft, django_capture_on_commit_callbacks, outcome, posted
 ):
-    telegram_on.script(["ok_then_500"])
+    telegram_on.script([outcome])
     [row] = publish_now(draft, django_capture_on_commit_callbacks)
 
     assert row.status == Announcement.Status.FAILED
-    assert "may have been posted" in row.last_error
-    assert len(telegram_on.posts) == 1
+    assert "may have been posted; check the chat, then Retry if it is missing" in row.last_error
+    assert len(telegram_on.posts) == posted
     assert posting.post(row.pk) is None
     assert posting.sweep() == []
     assert len(telegram_on.sends()) == 1
@@ -160,3 +164,14 @@ def test_an_unreachable_api_is_retried_with_backoff(settings, telegram_on, draft
     assert retry_when_due(row).status == Announcement.Status.SENT
     assert len(telegram_on.posts) == 1
     assert html.unescape(telegram_on.posts[0]["text"]).count("0.10.1") >= 1
+
+
+def test_the_bot_token_never_reaches_the_log(
+    telegram_on, draft, caplog, django_capture_on_commit_callbacks
+):
+    telegram_on.script([("retry_after", 3)])
+    with caplog.at_level(logging.DEBUG):
+        [row] = publish_now(draft, django_capture_on_commit_callbacks)
+        retry_when_due(row)
+    assert caplog.records
+    assert not [r for r in caplog.records if TELEGRAM_TOKEN in r.getMessage()]
