@@ -536,3 +536,16 @@ def make_subscribers(
             Baseline.objects.create(subscriber=subscriber, guide=guide, version=baseline)
         made.append(subscriber)
     return made
+
+
+# --- Channels (announcements/): fixtures in tests/conftest_channels.py -------------------------------
+
+from tests.conftest_channels import (  # noqa: E402, F401
+    fake_reddit,
+    fake_telegram,
+    no_retry_floor,
+    reddit_on,
+    telegram_on,
+    webhook_on,
+    webhook_receiver,
+)
