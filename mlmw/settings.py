@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "guide",
     "subscriptions",
     "access",
+    "announcements",
 ]
 
 MIDDLEWARE = [
@@ -307,4 +308,73 @@ ACCESS_SENDFILE_PREFIX = env_str("ACCESS_SENDFILE_PREFIX", "/protected/")
 CELERY_BEAT_SCHEDULE["purge-access-requests"] = {
     "task": "access.tasks.purge_access_requests",
     "schedule": env_int("ACCESS_PURGE_INTERVAL", 3600, min_value=60),
+}
+
+# --- Channels: each release posted to Telegram, Reddit, JSON webhooks (announcements/) ---------------
+# A channel whose settings are all unset is off (said once in the log and in the admin); one that is
+# half set stops the process, naming what is missing.
+TELEGRAM_BOT_TOKEN = env_str("TELEGRAM_BOT_TOKEN", "")
+TELEGRAM_CHAT_ID = env_str("TELEGRAM_CHAT_ID", "")
+TELEGRAM_API_URL = env_str("TELEGRAM_API_URL", "https://api.telegram.org").rstrip("/")
+TELEGRAM_LINK_PREVIEW = env_bool("TELEGRAM_LINK_PREVIEW", True)
+REDDIT_CLIENT_ID = env_str("REDDIT_CLIENT_ID", "")
+REDDIT_CLIENT_SECRET = env_str("REDDIT_CLIENT_SECRET", "")
+REDDIT_USERNAME = env_str("REDDIT_USERNAME", "")
+REDDIT_PASSWORD = env_str("REDDIT_PASSWORD", "")
+REDDIT_USER_AGENT = env_str("REDDIT_USER_AGENT", "")
+REDDIT_SUBREDDIT = env_str("REDDIT_SUBREDDIT", "").removeprefix("r/").removeprefix("/r/")
+REDDIT_OAUTH_URL = env_str("REDDIT_OAUTH_URL", "https://oauth.reddit.com")
+REDDIT_URL = env_str("REDDIT_URL", "https://www.reddit.com")
+# "link": a link post to the version page; "self": a text post with the changelog in Markdown.
+REDDIT_POST_KIND = env_str("REDDIT_POST_KIND", "link")
+REDDIT_FLAIR_ID = env_str("REDDIT_FLAIR_ID", "")
+REDDIT_FLAIR_TEXT = env_str("REDDIT_FLAIR_TEXT", "")
+WEBHOOK_URLS = env_list("WEBHOOK_URLS")
+WEBHOOK_SECRET = env_str("WEBHOOK_SECRET", "")
+CHANNEL_TIMEOUT = env_int("CHANNEL_TIMEOUT", 15, min_value=1)
+ANNOUNCE_MAX_ATTEMPTS = env_int("ANNOUNCE_MAX_ATTEMPTS", 8, min_value=1)
+ANNOUNCE_RETRY_MIN_SECONDS = env_int("ANNOUNCE_RETRY_MIN_SECONDS", 1, min_value=0)
+ANNOUNCE_RETRY_BASE_SECONDS = env_int("ANNOUNCE_RETRY_BASE_SECONDS", 30, min_value=1)
+ANNOUNCE_RETRY_MAX_SECONDS = env_int("ANNOUNCE_RETRY_MAX_SECONDS", 3600, min_value=1)
+# A post claimed longer ago than this is taken to be lost with its worker (longer than any task).
+ANNOUNCE_LEASE_SECONDS = CELERY_TASK_TIME_LIMIT + 60
+# A pending post whose task has not run this long after it was due is enqueued again.
+ANNOUNCE_REQUEUE_AFTER_SECONDS = env_int("ANNOUNCE_REQUEUE_AFTER_SECONDS", 300, min_value=1)
+
+
+def _all_or_none(channel: str, names: list[str]) -> None:
+    values = {name: globals()[name] for name in names}
+    missing = [name for name, value in values.items() if not value]
+    if missing and len(missing) < len(names):
+        raise ImproperlyConfigured(
+            f"{channel} is half configured: set {', '.join(missing)} too, or unset the others."
+        )
+
+
+_all_or_none("Telegram", ["TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID"])
+_all_or_none(
+    "Reddit",
+    [
+        "REDDIT_CLIENT_ID", "REDDIT_CLIENT_SECRET", "REDDIT_USERNAME", "REDDIT_PASSWORD",
+        "REDDIT_USER_AGENT", "REDDIT_SUBREDDIT",
+    ],
+)  # fmt: skip
+_all_or_none("The webhook channel", ["WEBHOOK_URLS", "WEBHOOK_SECRET"])
+if REDDIT_POST_KIND not in {"link", "self"}:
+    raise ImproperlyConfigured(f"REDDIT_POST_KIND={REDDIT_POST_KIND!r} must be link or self.")
+for _name, _urls in [
+    ("TELEGRAM_API_URL", [TELEGRAM_API_URL]),
+    ("REDDIT_OAUTH_URL", [REDDIT_OAUTH_URL]),
+    ("REDDIT_URL", [REDDIT_URL]),
+    ("WEBHOOK_URLS", WEBHOOK_URLS),
+]:
+    for _url in _urls:
+        if not _url.startswith(("https://", "http://")):
+            # The value is not repeated: a webhook URL may carry a token.
+            raise ImproperlyConfigured(f"{_name}: every URL must be an http(s) URL.")
+# httpx logs every request's URL at INFO, and the Bot API's URL carries the bot token.
+LOGGING["loggers"] = {**LOGGING.get("loggers", {}), "httpx": {"level": "WARNING"}}
+CELERY_BEAT_SCHEDULE["sweep-announcements"] = {
+    "task": "announcements.tasks.sweep_announcements",
+    "schedule": env_int("ANNOUNCE_SWEEP_INTERVAL", 60, min_value=1),
 }

@@ -38,3 +38,11 @@ ANYMAIL = {
 # requests refuses): the fake-ESP worker tests set a short client timeout through this.
 if os.environ.get("TEST_ANYMAIL_REQUESTS_TIMEOUT"):
     ANYMAIL["REQUESTS_TIMEOUT"] = float(os.environ["TEST_ANYMAIL_REQUESTS_TIMEOUT"])
+# Channels (announcements/) are off in the suite, whatever the caller's shell exports, so no test can
+# post to a real Telegram chat or subreddit. The channel tests point them at loopback fakes on this
+# process's settings, and start workers with TEST_CHANNELS=on and the fakes' URLs.
+if os.environ.get("TEST_CHANNELS") != "on":
+    TELEGRAM_BOT_TOKEN = TELEGRAM_CHAT_ID = ""
+    REDDIT_CLIENT_ID = REDDIT_CLIENT_SECRET = REDDIT_USERNAME = REDDIT_PASSWORD = ""
+    REDDIT_USER_AGENT = REDDIT_SUBREDDIT = WEBHOOK_SECRET = ""
+    WEBHOOK_URLS = []

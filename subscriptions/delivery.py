@@ -273,8 +273,8 @@ def personal_values(subscriber: Subscriber | Recipient) -> dict[str, str]:
 # checks itself against personal_values on each batch's first recipient, so a change there is
 # followed (slowly) rather than sent wrong.
 _LINKS = {
-    "unsubscribe_url": ("subscriptions:unsubscribe", tokens.unsubscribe_token),
-    "manage_url": ("subscriptions:manage", tokens.manage_token),
+    "unsubscribe_url": ("subscriptions:unsubscribe", "unsubscribe"),  # tokens.link_token_makers()
+    "manage_url": ("subscriptions:manage", "manage"),
 }
 _TOKEN_STAND_IN = "MLMWTOKEN"  # noqa: S105 - not a secret
 
@@ -288,15 +288,15 @@ def _personal_values_many(subscribers: list[Recipient]) -> list[dict[str, str]]:
     """
     if not subscribers:
         return []
-    shapes = {
-        name: emails.absolute(reverse(url_name, args=[_TOKEN_STAND_IN]))
-        for name, (url_name, _token) in _LINKS.items()
-    }
+    makers = tokens.link_token_makers()
+    links = [
+        (name, emails.absolute(reverse(url_name, args=[_TOKEN_STAND_IN])), makers[token])
+        for name, (url_name, token) in _LINKS.items()
+    ]
 
     def fast(subscriber: Recipient) -> dict[str, str]:
         return {
-            name: shapes[name].replace(_TOKEN_STAND_IN, token(subscriber))
-            for name, (_url_name, token) in _LINKS.items()
+            name: shape.replace(_TOKEN_STAND_IN, make(subscriber)) for name, shape, make in links
         }
 
     if fast(subscribers[0]) != personal_values(subscribers[0]):

@@ -602,3 +602,16 @@ def grant_for(artifact, email: str = "ann@example.org", **grant_fields):
     token = grant.new_token()
     grant.save()
     return grant, token
+
+
+# --- Channels (announcements/): fixtures in tests/conftest_channels.py -------------------------------
+
+from tests.conftest_channels import (  # noqa: E402, F401
+    fake_reddit,
+    fake_telegram,
+    no_retry_floor,
+    reddit_on,
+    telegram_on,
+    webhook_on,
+    webhook_receiver,
+)

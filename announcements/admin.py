@@ -1,0 +1,67 @@
+"""Admin for announcements: every post per release and channel, its state, and Retry for failed ones.
+
+The changelist says which channels are on and why the others are off. Rows are written only by
+announcements.posting; nothing here edits them.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from announcements import posting
+from announcements.models import Announcement
+
+
+@admin.register(Announcement)
+class AnnouncementAdmin(admin.ModelAdmin):
+    list_display = [
+        "version", "channel", "target", "status", "attempts", "post_link", "last_error_short",
+        "updated_at",
+    ]  # fmt: skip
+    list_filter = ["channel", "status"]
+    search_fields = ["version__number", "version__guide__title", "target", "external_id"]
+    list_select_related = ["version__guide"]
+    actions = ["retry_failed"]
+    readonly_fields = [
+        "version", "channel", "target", "status", "attempts", "last_error", "last_countdown",
+        "external_id", "post_link", "next_attempt_at", "claimed_at", "created_at", "updated_at",
+        "sent_at",
+    ]  # fmt: skip
+    fields = readonly_fields
+
+    @admin.display(description="post")
+    def post_link(self, obj: Announcement) -> str:
+        if not obj.url:
+            return obj.external_id or "—"
+        return format_html('<a href="{}" rel="noopener noreferrer">{}</a>', obj.url, obj.url)
+
+    @admin.display(description="last error")
+    def last_error_short(self, obj: Announcement) -> str:
+        return obj.last_error[:120]
+
+    @admin.action(description="Retry the selected failed announcements", permissions=["change"])
+    def retry_failed(self, request: HttpRequest, queryset: QuerySet[Announcement]) -> None:
+        from announcements.tasks import post_announcement
+
+        with transaction.atomic():
+            ids = posting.retry(list(queryset.values_list("pk", flat=True)))
+            for pk in ids:
+                transaction.on_commit(lambda pk=pk: post_announcement.delay(pk), robust=True)
+        skipped = queryset.count() - len(ids)
+        self.message_user(request, f"{len(ids)} announcement(s) queued again.", messages.SUCCESS)
+        if skipped:
+            self.message_user(request, f"{skipped} not failed, left as they are.", messages.WARNING)
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        extra_context = {**(extra_context or {}), "channel_states": posting.channel_states()}
+        return super().changelist_view(request, extra_context)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

@@ -1,0 +1,250 @@
+"""Posting each release to the channels, once: the Announcement outbox.
+
+1. `on_version_published` runs inside publish()'s transaction: one pending Announcement per target of
+   each configured channel (unique per version, channel and target), so the rows exist if and only if
+   the publish committed. `post_announcement(id)` is enqueued on commit. A channel that is off gets
+   no rows; nothing here can fail the publish.
+2. `post(id)` claims the row (pending → sending, attempts + 1: a conditional UPDATE, so one worker
+   posts), asks the channel for an earlier post of ours when this is a retry (Reddit), posts, and
+   records the outcome: sent (with the post's id and URL), failed (permanent error, or
+   ANNOUNCE_MAX_ATTEMPTS used up), or pending again with next_attempt_at = now + countdown.
+3. `sweep()` (beat) re-enqueues pending rows whose task was lost, and settles rows a dead worker left
+   in "sending": posted again where the channel can tell an earlier post (or its receivers
+   deduplicate), failed for a human to check otherwise (Telegram).
+
+Guarantees: docs/ARCHITECTURE.md, "Channels".
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from announcements import channels
+from announcements.channels import ChannelError
+from announcements.models import Announcement
+from guide.models import Version
+
+logger = logging.getLogger(__name__)
+
+
+# --- 1. Publishing writes the rows ------------------------------------------------------------------
+
+
+def create_announcements(version: Version) -> list[Announcement]:
+    """Called inside publish()'s transaction; the posts are enqueued for after the commit."""
+    from announcements.tasks import post_announcement
+
+    created = []
+    for channel in channels.configured():
+        try:
+            # One savepoint per channel: a row that cannot be written (a webhook URL longer than
+            # the column) loses that channel's post, not the others'.
+            with transaction.atomic():
+                for target in channel.targets():
+                    announcement, new = Announcement.objects.get_or_create(
+                        version=version, channel=channel.name, target=target
+                    )
+                    if new:
+                        created.append(announcement)
+        except Exception:
+            logger.exception("%s: announcements of %s not created", channel.name, version)
+    for announcement in created:
+        transaction.on_commit(
+            lambda pk=announcement.pk: post_announcement.delay(pk),
+            robust=True,  # a broker that is down loses the task, not the publish: the sweep finds it
+        )
+    return created
+
+
+def on_version_published(sender, version: Version, **kwargs) -> None:
+    """Receiver of guide.publishing.version_published. Announcements are optional: an error here is
+    logged and the publish goes on (the savepoint keeps the transaction usable)."""
+    try:
+        with transaction.atomic():
+            create_announcements(version)
+    except Exception:
+        logger.exception("announcements for %s not created; the publish goes on", version)
+
+
+# --- 2. Posting -------------------------------------------------------------------------------------
+
+
+def claim(announcement_id: int) -> Announcement | None:
+    now = timezone.now()
+    claimed = Announcement.objects.filter(
+        pk=announcement_id, status=Announcement.Status.PENDING, next_attempt_at__lte=now
+    ).update(status=Announcement.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1)
+    if not claimed:
+        return None
+    return Announcement.objects.select_related("version__guide").get(pk=announcement_id)
+
+
+def post(announcement_id: int) -> float | None:
+    """Post one announcement. Returns None when done with it, or seconds until it should run again."""
+    announcement = claim(announcement_id)
+    if announcement is None:
+        return _early(announcement_id)
+    cls = channels.all_channels().get(announcement.channel)
+    channel = cls.configured() if cls else None
+    if channel is None:
+        _fail(announcement, f"channel {announcement.channel} is not configured any more")
+        return None
+    if announcement.attempts > settings.ANNOUNCE_MAX_ATTEMPTS:
+        _fail(announcement, f"gave up after {announcement.attempts - 1} attempts")
+        return None
+    try:
+        # A retry (or a post after Retry in the admin): an earlier attempt may have posted.
+        earlier = channel.find(announcement) if _tried_before(announcement) else None
+        posted = earlier or channel.post(announcement)
+    except ChannelError as exc:
+        if exc.permanent or announcement.attempts >= settings.ANNOUNCE_MAX_ATTEMPTS:
+            _fail(announcement, exc.message)
+            return None
+        wait = countdown(exc.retry_after, announcement.attempts)
+        _release(announcement, exc.message, wait)
+        return wait
+    except Exception as exc:
+        # A bug or an unexpected answer: the outcome is unknown, as if the worker had died.
+        logger.exception("announcement %s: unexpected error", announcement.pk)
+        return _unknown_outcome(announcement, channel, f"unexpected error: {exc!r}"[:500])
+    Announcement.objects.filter(pk=announcement.pk, status=Announcement.Status.SENDING).update(
+        status=Announcement.Status.SENT,
+        external_id=posted.external_id[:200],
+        url=posted.url[:500],
+        sent_at=timezone.now(),
+        claimed_at=None,
+    )
+    logger.info("announcement %s posted: %s", announcement.pk, posted.url or posted.external_id)
+    return None
+
+
+def _tried_before(announcement: Announcement) -> bool:
+    return announcement.attempts > 1 or bool(announcement.last_error)
+
+
+def _early(announcement_id: int) -> float | None:
+    """Not claimed: done, claimed by another worker, or pending but not due yet. In the last case the
+    wait left (a duplicate task must not post before a countdown Telegram or Reddit asked for)."""
+    row = (
+        Announcement.objects.filter(pk=announcement_id, status=Announcement.Status.PENDING)
+        .values_list("next_attempt_at", flat=True)
+        .first()
+    )
+    if row is None:
+        return None
+    return max(0.5, (row - timezone.now()).total_seconds())
+
+
+def countdown(retry_after: float | None, attempt: int) -> float:
+    """What the service asked for, but at least ANNOUNCE_RETRY_MIN_SECONDS; otherwise exponential
+    backoff with full jitter."""
+    if retry_after is not None:
+        return max(float(retry_after), settings.ANNOUNCE_RETRY_MIN_SECONDS)
+    ceiling = min(
+        settings.ANNOUNCE_RETRY_MAX_SECONDS, settings.ANNOUNCE_RETRY_BASE_SECONDS * 2**attempt
+    )
+    return max(settings.ANNOUNCE_RETRY_MIN_SECONDS, random.uniform(0, ceiling))  # noqa: S311
+
+
+def _release(announcement: Announcement, error: str, wait: float) -> None:
+    Announcement.objects.filter(pk=announcement.pk, status=Announcement.Status.SENDING).update(
+        status=Announcement.Status.PENDING,
+        claimed_at=None,
+        last_error=error,
+        last_countdown=wait,
+        next_attempt_at=timezone.now() + timedelta(seconds=wait),
+    )
+    logger.warning("announcement %s: %s; retry in %.0fs", announcement.pk, error, wait)
+
+
+def _fail(announcement: Announcement, error: str) -> None:
+    Announcement.objects.filter(pk=announcement.pk, status=Announcement.Status.SENDING).update(
+        status=Announcement.Status.FAILED, claimed_at=None, last_error=error
+    )
+    logger.error("announcement %s failed: %s", announcement.pk, error)
+
+
+def _unknown_outcome(announcement: Announcement, channel, error: str) -> float | None:
+    if channel is not None and channel.retries_unknown_outcome:
+        wait = countdown(None, announcement.attempts)
+        _release(announcement, error, wait)
+        return wait
+    _fail(announcement, f"{error}; it may have been posted: check, then Retry if it is missing")
+    return None
+
+
+# --- 3. The sweep and the admin's Retry -------------------------------------------------------------
+
+
+def sweep(now=None) -> list[int]:
+    """Settle what dead workers left in "sending"; return the ids of pending rows to enqueue again."""
+    now = now or timezone.now()
+    lease = timedelta(seconds=settings.ANNOUNCE_LEASE_SECONDS)
+    again: list[int] = []
+    for announcement in Announcement.objects.filter(
+        status=Announcement.Status.SENDING, claimed_at__lt=now - lease
+    ):
+        cls = channels.all_channels().get(announcement.channel)
+        if cls is not None and cls.retries_unknown_outcome:
+            # Still expired: a fresh claim by another worker must not be taken from it.
+            if Announcement.objects.filter(
+                pk=announcement.pk, status=Announcement.Status.SENDING, claimed_at__lt=now - lease
+            ).update(
+                status=Announcement.Status.PENDING,
+                claimed_at=None,
+                last_error="worker stopped while posting",
+                next_attempt_at=now,
+            ):
+                again.append(announcement.pk)
+        else:
+            Announcement.objects.filter(
+                pk=announcement.pk, status=Announcement.Status.SENDING, claimed_at__lt=now - lease
+            ).update(
+                status=Announcement.Status.FAILED,
+                claimed_at=None,
+                last_error="worker stopped while posting; it may have been posted: check, then "
+                "Retry if it is missing",
+            )
+    lost_after = timedelta(seconds=settings.ANNOUNCE_REQUEUE_AFTER_SECONDS)
+    lost = Announcement.objects.filter(
+        status=Announcement.Status.PENDING, next_attempt_at__lte=now - lost_after
+    ).values_list("pk", flat=True)
+    return sorted({*again, *lost})
+
+
+def retry(announcement_ids: list[int]) -> list[int]:
+    """Failed announcements back to pending (the admin's Retry); returns the ids to enqueue.
+    last_error stays, so the next attempt asks the channel for an earlier post first."""
+    ids = list(
+        Announcement.objects.filter(
+            pk__in=announcement_ids, status=Announcement.Status.FAILED
+        ).values_list("pk", flat=True)
+    )
+    Announcement.objects.filter(pk__in=ids, status=Announcement.Status.FAILED).update(
+        status=Announcement.Status.PENDING, attempts=0, next_attempt_at=timezone.now()
+    )
+    return ids
+
+
+def channel_states() -> list[dict]:
+    """Each known channel, on or off and why, for the admin."""
+    states = []
+    for name, cls in channels.all_channels().items():
+        channel = cls.configured()
+        states.append(
+            {
+                "name": name,
+                "label": cls.label,
+                "on": channel is not None,
+                "targets": channel.targets() if channel else [],
+                "reason": "" if channel else cls.off_reason(),
+            }
+        )
+    return states
