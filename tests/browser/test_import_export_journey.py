@@ -36,7 +36,7 @@ def test_an_admin_imports_a_csv_with_a_bad_row_fixes_it_imports_and_exports(
     page.get_by_label("Username").fill("ada")
     page.get_by_label("Password").fill("ada-password")
     page.get_by_role("button", name="Log in").click()
-    page.get_by_role("link", name="Subscribers").click()
+    page.get_by_role("link", name="Subscribers", exact=True).click()
     expect(page.get_by_role("heading", name="Select subscriber to change")).to_be_visible()
     page.get_by_role("link", name="Import CSV").click()
     expect(page.get_by_role("heading", name="Import subscribers from CSV")).to_be_visible()
