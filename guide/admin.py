@@ -93,7 +93,12 @@ class VersionAdmin(admin.ModelAdmin):
         if obj.pk is None:
             return "Save the version to preview its diff."
         url = reverse("admin:guide_version_preview", args=[obj.pk])
-        return format_html('<a href="{}">Preview the diff against the latest published</a>', url)
+        # For a published version too the preview compares with the version before it, not with the
+        # latest published (which may be this one): say what the page shows.
+        return format_html(
+            '<a href="{}">Preview the diff from the version before it, and the release mail</a>',
+            url,
+        )
 
     def get_urls(self):
         return [

@@ -121,10 +121,11 @@ def _unsubscribe_token(mail) -> str:
     return match.group(1)
 
 
-@pytest.mark.parametrize("page", ["/", "/guides/mlmw/", "/subscribe/"])
-def test_the_honeypot_is_out_of_reach_of_people_their_keyboards_and_autofill(page, v0_10_0, client):
+# Not "page": that name is pytest-playwright's browser page fixture.
+@pytest.mark.parametrize("path", ["/", "/guides/mlmw/", "/subscribe/"])
+def test_the_honeypot_is_out_of_reach_of_people_their_keyboards_and_autofill(path, v0_10_0, client):
     # A person whose browser filled the honeypot would be taken for a bot and silently dropped.
-    html = client.get(page).content.decode()
+    html = client.get(path).content.decode()
 
     [field] = re.findall(r'<p class="hp" aria-hidden="true">.*?</p>', html)
     [honeypot] = re.findall(r"<input [^>]*>", field)
