@@ -9,7 +9,8 @@ class SubscriptionsConfig(AppConfig):
         # Connects the receiver of anymail's tracking signal: bounces, complaints, ESP unsubscribes.
         # Registers the deploy checks of the mail settings.
         from guide.publishing import version_published
-        from subscriptions import bounces, checks, delivery  # noqa: F401
+        # Names the mailing and deliveries of a batch task in its log lines (mlmw.logs).
+        from subscriptions import bounces, checks, delivery, logcontext  # noqa: F401
 
         # Every publish creates its mailing in the same transaction (see subscriptions.delivery).
         version_published.connect(
