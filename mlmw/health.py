@@ -35,7 +35,7 @@ def database_ok() -> bool:
 
 
 def broker_state() -> str:
-    """"ok", "error", or "not configured" (no broker: tasks run in-process, see settings)."""
+    """ "ok", "error", or "not configured" (no broker: tasks run in-process, see settings)."""
     url = settings.CELERY_BROKER_URL
     if not url:
         return "not configured"

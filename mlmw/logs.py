@@ -20,9 +20,12 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
-_context: ContextVar[Mapping[str, Any]] = ContextVar("mlmw_log_context", default={})
+# An immutable empty default: the context is only ever replaced (bind, task_started), never mutated.
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+_context: ContextVar[Mapping[str, Any]] = ContextVar("mlmw_log_context", default=_EMPTY)
 _task_tokens: dict[str, Token] = {}
 _enrichers: list[Callable[[Mapping[str, Any]], Mapping[str, Any]]] = []
 
@@ -96,7 +99,7 @@ def task_finished(task_id: str) -> None:
     try:
         _context.reset(token)
     except ValueError:  # set in another context (a pool that switches threads): start clean
-        _context.set({})
+        _context.set(_EMPTY)
 
 
 class ContextFilter(logging.Filter):

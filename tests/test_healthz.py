@@ -115,5 +115,5 @@ def test_it_sets_no_cookie_and_needs_no_login(client, db, settings):
 
     response, body = health(client)
 
-    assert response.status_code == 200
+    assert response.status_code == 200 and body["status"] == "ok"
     assert not response.cookies
