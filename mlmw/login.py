@@ -21,7 +21,7 @@ from django_ratelimit.core import get_usage
 GROUP = "mlmw.admin-login"
 REFUSED = (
     "Too many failed sign-in attempts for this account or from your network. "
-    "Wait a while (up to {minutes} minutes) and try again."
+    "Try again in {minutes} minute{s}."
 )
 
 
@@ -70,7 +70,8 @@ def _refused(request: HttpRequest, wait: int) -> HttpResponse:
     # Errors set directly: form.errors would run full_clean(), which checks the password.
     form.cleaned_data = {}
     form._errors = ErrorDict()
-    form.add_error(None, REFUSED.format(minutes=(wait + 59) // 60))
+    minutes = (wait + 59) // 60
+    form.add_error(None, REFUSED.format(minutes=minutes, s="" if minutes == 1 else "s"))
     context = {
         **admin.site.each_context(request),
         "title": "Log in",
