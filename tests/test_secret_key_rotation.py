@@ -32,7 +32,9 @@ def reader(guide) -> Subscriber:
 def links_signed_with_the_old_key(reader, settings) -> dict[str, str]:
     settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = OLD_KEY, []
     return {
-        "unsubscribe": reverse("subscriptions:unsubscribe", args=[tokens.unsubscribe_token(reader)]),
+        "unsubscribe": reverse(
+            "subscriptions:unsubscribe", args=[tokens.unsubscribe_token(reader)]
+        ),
         "manage": reverse("subscriptions:manage", args=[tokens.manage_token(reader)]),
     }
 
@@ -72,8 +74,9 @@ def test_new_links_are_signed_with_the_new_key(reader, links_signed_with_the_old
 
     new_token = tokens.unsubscribe_token(reader)
 
-    assert reverse("subscriptions:unsubscribe", args=[new_token]) != (
-        links_signed_with_the_old_key["unsubscribe"]
+    assert (
+        reverse("subscriptions:unsubscribe", args=[new_token])
+        != (links_signed_with_the_old_key["unsubscribe"])
     )
     settings.SECRET_KEY_FALLBACKS = []  # verifies without any fallback
     assert tokens.read_unsubscribe_token(new_token) == reader
