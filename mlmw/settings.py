@@ -100,6 +100,12 @@ DATABASES = {
 _database_password = env_str("DATABASE_PASSWORD", "")
 if _database_password:
     DATABASES["default"]["PASSWORD"] = _database_password
+if "postgresql" in DATABASES["default"]["ENGINE"]:
+    # Fail fast when the server does not answer (instead of the OS's minutes-long TCP timeout), so
+    # /healthz and requests report a dead database within seconds.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5, min_value=1)
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Rate limits and other short-lived counters live in the cache, shared by every process: Redis in
@@ -292,6 +298,13 @@ if not re.fullmatch(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*", ADMIN_PATH):
 # tried, so neither one address guessing many accounts nor many addresses guessing one account get far.
 ADMIN_LOGIN_RATE_PER_IP = env_str("ADMIN_LOGIN_RATE_PER_IP", "20/h")
 ADMIN_LOGIN_RATE_PER_USERNAME = env_str("ADMIN_LOGIN_RATE_PER_USERNAME", "5/15m")
+for _name in ("ADMIN_LOGIN_RATE_PER_IP", "ADMIN_LOGIN_RATE_PER_USERNAME"):
+    # Checked here: django-ratelimit would only fail on the first sign-in, with a bare AttributeError.
+    if not re.fullmatch(r"[1-9][0-9]*/[0-9]*[smhd]", globals()[_name]):
+        raise ImproperlyConfigured(
+            f"{_name}={globals()[_name]!r} is not a rate: use count/period, e.g. 5/15m "
+            "(period s, m, h or d)."
+        )
 
 # --- Subscriptions ----------------------------------------------------------------------------------
 # Keys the hashes of erased addresses on the suppression list. Must stay the same for the life of the

@@ -8,6 +8,8 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from tests.test_env import load_settings
+
 LOGIN = "/admin/login/"
 HERE = "198.51.100.7"
 ELSEWHERE = "203.0.113.9"
@@ -110,3 +112,15 @@ def test_the_limited_login_still_requires_the_csrf_token(superuser):
 
     assert response.status_code == 403
     assert not signed_in(client)
+
+
+@pytest.mark.parametrize("value", ["five", "5", "5/15x", "0/h", "-1/m"])
+def test_a_login_rate_that_is_not_a_rate_stops_the_process_naming_it(value):
+    result = load_settings({"DEBUG": "true", "ADMIN_LOGIN_RATE_PER_USERNAME": value})
+
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == (
+        "django.core.exceptions.ImproperlyConfigured: "
+        f"ADMIN_LOGIN_RATE_PER_USERNAME={value!r} is not a rate: use count/period, e.g. 5/15m "
+        "(period s, m, h or d)."
+    )

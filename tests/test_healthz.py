@@ -69,6 +69,30 @@ def test_it_answers_503_naming_the_database_when_the_database_is_unreachable(
     assert body == {"status": "error", "database": "error", "broker": "ok"}
 
 
+def test_a_database_that_accepts_connections_but_never_answers_is_reported_as_down(
+    client, transactional_db, settings
+):
+    """A hung server must not hang the probe: DATABASE_CONNECT_TIMEOUT bounds the wait."""
+    if connection.vendor != "postgresql":
+        service_unavailable("the hung-database case needs PostgreSQL (set DATABASE_URL)")
+    settings.CELERY_BROKER_URL = ""
+    saved = {key: connection.settings_dict[key] for key in ("PORT", "OPTIONS")}
+    with socket.socket() as silent:  # the kernel accepts connections; nobody ever speaks
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        connection.close()
+        connection.settings_dict["PORT"] = str(silent.getsockname()[1])
+        connection.settings_dict["OPTIONS"] = {**saved["OPTIONS"], "connect_timeout": 1}
+        try:
+            response, body = health(client)
+        finally:
+            connection.close()
+            connection.settings_dict.update(saved)
+
+    assert response.status_code == 503
+    assert body == {"status": "error", "database": "error", "broker": "not configured"}
+
+
 def test_without_a_broker_tasks_run_in_process_and_the_broker_is_not_configured(
     client, db, settings
 ):
