@@ -20,6 +20,7 @@ from subscriptions import delivery
 from subscriptions.models import Batch, Mailing
 from subscriptions.tasks import send_batch, start_mailing
 from tests.conftest import esp_worker_env, make_subscribers, wait_for
+from tests.test_env import load_settings
 
 
 class Captured:
@@ -188,3 +189,37 @@ def test_a_real_workers_json_lines_carry_the_task_and_the_mailing_ids(
     # Every line a task logged while running names that task.
     in_tasks = [e for e in entries if e["logger"].startswith("subscriptions.")]
     assert in_tasks and all(e.get("task_id") and e.get("task_name") for e in in_tasks)
+
+
+# --- Configuration from the environment ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("LOG_FORMAT", "xml", "LOG_FORMAT='xml' must be text or json."),
+        ("LOG_LEVEL", "loud", "LOG_LEVEL='LOUD' must be DEBUG, INFO, WARNING, ERROR or CRITICAL."),
+    ],
+)
+def test_a_log_setting_that_is_not_understood_stops_the_process_naming_it(variable, value, message):
+    result = load_settings({"DEBUG": "true", variable: value})
+
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"django.core.exceptions.ImproperlyConfigured: {message}"
+    )
+
+
+def test_log_format_json_selects_the_json_formatter_for_every_line():
+    result = load_settings(
+        {"DEBUG": "true", "LOG_FORMAT": "json", "LOG_LEVEL": "warning"},
+        "[settings.LOGGING['handlers']['console'], settings.LOGGING['root']]",
+    )
+
+    handler, root = json.loads(result.stdout)
+    assert handler == {
+        "class": "logging.StreamHandler",
+        "formatter": "json",
+        "filters": ["context"],
+    }
+    assert root == {"handlers": ["console"], "level": "WARNING"}
