@@ -141,7 +141,15 @@ class VersionAdmin(admin.ModelAdmin):
             "email": _release_mail_preview(version),
             "can_send_test": self.has_change_permission(request, version),
         }
-        return TemplateResponse(request, "admin/guide/version/preview.html", context)
+        response = TemplateResponse(request, "admin/guide/version/preview.html", context)
+        if context["email"]:
+            # The mail's HTML keeps its <style> block and inlined style attributes (that is how mail
+            # is styled) and renders in a sandboxed srcdoc iframe, which inherits this page's
+            # Content-Security-Policy: so this page alone allows inline styles. Scripts stay
+            # 'self'-only (and the sandbox runs none). A hash in style-src would switch
+            # 'unsafe-inline' off, hence the replacement rather than an addition.
+            response._csp_replace = {"style-src": ["'self'", "'unsafe-inline'"]}
+        return response
 
     def send_test_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         """Mail the release mail of this version to the signed-in user alone, marked [TEST]."""

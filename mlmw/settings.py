@@ -7,6 +7,7 @@ and DEBUG=false.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -40,6 +41,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.syndication",
     "anymail",
+    "csp",
     "guide",
     "subscriptions",
     "access",
@@ -48,6 +50,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # /healthz is answered here, before host validation (CommonMiddleware) and sessions: see mlmw.health.
+    "mlmw.health.HealthCheckMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -93,6 +98,16 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# The password may come apart from DATABASE_URL, so it can be a Docker secret (DATABASE_PASSWORD_FILE).
+_database_password = env_str("DATABASE_PASSWORD", "")
+if _database_password:
+    DATABASES["default"]["PASSWORD"] = _database_password
+if "postgresql" in DATABASES["default"]["ENGINE"]:
+    # Fail fast when the server does not answer (instead of the OS's minutes-long TCP timeout), so
+    # /healthz and requests report a dead database within seconds.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5, min_value=1)
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Rate limits and other short-lived counters live in the cache, shared by every process: Redis in
@@ -216,13 +231,58 @@ X_FRAME_OPTIONS = "DENY"
 if env_bool("TRUST_X_FORWARDED_PROTO", False):
     # Only behind a proxy that sets this header itself; otherwise a client could claim HTTPS.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Load balancers and compose probe /healthz over plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz/?$"]
 
+# Content-Security-Policy on every page (django-csp 4). No inline script anywhere; styles come from
+# files, except the one <style> block Django's admin change list writes (allowed by its hash, checked
+# against the installed Django by tests/test_content_security_policy.py). The admin's release-mail
+# preview relaxes style-src for its own page only (guide/admin.py): the mail's inline CSS renders in a
+# sandboxed srcdoc iframe, which inherits the page's policy.
+ADMIN_CHANGELIST_STYLE_HASH = "'sha256-blvLUW3UscWqsXGByNOqdBboM+ShWAuugp2mC/wbafU='"
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", ADMIN_CHANGELIST_STYLE_HASH],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "frame-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+
+# Logs: one line per record on stderr, as text or JSON (LOG_FORMAT). Every record logged while a Celery
+# task runs carries the task's name and id and the ids it works on (mailing, batch, deliveries,
+# announcement…): mlmw.logs binds them from the task's arguments (mlmw/celery.py connects it).
+LOG_FORMAT = env_str("LOG_FORMAT", "text")
+if LOG_FORMAT not in {"text", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} must be text or json.")
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    raise ImproperlyConfigured(
+        f"LOG_LEVEL={LOG_LEVEL!r} must be DEBUG, INFO, WARNING, ERROR or CRITICAL."
+    )
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "filters": {"context": {"()": "mlmw.logs.ContextFilter"}},
+    "formatters": {
+        "text": {"()": "mlmw.logs.TextFormatter"},
+        "json": {"()": "mlmw.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
 
 # --- mlmw -------------------------------------------------------------------------------------------
@@ -232,8 +292,21 @@ MLMW_DIFF_ITEM_LIMIT = env_int("MLMW_DIFF_ITEM_LIMIT", 60, min_value=1)
 MLMW_BADGE_MAX_AGE = env_int("MLMW_BADGE_MAX_AGE", 300, min_value=0)
 # The admin lives under a configurable path so it is not where every scanner looks first.
 ADMIN_PATH = env_str("ADMIN_PATH", "admin").strip("/")
-if not ADMIN_PATH:
-    raise ImproperlyConfigured("ADMIN_PATH must not be empty.")
+if not re.fullmatch(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*", ADMIN_PATH):
+    raise ImproperlyConfigured(
+        f"ADMIN_PATH={ADMIN_PATH!r} must be a URL path of letters, digits, - and _ (e.g. staff-4f2a)."
+    )
+# Failed admin sign-ins (django-ratelimit rates, counted in the cache): per client IP and per username
+# tried, so neither one address guessing many accounts nor many addresses guessing one account get far.
+ADMIN_LOGIN_RATE_PER_IP = env_str("ADMIN_LOGIN_RATE_PER_IP", "20/h")
+ADMIN_LOGIN_RATE_PER_USERNAME = env_str("ADMIN_LOGIN_RATE_PER_USERNAME", "5/15m")
+for _name in ("ADMIN_LOGIN_RATE_PER_IP", "ADMIN_LOGIN_RATE_PER_USERNAME"):
+    # Checked here: django-ratelimit would only fail on the first sign-in, with a bare AttributeError.
+    if not re.fullmatch(r"[1-9][0-9]*/[0-9]*[smhd]", globals()[_name]):
+        raise ImproperlyConfigured(
+            f"{_name}={globals()[_name]!r} is not a rate: use count/period, e.g. 5/15m "
+            "(period s, m, h or d)."
+        )
 
 # --- Subscriptions ----------------------------------------------------------------------------------
 # Keys the hashes of erased addresses on the suppression list. Must stay the same for the life of the

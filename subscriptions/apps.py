@@ -7,9 +7,10 @@ class SubscriptionsConfig(AppConfig):
 
     def ready(self) -> None:
         # Connects the receiver of anymail's tracking signal: bounces, complaints, ESP unsubscribes.
-        # Registers the deploy checks of the mail settings.
+        # Registers the deploy checks of the mail settings, and the log context of batch tasks (the
+        # mailing and deliveries of a batch in its log lines, see mlmw.logs).
         from guide.publishing import version_published
-        from subscriptions import bounces, checks, delivery  # noqa: F401
+        from subscriptions import bounces, checks, delivery, logcontext  # noqa: F401
 
         # Every publish creates its mailing in the same transaction (see subscriptions.delivery).
         version_published.connect(
