@@ -93,7 +93,7 @@ def test_a_mailing_tasks_lines_name_the_mailing_and_nested_tasks_keep_their_own(
 
     result = start_mailing.apply(args=(mailing.pk,))  # sends its three batches in-process (eager)
 
-    [started] = [entry for entry in captured.json() if "started" in entry["message"]]
+    [started] = [entry for entry in captured.json() if "written" in entry["message"]]
     assert started["task_name"] == "subscriptions.tasks.start_mailing"
     assert started["task_id"] == result.id and started["mailing_id"] == mailing.pk
     assert "batch_id" not in started
@@ -175,7 +175,9 @@ def test_a_real_workers_json_lines_carry_the_task_and_the_mailing_ids(
     for line in worker_log.read_text().splitlines():
         if line.startswith("{"):
             entries.append(json.loads(line))
-    [started] = [e for e in entries if e["message"].startswith(f"mailing {mailing.pk} started")]
+    [started] = [
+        e for e in entries if e["message"].startswith(f"mailing {mailing.pk}: subscribers")
+    ]
     assert started["task_name"] == "subscriptions.tasks.start_mailing"
     assert started["mailing_id"] == mailing.pk and started["task_id"]
     [retry] = [e for e in entries if "ESP answered 500" in e["message"]]
