@@ -36,36 +36,40 @@ Needs PostgreSQL (createdb/dropdb -h 127.0.0.1 -U postgres) and Redis on 127.0.0
 process gets its settings from the environment (see bench_env); nothing is read from .env. Ctrl-C
 stops the children and drops the database.
 
-On this machine (2 cores, Python 3.11.7, PostgreSQL 15, Redis 7, all on localhost; the worker, the
-fake ESP and PostgreSQL share the 2 cores, and other work took 20-32% of the machine during the
-runs), worker --concurrency 2, batches of 1000, naive sample 2000, one run each:
+On this machine (2 cores, Python 3.11.7, PostgreSQL 15 with default settings, Redis 7, all on
+localhost; the worker, the fake ESP and PostgreSQL share the 2 cores; nothing else ran), worker
+--concurrency 2, batches of 1000, naive sample 1000, one run each (2026-11-25, session 2):
 
     N          recipients/s  total s  start s  worker RSS MiB  naive/s  ratio  ESP calls  dupl.
                                                idle / peak
-    10,000            2,868      3.5     0.58     247 / 289       31.7    90x         12      0
-    100,000           3,638     27.5     3.84     247 / 290       30.9   118x        102      0
-    1,000,000         2,931    341.2    42.37     247 / 291       31.7    92x      1,002      0
+    10,000            4,512      2.2     0.44     251 / 282       34.9   129x         12      0
+    100,000           7,492     13.3     1.60     251 / 283       34.9   215x        102      0
+    1,000,000         8,050    124.2     1.84     251 / 287       46.8   172x      1,020      0
 
-    CPU s per 1000 recipients: worker 0.30-0.31, PostgreSQL 0.08-0.09, fake ESP 0.02
+    CPU s per 1000 recipients (100k / 1M): worker 0.107 / 0.104, PostgreSQL 0.090 / 0.099,
+    fake ESP 0.017 / 0.016; the machine 93% busy: the run is CPU-bound.
 
-("start s": from the start task running to the first batch claimed, i.e. fixing the audience.) Memory is
-flat (+42 MiB over idle at every size: the variants, templates and one batch) and no recipient gets two
-mails; the fan-out is ~90-120x the naive loop. 10,000 recipients/s is not reached: at ~0.4 CPU s per
-1000 recipients for worker + database + fake, two whole cores would give ~5,000/s. A batch of 1000 takes
-~300-390 ms in one worker process (timed stage by stage; ~690 ms before the fixes in
-subscriptions/delivery.py of this change, timed side by side): anymail building the Mailgun payload ~110
-ms (most of it parsing the 1000 `to` addresses with the email package), the POST ~90 ms (requests
-form-encoding the ~0.5 MB body; the fake's handling), signing 2000 link tokens ~45 ms (half of it
-building a Signer per token), reading the batch ~45 ms, writing the ledger and the baselines ~70 ms
-(with the database's time), claim and finish ~15 ms; and outside send(), a new PostgreSQL connection per
-task (Celery closes the connections after each task; ~10 ms). At 1M, fixing the audience takes ~43 s
-before the first mail: 18-21 s for the INSERT … SELECT of the deliveries (7 indexes), 1.4 s for the
-batches, and ~21 s at COMMIT for the deferred foreign-key checks of 1M rows (3 FKs). Before the ANALYZE
-that start() now runs, the planner read every batch of a 1M mailing through the mailing_id index (88 ms
-a batch instead of 1 ms): PostgreSQL's CPU per 1000 recipients was 0.22 at 1M (now 0.09, as at 100k).
+("start s": from the start task running to the first batch claimed: the first window of the audience.)
+At 10k the fixed latencies (worker pick-up, first render of each variant) weigh on 2 s; the sending
+phase alone runs at ~8,200/s at 1M. Memory is flat (+31-36 MiB over idle at every size: the variants,
+templates and one batch), no recipient gets two mails, and the fan-out is 130-215x the naive loop.
 
-Targets (issue 3/5): >= 10,000 recipients/s (missed: ~2,900-3,600/s here), >= 20x the naive loop
-(met: 90-118x), worker memory flat from 10k to 1M (met: 289-291 MiB peak, 247 MiB idle).
+Session 1 had 2,868 / 3,638 / 2,931 recipients/s (0.40 CPU s per 1000, 42 s of start at 1M). What
+changed (bench/profile_batch.py profiles send() in one process, and times start() and each statement):
+- worker 0.30 -> 0.10 CPU s per 1000: subscriptions.esp.MailgunBatchBackend (anymail's backend with
+  plain addresses split instead of parsed by the email package, a multipart body instead of requests'
+  byte-by-byte url-encoding, merge data not walked for lazy strings), link tokens signed with a cached
+  HMAC key (Signer derived it per token; LazySettings read per token), recipients read as tuples;
+- a PostgreSQL session per task -> one per worker process (CELERY_DB_REUSE_MAX; Celery's Django fixup
+  closed every connection after each task: ~215 sessions per 100k mailing, a tenth of the CPU);
+- start 42 s -> 2 s before the first send at 1M: the audience is written in windows of
+  MAIL_AUDIENCE_CHUNK subscriber ids, the next window's task enqueued ahead of this window's batches,
+  so writing overlaps sending; Delivery lost four of its seven indexes and two of three FK checks;
+- baselines move as HOT updates (only the unique index, fillfactor 50).
+
+Targets (issue 3/5): >= 10,000 recipients/s (missed: ~7,500-8,050/s here; two cores would need
+<= ~0.18 CPU s per 1000 for worker + database + fake, we use ~0.22), >= 20x the naive loop (met:
+130-215x), worker memory flat from 10k to 1M (met: 282-287 MiB peak, 251 MiB idle).
 """
 
 from __future__ import annotations
