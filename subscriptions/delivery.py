@@ -172,27 +172,34 @@ def start_chunk(mailing_id: int) -> StartStep:
 
 def _write_chunk(mailing: Mailing, low: int, high: int) -> tuple[list[int], int]:
     """Deliveries for the audience members with low < id <= high, and their batches (per baseline,
-    consecutive runs of MAIL_BATCH_SIZE by id), in one statement; returns (batch ids, deliveries)."""
+    consecutive runs of MAIL_BATCH_SIZE by id); returns (batch ids, deliveries written).
+
+    On PostgreSQL one statement does both (the batches are cut from the INSERT's RETURNING, no second
+    read of the rows); elsewhere (SQLite: `make run`), which has no INSERT inside WITH, two.
+    """
     version = mailing.version
     cadences = [c for c, bumps in CADENCE_BUMPS.items() if version.bump_level() in bumps]
     through = Subscriber.guides.through
     placeholders = ", ".join(["%s"] * len(cadences))
-    with db.cursor() as cursor:
-        cursor.execute(
-            f"""
-            WITH written AS (
-                INSERT INTO {_table(Delivery)}
-                    (mailing_id, subscriber_id, since_version_id, status, esp_message_id, error)
-                SELECT %s, s.id, b.version_id, %s, '', ''
-                FROM {_table(Subscriber)} s
-                JOIN {_table(through)} sg ON sg.subscriber_id = s.id AND sg.guide_id = %s
-                LEFT JOIN {_table(Baseline)} b ON b.subscriber_id = s.id AND b.guide_id = %s
-                WHERE s.id > %s AND s.id <= %s AND s.status = %s AND s.confirmed_at <= %s
-                  AND s.cadence IN ({placeholders})
-                ORDER BY COALESCE(b.version_id, 0), s.id
-                ON CONFLICT (mailing_id, subscriber_id) DO NOTHING
-                RETURNING id, since_version_id
-            )
+    insert_deliveries = f"""
+        INSERT INTO {_table(Delivery)}
+            (mailing_id, subscriber_id, since_version_id, status, esp_message_id, error)
+        SELECT %s, s.id, b.version_id, %s, '', ''
+        FROM {_table(Subscriber)} s
+        JOIN {_table(through)} sg ON sg.subscriber_id = s.id AND sg.guide_id = %s
+        LEFT JOIN {_table(Baseline)} b ON b.subscriber_id = s.id AND b.guide_id = %s
+        WHERE s.id > %s AND s.id <= %s AND s.status = %s AND s.confirmed_at <= %s
+          AND s.cadence IN ({placeholders})
+        ORDER BY COALESCE(b.version_id, 0), s.id
+        ON CONFLICT (mailing_id, subscriber_id) DO NOTHING
+    """  # noqa: S608 - table names from model metadata, values as parameters
+    delivery_params = [
+        mailing.pk, Delivery.Status.QUEUED, version.guide_id, version.guide_id,
+        low, high, Subscriber.Status.CONFIRMED, mailing.started_at, *cadences,
+    ]  # fmt: skip
+
+    def insert_batches(rows: str) -> str:
+        return f"""
             INSERT INTO {_table(Batch)}
                 (mailing_id, since_version_id, first_delivery_id, last_delivery_id, size,
                  status, attempts, last_error, enqueued_at)
@@ -201,19 +208,38 @@ def _write_chunk(mailing: Mailing, low: int, high: int) -> tuple[list[int], int]
                 SELECT id, since_version_id AS since,
                        (ROW_NUMBER() OVER (PARTITION BY since_version_id ORDER BY id) - 1) / %s
                        AS bucket
-                FROM written
+                FROM {rows}
             ) numbered
             GROUP BY since, bucket
             ORDER BY MIN(id)
-            RETURNING id, size
-            """,  # noqa: S608 - table names from model metadata, values as parameters
-            [
-                mailing.pk, Delivery.Status.QUEUED, version.guide_id, version.guide_id,
-                low, high, Subscriber.Status.CONFIRMED, mailing.started_at, *cadences,
-                mailing.pk, Batch.Status.QUEUED, timezone.now(), settings.MAIL_BATCH_SIZE,
-            ],
-        )  # fmt: skip
-        rows = cursor.fetchall()
+        """  # noqa: S608
+
+    batch_params = [mailing.pk, Batch.Status.QUEUED, timezone.now(), settings.MAIL_BATCH_SIZE]
+
+    with db.cursor() as cursor:
+        if db.vendor == "postgresql":
+            cursor.execute(
+                f"WITH written AS ({insert_deliveries} RETURNING id, since_version_id) "
+                f"{insert_batches('written')} RETURNING id, size",
+                delivery_params + batch_params,
+            )
+            rows = cursor.fetchall()
+        else:
+            before = Batch.objects.filter(mailing=mailing).aggregate(last=Max("last_delivery_id"))
+            after = before["last"] or 0
+            cursor.execute(insert_deliveries, delivery_params)
+            cursor.execute(
+                insert_batches(
+                    f"(SELECT id, since_version_id FROM {_table(Delivery)} "  # noqa: S608
+                    f"WHERE mailing_id = {int(mailing.pk)} AND id > {int(after)})"
+                ),
+                batch_params,
+            )
+            rows = list(
+                Batch.objects.filter(mailing=mailing, first_delivery_id__gt=after)
+                .order_by("first_delivery_id")
+                .values_list("id", "size")
+            )
     return [batch_id for batch_id, _size in rows], sum(size for _batch_id, size in rows)
 
 
