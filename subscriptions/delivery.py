@@ -625,26 +625,35 @@ def send(batch_id: int) -> float | None:
         Delivery.objects.filter(pk__in=skipped, status=Delivery.Status.QUEUED).update(
             status=Delivery.Status.SKIPPED, error="not subscribed any more"
         )
+
+    def send_and_record() -> None:
+        variant = render_variant(batch.since_version_id, mailing.version_id)
+        sender = _send_merged if settings.MAIL_MERGE_PLACEHOLDER else _send_single
+        with get_connection() as conn:
+            outcome = sender(variant, deliveries, conn, mailing.pk)
+        _record(mailing.pk, outcome, deliveries)
+
+    return _attempt(batch, len(deliveries), send_and_record)
+
+
+def _attempt(batch: Batch, count: int, send_and_record: Callable[[], None]) -> float | None:
+    """What sending a claimed batch of any kind of mailing shares: the global send rate, a retry
+    with backoff or giving up on errors, and closing the batch. None when done with the batch, or
+    seconds to wait before the retry that has been arranged (its task is enqueued by the caller)."""
     try:
-        if deliveries:
-            wait = throttle(len(deliveries))
+        if count:
+            wait = throttle(count)
             if wait:
                 # Not an attempt: waiting for the send rate must not use up MAIL_BATCH_MAX_ATTEMPTS.
                 _release(batch, "send rate limit", countdown=wait, attempted=False)
                 return wait
-            variant = render_variant(batch.since_version_id, mailing.version_id)
-            conn = get_connection()
-            sender = _send_merged if settings.MAIL_MERGE_PLACEHOLDER else _send_single
-            with conn:
-                outcome = sender(variant, deliveries, conn, mailing.pk)
-            _record(mailing.pk, outcome, deliveries)
+            send_and_record()
     except TransientSendError as exc:
-        if batch.attempts >= settings.MAIL_BATCH_MAX_ATTEMPTS:
-            _give_up(batch, str(exc))
-        else:
+        if batch.attempts < settings.MAIL_BATCH_MAX_ATTEMPTS:
             wait = exc.retry_after or backoff(batch.attempts)
             _release(batch, str(exc), countdown=wait)
             return wait
+        _give_up(batch, str(exc))
     except PermanentBatchError as exc:
         _give_up(batch, str(exc))
     _finish(batch)
@@ -756,23 +765,13 @@ def _send_registered(batch: Batch) -> float | None:
         .order_by("id")
         .values_list("id", flat=True)
     )
-    try:
-        if queued:
-            wait = throttle(len(queued))
-            if wait:
-                _release(batch, "send rate limit", countdown=wait, attempted=False)
-                return wait
-            outcome = _senders[batch.mailing.kind](batch, queued)
-            with transaction.atomic():
-                mark(outcome, timezone.now())
-    except TransientSendError as exc:
-        if batch.attempts < settings.MAIL_BATCH_MAX_ATTEMPTS:
-            wait = exc.retry_after or backoff(batch.attempts)
-            _release(batch, str(exc), countdown=wait)
-            return wait
-        _give_up(batch, str(exc))
-    _finish(batch)
-    return None
+
+    def send_and_record() -> None:
+        outcome = _senders[batch.mailing.kind](batch, queued)
+        with transaction.atomic():
+            mark(outcome, timezone.now())
+
+    return _attempt(batch, len(queued), send_and_record)
 
 
 # --- 4. The sweeper ----------------------------------------------------------------------------------
