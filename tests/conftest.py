@@ -606,6 +606,44 @@ def grant_for(artifact, email: str = "ann@example.org", **grant_fields):
 
 # --- Channels (announcements/): fixtures in tests/conftest_channels.py -------------------------------
 
+
+# --- The groups the data migrations make ------------------------------------------------------------
+
+
+def _group_permissions() -> dict[str, list[tuple[str, str]]]:
+    """The Editors and Admins groups' permissions, read from the data migrations that make them."""
+    from importlib import import_module
+
+    editors = import_module("guide.migrations.0002_editors_group").EDITOR_PERMISSIONS
+    admins = import_module("subscriptions.migrations.0002_admins_group").ADMIN_PERMISSIONS
+    mailings = import_module("subscriptions.migrations.0003_admins_mailings").GROUP_PERMISSIONS
+    access = import_module("access.migrations.0002_groups").GROUP_PERMISSIONS
+    return {
+        "Editors": editors + mailings["Editors"] + access["Editors"],
+        "Admins": admins + mailings["Admins"] + access["Admins"],
+    }
+
+
+@pytest.fixture
+def migrated_groups(transactional_db) -> None:
+    """The Editors and Admins groups as the data migrations left them, for tests that commit.
+
+    A transactional test's database is flushed afterwards, and a flush takes the migrations' data
+    with it: the permissions come back (post_migrate), the groups do not. serialized_rollback would
+    restore them, but it collides with the content types that an earlier test's flush re-created
+    (duplicate key on django_content_type), depending on test order. So they are made here.
+    """
+    from django.contrib.auth.models import Permission
+
+    for name, wanted in _group_permissions().items():
+        group, created = Group.objects.get_or_create(name=name)
+        if created:
+            for app_label, codename in wanted:
+                group.permissions.add(
+                    Permission.objects.get(content_type__app_label=app_label, codename=codename)
+                )
+
+
 from tests.conftest_channels import (  # noqa: E402, F401
     fake_reddit,
     fake_telegram,

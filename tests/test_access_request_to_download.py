@@ -54,7 +54,8 @@ def request_and_verify(browser: Client, artifact, smtp_server, **choices) -> Acc
     return AccessRequest.objects.get()
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("migrated_groups")
 def test_a_reader_requests_verifies_is_approved_and_downloads_the_file(
     topic_list, reviewing_editor, smtp_server
 ):
@@ -111,7 +112,8 @@ def test_a_reader_requests_verifies_is_approved_and_downloads_the_file(
     assert BROWSER_IP in text(grant_page)
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("migrated_groups")
 def test_ticking_guide_updates_subscribes_the_address_with_the_same_click_as_consent(
     topic_list, smtp_server
 ):
@@ -129,7 +131,8 @@ def test_ticking_guide_updates_subscribes_the_address_with_the_same_click_as_con
     assert len(smtp_server.to("ann@example.org")) == 1
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("migrated_groups")
 def test_a_denied_reader_gets_a_polite_note_with_the_editors_message(
     topic_list, reviewing_editor, smtp_server
 ):
@@ -157,7 +160,8 @@ def test_a_denied_reader_gets_a_polite_note_with_the_editors_message(
     assert "/access/" not in note.text
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("migrated_groups")
 def test_the_verification_link_works_once(topic_list, smtp_server):
     browser = Client()
     request_and_verify(browser, topic_list, smtp_server)

@@ -39,7 +39,8 @@ def upload_revision(user, artifact, data: bytes, note: str) -> None:
     assert response.status_code == 302, text(response)
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("migrated_groups")
 def test_holders_who_asked_get_one_notice_with_a_working_new_link(
     topic_list, reviewing_editor, smtp_server
 ):
@@ -78,7 +79,8 @@ def test_holders_who_asked_get_one_notice_with_a_working_new_link(
     assert len(smtp_server.messages) == 1
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("migrated_groups")
 def test_the_mailing_admin_shows_notice_mailings_beside_releases(
     topic_list, reviewing_editor, superuser, smtp_server
 ):
@@ -94,7 +96,8 @@ def test_the_mailing_admin_shows_notice_mailings_beside_releases(
     assert page.status_code == 200
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("migrated_groups")
 def test_one_click_stops_the_notices_of_one_grant(topic_list, reviewing_editor, smtp_server):
     grant, _ = grant_for(topic_list, "ann@example.org", notify_revisions=True)
     stop = reverse("access:stop_notices", args=[notices.stop_token(grant)])

@@ -22,11 +22,9 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
-from importlib import import_module
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import Group, Permission
 from playwright.sync_api import Browser, BrowserType, Page, Playwright, expect, sync_playwright
 
 from tests.conftest import ROOT, service_unavailable
@@ -147,33 +145,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 # --- The site under test ----------------------------------------------------------------------------
 
 
-# The groups the data migrations make, by the permissions they give (read from the migrations).
-def _group_permissions() -> dict[str, list[tuple[str, str]]]:
-    editors = import_module("guide.migrations.0002_editors_group").EDITOR_PERMISSIONS
-    admins = import_module("subscriptions.migrations.0002_admins_group").ADMIN_PERMISSIONS
-    mailings = import_module("subscriptions.migrations.0003_admins_mailings").GROUP_PERMISSIONS
-    access = import_module("access.migrations.0002_groups").GROUP_PERMISSIONS
-    return {
-        "Editors": editors + mailings["Editors"] + access["Editors"],
-        "Admins": admins + mailings["Admins"] + access["Admins"],
-    }
-
-
 @pytest.fixture(autouse=True)
-def _migrated_groups(transactional_db) -> None:
-    """The Editors and Admins groups as the data migrations left them.
-
-    Every journey commits (the live server and the worker must see its rows), so each one's
-    database is flushed afterwards, and a flush takes the migrations' data with it: the permissions
-    come back (post_migrate), the groups do not. Made again here, with the migrations' permissions.
-    """
-    for name, wanted in _group_permissions().items():
-        group, created = Group.objects.get_or_create(name=name)
-        if created:
-            for app_label, codename in wanted:
-                group.permissions.add(
-                    Permission.objects.get(content_type__app_label=app_label, codename=codename)
-                )
+def _migrated_groups(migrated_groups) -> None:
+    """Every journey commits (the live server and the worker must see its rows), so each one's
+    database is flushed afterwards, taking the migrations' groups with it: see migrated_groups."""
 
 
 @pytest.fixture
