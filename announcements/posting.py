@@ -12,7 +12,7 @@
    in "sending": posted again where the channel can tell an earlier post (or its receivers
    deduplicate), failed for a human to check otherwise (Telegram).
 
-Guarantees: docs/ARCHITECTURE.md, "Channels".
+Guarantees: docs/channels.md (summed up in docs/ARCHITECTURE.md, "Guarantees").
 """
 
 from __future__ import annotations

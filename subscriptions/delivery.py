@@ -4,21 +4,23 @@ Stages, each safe to run twice:
 
 1. `create_mailing(version)` runs inside publish()'s transaction (a `version_published` receiver): the
    Mailing row exists if and only if the publish committed. `start_mailing` is enqueued on commit.
-2. `start(mailing_id)` fixes the audience in one transaction: claims the mailing (pending → sending),
-   writes one Delivery per recipient with one INSERT … SELECT (confirmed subscribers of the guide whose
-   cadence includes the bump, each with their baseline: the last version of the guide they were
-   mailed), and cuts the deliveries into Batches of MAIL_BATCH_SIZE that share a baseline. One
-   send_batch task per batch is enqueued on commit.
+2. `start_chunk(mailing_id)` claims the mailing (pending → sending, fixing started_at and the highest
+   subscriber id), then writes one window of MAIL_AUDIENCE_CHUNK subscriber ids per call, in one
+   transaction: one Delivery per recipient (confirmed subscribers of the guide whose cadence includes
+   the bump, each with their baseline: the last version of the guide they were mailed), cut into
+   Batches of MAIL_BATCH_SIZE that share a baseline. The start_mailing task enqueues the next window,
+   then this window's send_batch tasks.
 3. `send_batch(batch_id)` claims its batch (queued → sending, a conditional update), re-reads each
    recipient's status (someone who unsubscribed after publication gets nothing), renders the batch's
    variant once (catch_up(baseline, version), cached per process), sends it with one ESP call where
    the ESP merges per-recipient fields (anymail merge_data / merge_headers), or one message per
-   recipient otherwise (SMTP), and in one transaction marks the deliveries sent with the ESP's message
-   ids, moves the recipients' baselines forward, and closes the batch.
-4. `sweep()` (beat, every minute) re-enqueues what a crash or a broker flush lost: pending mailings,
-   batches whose lease expired while sending, and queued batches whose task never ran.
+   recipient otherwise (SMTP), in one transaction marks the deliveries sent with the ESP's message
+   ids and moves the recipients' baselines forward, then closes the batch.
+4. `sweep()` (beat, every MAIL_SWEEP_INTERVAL s) re-enqueues what a crash or a broker flush lost:
+   pending mailings and stalled audience writing, batches whose lease expired while sending, and
+   queued batches whose task never ran.
 
-Guarantees are written down in docs/ARCHITECTURE.md ("Release mail").
+Guarantees are written down in docs/delivery.md (summed up in docs/ARCHITECTURE.md, "Guarantees").
 """
 
 from __future__ import annotations

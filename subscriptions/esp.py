@@ -1,4 +1,4 @@
-"""anymail's Mailgun backend with two of its steps made cheap for batches of 1000 recipients.
+"""anymail's Mailgun backend with three of its steps made cheap for batches of 1000 recipients.
 
 Set EMAIL_BACKEND=subscriptions.esp.MailgunBatchBackend (same ANYMAIL_MAILGUN_* settings as anymail's
 own backend). It sends exactly what anymail's Mailgun backend sends, field for field: anymail still

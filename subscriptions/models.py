@@ -209,7 +209,7 @@ class Batch(models.Model):
     """Deliveries sent with one ESP call: one mailing, one baseline, a range of delivery ids.
 
     Workers claim a batch (a conditional update on its status) rather than individual deliveries, so a
-    claim costs the same at 1M recipients as at 1k (see docs/ARCHITECTURE.md).
+    claim costs the same at 1M recipients as at 1k (see docs/delivery.md).
     """
 
     class Status(models.TextChoices):
@@ -251,9 +251,10 @@ class Delivery(models.Model):
         SKIPPED = "skipped", "Skipped"
         BOUNCED = "bounced", "Bounced"
 
-    # A mailing writes a row per recipient in one statement (1M at once), and every index and
-    # foreign-key check is paid per row, at start and again when the row is marked sent. So only
-    # what is read has an index, and only the subscriber keeps a database constraint:
+    # A mailing writes a row per recipient, one statement per audience window (MAIL_AUDIENCE_CHUNK
+    # subscribers, up to 1M rows in all), and every index and foreign-key check is paid per row, at
+    # start and again when the row is marked sent. So only what is read has an index, and only the
+    # subscriber keeps a database constraint (and the grant, NULL on release rows, so unchecked):
     # - mailing: no index of its own (delivery_once_per_subscriber leads with it), no constraint
     #   (the start statement writes the mailing's own id; deleting a mailing cascades in Django).
     # - since_version: no index, no constraint, DO_NOTHING: it is a copy of the recipient's baseline,
