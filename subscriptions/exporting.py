@@ -3,6 +3,10 @@
 The admin serves it through a StreamingHttpResponse and `manage.py export_subscribers` writes it to a
 file; neither holds more than one chunk of subscribers. The guides column uses the import's format
 (slugs separated by spaces), so an export can be imported again.
+
+Every cell goes through `csvcells.protect`: one that begins with = + - @ TAB CR or an apostrophe is
+written with an apostrophe before it, so a spreadsheet opening the file runs no formula; the import
+removes it again (subscriptions/csvcells.py states the rule).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from datetime import datetime
 
 from django.db.models import QuerySet
 
+from subscriptions.csvcells import protect
 from subscriptions.models import Subscriber
 
 CHUNK_SIZE = 2000
@@ -61,11 +66,14 @@ class _Line:
 
 
 def iter_csv_text(rows: Iterable[list[str]] | None = None, *, batch: int = 500) -> Iterator[str]:
-    """The CSV text of `rows` (default: every subscriber), in pieces of `batch` lines."""
+    """The CSV text of `rows` (default: every subscriber), in pieces of `batch` lines.
+
+    Every cell is protected here, where values become the file, so no column can be forgotten.
+    """
     writer = csv.writer(_Line())
     lines: list[str] = []
     for row in iter_csv_rows() if rows is None else rows:
-        lines.append(writer.writerow(row))
+        lines.append(writer.writerow([protect(value) for value in row]))
         if len(lines) >= batch:
             yield "".join(lines)
             lines = []

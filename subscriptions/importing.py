@@ -10,6 +10,9 @@ The file is read twice, as a stream, and never held in memory:
 
 Columns: `email` (required), `guides` (guide slugs separated by spaces or semicolons; empty means all
 guides), `cadence` (every, minor or major; empty means every). The first line names the columns.
+Spaces around a cell are ignored. A cell that begins with an apostrophe followed by = + - @ TAB CR or
+another apostrophe loses that first apostrophe: the export writes it so that spreadsheets run no
+formula (subscriptions/csvcells.py); `'=x@example.org` is the address `=x@example.org`.
 
 Merging: the first row of an address creates the subscriber (empty guides: all guides); each later row
 of that address, and every row of an address that is already subscribed, only adds the guides it lists.
@@ -36,6 +39,7 @@ from django.utils import timezone
 
 from guide.models import Guide
 from subscriptions import addresses
+from subscriptions.csvcells import unprotect
 from subscriptions.models import Cadence, Subscriber, SubscriberEvent, SuppressedAddress
 
 CHUNK_SIZE = 2000
@@ -227,9 +231,10 @@ class _Parser:
             found = f"{len(fields)} field{'s' if len(fields) != 1 else ''}"
             self.report.add(line, f"{found}, {many} than the {len(header)} columns of the header")
             return None
-        values = dict(zip(header, fields, strict=True))
+        # Spaces around a cell mean nothing; then the export's formula guard comes off.
+        values = dict(zip(header, (unprotect(field.strip()) for field in fields), strict=True))
         reasons = []
-        raw_address = values["email"].strip()
+        raw_address = values["email"]
         address = ""
         try:
             address = addresses.normalize_address(raw_address)
@@ -246,7 +251,7 @@ class _Parser:
                 )
             else:
                 guide_ids = frozenset(self.guide_ids[slug.lower()] for slug in slugs)
-        cadence = values.get("cadence", "").strip().lower() or Cadence.EVERY
+        cadence = values.get("cadence", "").lower() or Cadence.EVERY
         if cadence not in _CADENCES:
             reasons.append(
                 f"cadence {_shorten(cadence, 20)!r}: use every, minor or major (or leave it empty)"

@@ -58,7 +58,9 @@ def run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def config(compose) -> dict:
     """The resolved compose file as data: `config --format json` (Compose v2), or v1's YAML read by
-    the compose client's own interpreter, which carries PyYAML (this project does not need it)."""
+    the compose client's own interpreter, which carries PyYAML (this project does not need it).
+    With the mailpit profile on, since Compose v2 prints only the services of profiles that are on."""
+    compose = [*compose, "--profile", "mailpit"]
     if compose[0].endswith("docker"):
         result = run([*compose, "config", "--format", "json"])
         assert result.returncode == 0, result.stderr
@@ -118,11 +120,21 @@ def test_the_app_starts_only_on_healthy_services_and_a_finished_migration(config
         assert conditions == {
             "db": "service_healthy",
             "redis": "service_healthy",
-            "mailpit": "service_healthy",
             "migrate": "service_completed_successfully",
         }, name
     migrate = services["migrate"]["depends_on"]
     assert {dep: spec["condition"] for dep, spec in migrate.items()} == {"db": "service_healthy"}
+
+
+def test_mailpit_runs_only_with_its_profile_so_a_set_up_with_an_esp_does_without_it(config):
+    services = config["services"]
+
+    assert services["mailpit"]["profiles"] == ["mailpit"]
+    # Every other service starts with a plain `up`, and none waits for mailpit.
+    assert [name for name, service in services.items() if service.get("profiles")] == ["mailpit"]
+    assert not [
+        name for name, service in services.items() if "mailpit" in service.get("depends_on", {})
+    ]
 
 
 def test_mail_goes_to_mailpit_by_default(config):

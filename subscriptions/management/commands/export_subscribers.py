@@ -1,7 +1,9 @@
 """manage.py export_subscribers [--output FILE]: every subscriber as CSV, streamed (stdout by default).
 
-The columns are subscriptions.exporting.COLUMNS; the file can be imported again. An output file is
-written under a temporary name and renamed when complete, so a failed export leaves no partial file.
+The columns are subscriptions.exporting.COLUMNS; the file can be imported again. A cell that begins
+with = + - @ TAB CR or an apostrophe gets an apostrophe before it, so a spreadsheet runs no formula
+(subscriptions/csvcells.py); the import removes it. An output file is written under a temporary
+name and renamed when complete, so a failed export leaves no partial file.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ from subscriptions import exporting
 
 
 class Command(BaseCommand):
-    help = "Export every subscriber as CSV (email, status, cadence, guides, dates, source)."
+    help = (
+        "Export every subscriber as CSV (email, status, cadence, guides, dates, source); cells "
+        "that a spreadsheet would run as a formula start with an apostrophe."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--output", "-o", metavar="FILE", help="write here instead of stdout")

@@ -17,7 +17,9 @@ SHOWN_ERRORS = 100
 class Command(BaseCommand):
     help = (
         "Import subscribers from a UTF-8 CSV file with the columns email[,guides][,cadence]. "
-        "New addresses are pending and get a confirmation mail, unless --consented."
+        "New addresses are pending and get a confirmation mail, unless --consented. A cell that "
+        "begins with an apostrophe before = + - @ TAB CR or another apostrophe loses that "
+        "apostrophe (the export's guard against spreadsheet formulas)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
