@@ -22,7 +22,15 @@ from django.utils import timezone
 from access import lifecycle
 from access.models import ArtifactRevision, Grant
 from subscriptions import emails
-from subscriptions.delivery import Outcome, TransientSendError, mark, open_mailing
+from subscriptions.delivery import (
+    Outcome,
+    PermanentBatchError,
+    RecipientRefused,
+    TransientSendError,
+    mark,
+    open_mailing,
+    send_one,
+)
 from subscriptions.models import Batch, Delivery, Mailing
 
 logger = logging.getLogger(__name__)
@@ -81,6 +89,7 @@ def send_notices(batch: Batch, delivery_ids: list[int]) -> Outcome:
     revision = ArtifactRevision.objects.select_related("artifact").get(notice_id=batch.mailing_id)
     rows = list(Delivery.objects.filter(pk__in=delivery_ids).values_list("pk", "grant_id"))
     sent: dict[int, str] = {}
+    failed: dict[int, str] = {}
     gone: list[int] = []
     with get_connection() as conn:
         for delivery_id, grant_id in rows:
@@ -100,17 +109,17 @@ def send_notices(batch: Batch, delivery_ids: list[int]) -> Outcome:
             )
             message.connection = conn
             try:
-                message.send()
-            except Exception as exc:
-                # Keep what already went out; the rest of the batch is retried.
+                sent[delivery_id] = send_one(message)
+            except RecipientRefused as exc:
+                failed[delivery_id] = str(exc)  # this holder only; the batch goes on
+            except (TransientSendError, PermanentBatchError):
+                # Keep what already went out; the rest of the batch is retried (or failed for good).
                 _skip(gone)
                 with transaction.atomic():
-                    mark(Outcome(sent=sent, failed={}), timezone.now())
-                raise TransientSendError(f"{type(exc).__name__}: {exc}"[:500]) from exc
-            status = getattr(message, "anymail_status", None)
-            sent[delivery_id] = (status.message_id if status and status.message_id else "") or ""
+                    mark(Outcome(sent=sent, failed=failed), timezone.now())
+                raise
     _skip(gone)
-    return Outcome(sent=sent, failed={})
+    return Outcome(sent=sent, failed=failed)
 
 
 def _skip(delivery_ids: list[int]) -> None:

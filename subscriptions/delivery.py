@@ -39,7 +39,7 @@ from functools import lru_cache
 
 from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused, AnymailRequestsAPIError
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail import EmailMessage, EmailMultiAlternatives, get_connection
 from django.db import connection as db
 from django.db import transaction
 from django.db.models import F, Max, Min, Q
@@ -440,12 +440,8 @@ def _send_merged(variant: Variant, deliveries: list[Recipient], conn, mailing_id
         # Every recipient refused (invalid or suppressed at the ESP): permanent for each.
         # The exception's text names the addresses: keep only what happened, never the address.
         return Outcome(sent={}, failed={d.delivery_id: "refused by the ESP" for d in deliveries})
-    except AnymailRequestsAPIError as exc:
-        raise _classify(exc) from exc
-    except AnymailAPIError as exc:
-        raise TransientSendError(str(exc)[:500]) from exc
-    except OSError as exc:
-        raise TransientSendError(f"connection: {exc}") from exc
+    except (AnymailAPIError, OSError) as exc:
+        raise classify(exc) from exc
     statuses = message.anymail_status.recipients
     sent, failed = {}, {}
     for d in deliveries:
@@ -457,7 +453,18 @@ def _send_merged(variant: Variant, deliveries: list[Recipient], conn, mailing_id
     return Outcome(sent=sent, failed=failed)
 
 
-def _classify(exc: AnymailRequestsAPIError) -> Exception:
+def classify(exc: Exception) -> TransientSendError | PermanentBatchError:
+    """What an error from sending means for the rest of the batch, for every kind of mailing.
+
+    Transient (the batch is retried with backoff): 5xx, 429 (with its Retry-After), no answer
+    (timeouts, refused or dropped connections), and anything else that is not an ESP's answer.
+    Permanent (the batch's queued deliveries fail): any other HTTP answer (4xx, an unreadable 200).
+    No address survives into the text: it goes to the ledger, which keeps none (erasure could not
+    find it).
+    """
+    if not isinstance(exc, AnymailRequestsAPIError):
+        prefix = "connection: " if isinstance(exc, OSError) else f"{type(exc).__name__}: "
+        return TransientSendError(f"{prefix}{_scrub(str(exc))}"[:500])
     code = exc.status_code or 0
     if code == 429 or code >= 500 or code == 0:
         response = getattr(exc, "response", None)
@@ -466,11 +473,59 @@ def _classify(exc: AnymailRequestsAPIError) -> Exception:
         )
         if not code:  # no HTTP answer: a timeout, a refused or dropped connection
             cause = exc.__cause__ or exc
-            detail = _ADDRESS.sub("<address>", f"{type(cause).__name__}: {cause}")
+            detail = _scrub(f"{type(cause).__name__}: {cause}")
             return TransientSendError(f"no answer from the ESP: {detail}")
         return TransientSendError(f"ESP answered {code}", retry_after)
-    # The ESP's text may quote an address; the ledger keeps no addresses (erasure could not find it).
-    return PermanentBatchError(f"ESP answered {code}: {_ADDRESS.sub('<address>', str(exc))[:400]}")
+    return PermanentBatchError(f"ESP answered {code}: {_scrub(str(exc))[:400]}")
+
+
+class RecipientRefused(Exception):
+    """The ESP or the SMTP server refused the one recipient of a message, for good. The text names
+    no address."""
+
+
+# Answers to a one-recipient message that are about the account, not that message: every other
+# message of the batch would get the same, so the batch fails (as classify says) instead of each
+# recipient in turn.
+_ACCOUNT_REFUSALS = {401, 403, 404}  # bad key, not allowed, unknown sending domain
+_REFUSED_STATUSES = {"rejected", "invalid", "failed"}
+
+
+def send_one(message: EmailMessage) -> str:
+    """Send a message to one recipient; return the ESP's message id ("" when there is none).
+
+    The one classification of send errors (classify), narrowed to one recipient, that every
+    one-message-per-recipient sender shares (release mail over SMTP, access notices): a refusal of
+    this recipient (the ESP refuses it, reports it rejected, invalid or failed, or answers a 4xx
+    about this message; the SMTP server refuses the recipient) raises RecipientRefused, and the rest of
+    the batch goes on. Errors that would be the same for every message raise TransientSendError or
+    PermanentBatchError, after which the caller records what already went out and re-raises.
+    """
+    try:
+        message.send()
+    except AnymailRecipientsRefused:
+        # The exception's text names the address: keep only what happened.
+        raise RecipientRefused("refused by the ESP") from None
+    except smtplib.SMTPRecipientsRefused as exc:
+        codes = sorted({code for code, _ in exc.recipients.values()})
+        raise RecipientRefused(
+            f"refused by the SMTP server ({', '.join(map(str, codes))})"
+        ) from None
+    except Exception as exc:
+        error = classify(exc)
+        code = getattr(exc, "status_code", None) or 0
+        about_this_message = 400 <= code < 500 and code not in _ACCOUNT_REFUSALS
+        if isinstance(error, PermanentBatchError) and about_this_message:
+            raise RecipientRefused(str(error)) from exc
+        raise error from exc
+    status = getattr(message, "anymail_status", None)
+    if status is not None and status.status and status.status <= _REFUSED_STATUSES:
+        raise RecipientRefused(f"ESP status {', '.join(sorted(status.status))}")
+    return (status.message_id or "") if status is not None else ""
+
+
+def _scrub(text: str) -> str:
+    return _ADDRESS.sub("<address>", text)
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -515,19 +570,13 @@ def _send_single(variant: Variant, deliveries: list[Recipient], conn, mailing_id
         )
         message.attach_alternative(_fill(variant.html, values, escape=True), "text/html")
         try:
-            message.send()
-        except AnymailRecipientsRefused:
-            failed[d.delivery_id] = "refused by the ESP"
-        except smtplib.SMTPRecipientsRefused as exc:
-            codes = sorted({code for code, _ in exc.recipients.values()})
-            failed[d.delivery_id] = f"refused by the SMTP server ({', '.join(map(str, codes))})"
-        except Exception as exc:
-            # Keep what already went out; the rest of the batch is retried.
+            sent[d.delivery_id] = send_one(message)
+        except RecipientRefused as exc:
+            failed[d.delivery_id] = str(exc)
+        except (TransientSendError, PermanentBatchError):
+            # Keep what already went out; the rest of the batch is retried (or failed for good).
             _record(mailing_id, Outcome(sent=sent, failed=failed), deliveries[:index])
-            raise TransientSendError(f"{type(exc).__name__}: {exc}"[:500]) from exc
-        else:
-            status = getattr(message, "anymail_status", None)
-            sent[d.delivery_id] = (status.message_id if status and status.message_id else "") or ""
+            raise
     return Outcome(sent=sent, failed=failed)
 
 
