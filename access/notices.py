@@ -5,8 +5,9 @@ sweeper), not a second sender.
 
 A grant holder need not be a subscriber, and must not become one (they would then be on the list, in
 its export and counts): their Delivery row names the grant (Delivery.grant) instead of a subscriber.
-Only a hash of each link's token is stored, so the sender issues a fresh token per recipient right
-before sending it (access.lifecycle.issue_link): the mail says the link replaces the earlier one.
+Only a hash of each link's token is stored, so the sender issues a new link per recipient right
+before sending it (access.lifecycle.issue_link); the holder's earlier links keep working until the
+ESP accepts the notice (lifecycle.link_mailed), and the mail says the link replaces the earlier one.
 """
 
 from __future__ import annotations
@@ -93,31 +94,37 @@ def send_notices(batch: Batch, delivery_ids: list[int]) -> Outcome:
     gone: list[int] = []
     with get_connection() as conn:
         for delivery_id, grant_id in rows:
-            issued = None
+            link = None
             if grant_id is not None:
                 still = Grant.objects.filter(pk=grant_id, notify_revisions=True).live()
-                issued = lifecycle.issue_link(grant_id) if still.exists() else None
-            if issued is None:
+                link = lifecycle.issue_link(grant_id) if still.exists() else None
+            if link is None:
                 gone.append(delivery_id)  # revoked, expired, used up, erased or opted out since
                 continue
-            grant, token = issued
             message = emails.build_personal(
                 "access_revision",
-                grant.request.email,
-                _context(grant, token, revision),
-                headers=_stop_headers(grant),
+                link.grant.request.email,
+                _context(link, revision),
+                headers=_stop_headers(link.grant),
             )
             message.connection = conn
             try:
-                sent[delivery_id] = send_one(message)
+                message_id = send_one(message)
             except RecipientRefused as exc:
                 failed[delivery_id] = str(exc)  # this holder only; the batch goes on
+                continue
             except (TransientSendError, PermanentBatchError):
                 # Keep what already went out; the rest of the batch is retried (or failed for good).
                 _skip(gone)
                 with transaction.atomic():
                     mark(Outcome(sent=sent, failed=failed), timezone.now())
                 raise
+            # Recorded at once, with the new link replacing the older ones: a worker dying later in
+            # the batch sends this holder nothing twice.
+            sent[delivery_id] = message_id
+            with transaction.atomic():
+                mark(Outcome(sent={delivery_id: message_id}, failed={}), timezone.now())
+                lifecycle.link_mailed(link)
     _skip(gone)
     return Outcome(sent=sent, failed=failed)
 
@@ -140,13 +147,14 @@ def _stop_headers(grant: Grant) -> dict[str, str]:
     }
 
 
-def _context(grant: Grant, token: str, revision: ArtifactRevision) -> dict:
+def _context(link: lifecycle.Link, revision: ArtifactRevision) -> dict:
+    grant = link.grant
     return {
         "request": grant.request,
         "artifact": revision.artifact,
         "revision": revision,
         "grant": grant,
         "downloads_left": max(grant.max_downloads - grant.download_count, 0),
-        "link": emails.absolute(reverse("access:download", args=[token])),
+        "link": link.url(),
         "stop_url": _stop_url(grant),
     }

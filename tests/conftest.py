@@ -586,21 +586,25 @@ def reviewing_editor(editor, guide):
 
 
 def grant_for(artifact, email: str = "ann@example.org", **grant_fields):
-    """An approved request with a live grant; returns (grant, token) as the mailed link has it."""
+    """An approved request with a live grant whose link mail the ESP accepted; returns (grant, token)
+    as the mailed link has it."""
     from datetime import timedelta
 
     from django.utils import timezone
 
-    from access.models import AccessRequest, Grant
+    from access.models import AccessRequest, Grant, GrantToken
 
     request = AccessRequest.objects.create(
         artifact=artifact, email=email, email_key=email.lower(), status="approved",
         verified_at=timezone.now(), decided_at=timezone.now(),
     )  # fmt: skip
-    fields = {"expires_at": timezone.now() + timedelta(days=30), "max_downloads": 20}
-    grant = Grant(request=request, artifact=artifact, **{**fields, **grant_fields})
-    token = grant.new_token()
-    grant.save()
+    fields = {
+        "expires_at": timezone.now() + timedelta(days=30),
+        "max_downloads": 20,
+        "link_sent_at": timezone.now(),
+    }
+    grant = Grant.objects.create(request=request, artifact=artifact, **{**fields, **grant_fields})
+    _, token = GrantToken.issue(grant, mailed_at=grant.link_sent_at)
     return grant, token
 
 
