@@ -14,7 +14,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
-from access import lifecycle
+from access import lifecycle, notices
 from access.forms import RevisionForm
 from access.models import AccessRequest, Artifact, ArtifactRevision, Download, Grant, Reviewer
 
@@ -71,17 +71,15 @@ class ArtifactAdmin(ScopedToGuide, admin.ModelAdmin):
 
     def save_formset(self, request: HttpRequest, form, formset, change: bool) -> None:
         revisions = formset.save(commit=False)
-        from access.tasks import notify_new_revision
-        from subscriptions.lifecycle import enqueue_on_commit
-
         for revision in revisions:
             new = revision.pk is None
             if new:
                 revision.uploaded_by = request.user
             revision.save()
             if new:
-                # Grant holders who asked hear of it once, through the release delivery pipeline.
-                enqueue_on_commit(notify_new_revision, revision.pk)
+                # Grant holders who asked hear of it once, through the release delivery pipeline;
+                # the notice is opened in this transaction (the admin's), so it cannot be lost.
+                notices.revision_uploaded(revision.pk)
         for obj in formset.deleted_objects:
             obj.delete()
 

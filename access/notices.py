@@ -38,35 +38,37 @@ logger = logging.getLogger(__name__)
 _STOP = "mlmw.access.stop-notices"
 
 
-def revision_uploaded(revision_id: int) -> list[int]:
-    """Open the notice mailing of a new revision, once; returns the batch ids to send (on commit).
+def revision_uploaded(revision_id: int) -> Mailing | None:
+    """Open the notice mailing of a new revision, once; None if it was opened already.
 
-    Nothing is sent for a revision that is not the artifact's newest by the time this runs (two
-    uploads in a row notify once, of the newer one), nor twice for one revision.
+    Called in the upload's transaction, so the revision and its notice commit together: the mailing
+    row is the outbox, started on commit, and started by the mailing sweeper if that task is lost.
+    One mailing per revision: the revision's row lock and its one `notice` (a unique one-to-one).
     """
-    from subscriptions.tasks import send_batch
-
     with transaction.atomic():
         revision = ArtifactRevision.objects.select_for_update().filter(pk=revision_id).first()
         if revision is None or revision.notice_id is not None:
-            return []
-        if revision != revision.artifact.latest_revision():
-            return []
-        holders = Grant.objects.live().filter(
-            artifact_id=revision.artifact_id,
-            notify_revisions=True,
-            created_at__lt=revision.created_at,  # a link issued after the upload is already new
-        )
-        recipients = [
-            {"grant_id": pk} for pk in holders.order_by("pk").values_list("pk", flat=True)
-        ]
-        mailing, batch_ids = open_mailing(Mailing.Kind.ACCESS_REVISION, recipients)
-        revision.notice = mailing
+            return None
+        revision.notice = open_mailing(Mailing.Kind.ACCESS_REVISION)
         revision.save(update_fields=["notice"])
-        for batch_id in batch_ids:
-            transaction.on_commit(lambda b=batch_id: send_batch.delay(b), robust=True)
-    logger.info("revision %s: notice to %s grant holders", revision_id, len(recipients))
-    return batch_ids
+    return revision.notice
+
+
+def audience(mailing: Mailing) -> list[dict]:
+    """Who gets the notice, read when it starts (subscriptions.delivery registers it): holders of a
+    live grant created before the upload who asked. Nobody when the revision is no longer the
+    artifact's newest (two uploads in a row notify once, of the newer one)."""
+    revision = ArtifactRevision.objects.filter(notice=mailing).select_related("artifact").first()
+    if revision is None or revision != revision.artifact.latest_revision():
+        return []
+    holders = Grant.objects.live().filter(
+        artifact_id=revision.artifact_id,
+        notify_revisions=True,
+        created_at__lt=revision.created_at,  # a link issued after the upload is already new
+    )
+    grant_ids = list(holders.order_by("pk").values_list("pk", flat=True))
+    logger.info("revision %s: notice to %s grant holders", revision.pk, len(grant_ids))
+    return [{"grant_id": pk} for pk in grant_ids]
 
 
 def stop_token(grant: Grant) -> str:

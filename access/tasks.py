@@ -80,7 +80,8 @@ def purge_access_requests() -> int:
 
 @shared_task(ignore_result=True)
 def notify_new_revision(revision_id: int) -> int:
-    """Open the revision's notice mailing (once) and enqueue its batches on commit."""
+    """For tasks enqueued before the upload opened the notice itself (access.notices.revision_uploaded,
+    in the upload's transaction): opens it, once. Nothing enqueues this task any more."""
     from access import notices
 
-    return len(notices.revision_uploaded(revision_id))
+    return int(notices.revision_uploaded(revision_id) is not None)

@@ -122,8 +122,12 @@ def start_chunk(mailing_id: int) -> StartStep:
     (confirmed_at <= started_at); the chunks only decide when each part of it is written. Chunks are
     serialised by the mailing's row lock and each moves audience_cursor in the transaction that
     writes its rows, so a rerun (a redelivered task, the sweeper) continues where the last commit
-    left off and never writes a window twice.
+    left off and never writes a window twice. Another app's kind of mailing is written whole, at
+    once (_start_registered).
     """
+    kind = Mailing.objects.filter(pk=mailing_id).values_list("kind", flat=True).first()
+    if kind is not None and kind != Mailing.Kind.RELEASE:
+        return StartStep(batch_ids=_start_registered(mailing_id), more=False)
     ids = Subscriber.objects.aggregate(first=Min("pk"), last=Max("pk"))
     Mailing.objects.filter(pk=mailing_id, status=Mailing.Status.PENDING).update(
         status=Mailing.Status.SENDING,
@@ -765,48 +769,82 @@ def throttle(count: int) -> float:
 
 
 # --- Other kinds of mailing: the same batches, claims, retries, rate and ledger ----------------------
-# An app registers a sender for its Mailing.Kind (access: "new revision" notices to grant holders),
-# opens a mailing with open_mailing() and enqueues send_batch for the batch ids on commit. The sender
-# gets the batch and its queued delivery ids, sends, and returns the Outcome (raising
-# TransientSendError after recording what already went out, as _send_single does); the sweeper,
-# pause, resume and cancel work on these mailings as on releases. No baselines are involved.
+# An app registers its Mailing.Kind (access: "new revision" notices to grant holders) with an audience
+# function and a sender, and opens a mailing with open_mailing() in the transaction that decides it.
+# Starting it (start_mailing, or the sweeper when that task was lost) writes the audience the function
+# returns as deliveries and batches, once; the sender gets a batch and its queued delivery ids, sends,
+# and returns the Outcome (raising TransientSendError or PermanentBatchError after recording what
+# already went out, as _send_single does). The sweeper, pause, resume and cancel work on these
+# mailings as on releases. No baselines are involved.
 
 Sender = Callable[[Batch, list[int]], Outcome]
-_senders: dict[str, Sender] = {}
+Audience = Callable[
+    [Mailing], list[dict]
+]  # a Delivery's fields per recipient, e.g. {"grant_id": 7}
 
 
-def register_sender(kind: str, sender: Sender) -> None:
-    _senders[kind] = sender
+@dataclass(frozen=True)
+class _Kind:
+    audience: Audience
+    sender: Sender
 
 
-def open_mailing(kind: str, recipients: list[dict]) -> tuple[Mailing, list[int]]:
-    """A mailing of `kind`, already sending: one Delivery per recipient (its fields, e.g.
-    {"grant_id": 7}), in batches of MAIL_BATCH_SIZE. Returns it and the batch ids to enqueue on
-    commit. Call inside the transaction that decides the mailing exists."""
-    now = timezone.now()
-    mailing = Mailing.objects.create(
-        kind=kind,
-        status=Mailing.Status.SENDING if recipients else Mailing.Status.DONE,
-        audience_size=len(recipients),
-        audience_complete=True,  # written whole, here
-        audience_updated_at=now,
-        started_at=now,
-        finished_at=None if recipients else now,
-    )
-    rows = Delivery.objects.bulk_create(Delivery(mailing=mailing, **r) for r in recipients)
-    ids = sorted(row.pk for row in rows)
-    size = settings.MAIL_BATCH_SIZE
-    batches = Batch.objects.bulk_create(
-        Batch(
-            mailing=mailing,
-            first_delivery_id=chunk[0],
-            last_delivery_id=chunk[-1],
-            size=len(chunk),
-            enqueued_at=now,
+_kinds: dict[str, _Kind] = {}
+
+
+def register_kind(kind: str, *, audience: Audience, sender: Sender) -> None:
+    _kinds[kind] = _Kind(audience=audience, sender=sender)
+
+
+def open_mailing(kind: str) -> Mailing:
+    """A pending mailing of a registered `kind`, started on commit. Call inside the transaction that
+    decides the mailing exists: the row is the outbox, so a start task lost with the broker (or never
+    enqueued) is enqueued again by the sweeper after MAIL_REQUEUE_AFTER_SECONDS."""
+    from subscriptions.tasks import start_mailing
+
+    mailing = Mailing.objects.create(kind=kind)
+    transaction.on_commit(lambda: start_mailing.delay(mailing.pk), robust=True)
+    return mailing
+
+
+def _start_registered(mailing_id: int) -> list[int]:
+    """Start a pending mailing of a registered kind: its whole audience (small: grant holders, not a
+    list) as deliveries in batches of MAIL_BATCH_SIZE, written in one transaction under the mailing's
+    row lock together with the move out of pending, so a rerun (a redelivered task, the sweeper)
+    writes nothing twice. Returns the batch ids to enqueue."""
+    with transaction.atomic():
+        mailing = (
+            Mailing.objects.select_for_update()
+            .filter(pk=mailing_id, status=Mailing.Status.PENDING)
+            .first()
         )
-        for chunk in (ids[i : i + size] for i in range(0, len(ids), size))
-    )
-    return mailing, [batch.pk for batch in batches]
+        if mailing is None:
+            return []  # started already, or cancelled
+        recipients = _kinds[mailing.kind].audience(mailing)
+        now = timezone.now()
+        rows = Delivery.objects.bulk_create(Delivery(mailing=mailing, **r) for r in recipients)
+        ids = sorted(row.pk for row in rows)
+        size = settings.MAIL_BATCH_SIZE
+        batches = Batch.objects.bulk_create(
+            Batch(
+                mailing=mailing,
+                first_delivery_id=chunk[0],
+                last_delivery_id=chunk[-1],
+                size=len(chunk),
+                enqueued_at=now,
+            )
+            for chunk in (ids[i : i + size] for i in range(0, len(ids), size))
+        )
+        Mailing.objects.filter(pk=mailing.pk).update(
+            status=Mailing.Status.SENDING if ids else Mailing.Status.DONE,
+            audience_size=len(ids),
+            audience_complete=True,
+            audience_updated_at=now,
+            started_at=now,
+            finished_at=None if ids else now,
+        )
+    logger.info("mailing %s: %s recipients, %s batches", mailing_id, len(ids), len(batches))
+    return [batch.pk for batch in batches]
 
 
 def _send_registered(batch: Batch) -> float | None:
@@ -818,7 +856,7 @@ def _send_registered(batch: Batch) -> float | None:
     )
 
     def send_and_record() -> None:
-        outcome = _senders[batch.mailing.kind](batch, queued)
+        outcome = _kinds[batch.mailing.kind].sender(batch, queued)
         with transaction.atomic():
             mark(outcome, timezone.now())
 
