@@ -188,6 +188,24 @@ def decide_all(requests: Iterable[AccessRequest], *, approved: bool, by, message
     return sum(1 for request in requests if decide(request, by=by, message=message))
 
 
+def resend_links(grants: Iterable[Grant]) -> int:
+    """Mail each live grant among `grants` a new link (on commit), for a link mail that never got
+    through (out of retries, refused, lost). The approval's own task does it, under its guarantees:
+    the holder's earlier links work until the ESP accepts the new mail. Returns how many were live."""
+    from access.tasks import send_grant_link
+
+    with transaction.atomic():
+        live = list(
+            Grant.objects.live()
+            .filter(pk__in=[grant.pk for grant in grants])
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        for grant_id in live:
+            enqueue_on_commit(send_grant_link, grant_id)
+    return len(live)
+
+
 def revoke(grants: Iterable[Grant]) -> int:
     pks = [grant.pk for grant in grants]
     return Grant.objects.filter(pk__in=pks, revoked_at__isnull=True).update(
