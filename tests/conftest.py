@@ -487,6 +487,18 @@ def fake_esp():
         yield esp
 
 
+@pytest.fixture
+def mailgun_here(settings):
+    """A fake Mailgun that this process's own mail goes to, through anymail's Mailgun backend: for
+    tests whose tasks run in-process (eager), unlike `fake_esp`, which is for workers."""
+    from tests.fake_esp import FakeMailgun
+    from tests.test_fake_esp import use_mailgun
+
+    with FakeMailgun() as esp:
+        use_mailgun(settings, esp.api_url, REQUESTS_TIMEOUT=10)
+        yield esp
+
+
 def esp_worker_env(esp, **extra) -> dict[str, str]:
     """start_worker() environment: anymail's real Mailgun backend with its API URL at `esp`, batches
     of 5, retries after 1-2 s, a 5 s client timeout; `extra` adds or replaces variables."""

@@ -18,9 +18,7 @@ from access.models import Grant
 from access.tasks import send_grant_link
 from subscriptions.models import Delivery
 from tests.conftest import add_revision, grant_for, mailed_path
-from tests.fake_esp import FakeMailgun
 from tests.test_access_revision_notice import NEW_BYTES
-from tests.test_fake_esp import use_mailgun
 
 pytestmark = pytest.mark.django_db
 
@@ -33,11 +31,9 @@ def _empty_cache(clear_cache):
 
 
 @pytest.fixture
-def esp(settings):
-    with FakeMailgun() as fake:
-        use_mailgun(settings, fake.api_url, REQUESTS_TIMEOUT=10)
-        settings.MAIL_BATCH_MAX_ATTEMPTS = 2
-        yield fake
+def esp(mailgun_here, settings):
+    settings.MAIL_BATCH_MAX_ATTEMPTS = 2
+    return mailgun_here
 
 
 @pytest.fixture

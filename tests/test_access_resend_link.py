@@ -13,9 +13,7 @@ from access import lifecycle
 from access.models import AccessRequest, Grant
 from mlmw.celery import app
 from tests.conftest import TOPIC_LIST_BYTES, grant_for, mailed_path
-from tests.fake_esp import FakeMailgun
 from tests.pages import text
-from tests.test_fake_esp import use_mailgun
 
 pytestmark = pytest.mark.django_db
 
@@ -29,10 +27,8 @@ def _empty_cache(clear_cache):
 
 
 @pytest.fixture
-def esp(settings):
-    with FakeMailgun() as fake:
-        use_mailgun(settings, fake.api_url, REQUESTS_TIMEOUT=10)
-        yield fake
+def esp(mailgun_here):
+    return mailgun_here
 
 
 @pytest.fixture
