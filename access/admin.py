@@ -14,7 +14,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
-from access import lifecycle
+from access import lifecycle, notices
 from access.forms import RevisionForm
 from access.models import AccessRequest, Artifact, ArtifactRevision, Download, Grant, Reviewer
 
@@ -71,17 +71,15 @@ class ArtifactAdmin(ScopedToGuide, admin.ModelAdmin):
 
     def save_formset(self, request: HttpRequest, form, formset, change: bool) -> None:
         revisions = formset.save(commit=False)
-        from access.tasks import notify_new_revision
-        from subscriptions.lifecycle import enqueue_on_commit
-
         for revision in revisions:
             new = revision.pk is None
             if new:
                 revision.uploaded_by = request.user
             revision.save()
             if new:
-                # Grant holders who asked hear of it once, through the release delivery pipeline.
-                enqueue_on_commit(notify_new_revision, revision.pk)
+                # Grant holders who asked hear of it once, through the release delivery pipeline;
+                # the notice is opened in this transaction (the admin's), so it cannot be lost.
+                notices.revision_uploaded(revision.pk)
         for obj in formset.deleted_objects:
             obj.delete()
 
@@ -120,7 +118,7 @@ class AccessRequestAdmin(ScopedToGuide, admin.ModelAdmin):
     list_filter = ["artifact", "status", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["email", "name"]
     date_hierarchy = "created_at"
-    actions = ["approve_selected", "deny_selected", "erase_selected"]
+    actions = ["approve_selected", "deny_selected", "resend_link", "erase_selected"]
     readonly_fields = [
         "artifact", "email", "name", "reason", "want_updates", "want_revisions", "status",
         "created_at", "verified_at", "verified_ip", "verified_user_agent", "decided_at",
@@ -180,6 +178,14 @@ class AccessRequestAdmin(ScopedToGuide, admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/access/accessrequest/decide.html", context)
 
+    @admin.action(description="Resend link (mails each approved request's live grant a new link)",
+                  permissions=["change"])  # fmt: skip
+    def resend_link(self, request: HttpRequest, queryset: QuerySet[AccessRequest]) -> None:
+        grants = Grant.objects.filter(request__in=queryset)
+        sent = lifecycle.resend_links(grants)
+        left = "without a live grant (not approved, or revoked, expired or used up)"
+        report_resend(self, request, sent, queryset.count(), left=left)
+
     @admin.action(description="Erase selected requests (and their links)", permissions=["delete"])
     def erase_selected(self, request: HttpRequest, queryset: QuerySet[AccessRequest]) -> None:
         count = queryset.count()
@@ -192,21 +198,43 @@ class DownloadInline(ReadOnlyInline):
     fields = ["at", "ip", "user_agent", "byte_range", "revision"]
 
 
+def report_resend(
+    model_admin: admin.ModelAdmin, request: HttpRequest, sent: int, asked: int, *, left: str
+) -> None:
+    text = f"Mailed a new link to {sent} holder{'s' if sent != 1 else ''}."
+    if asked > sent:
+        text += f" {asked - sent} {left} got none."
+    model_admin.message_user(request, text, messages.SUCCESS if sent else messages.WARNING)
+
+
 @admin.register(Grant)
 class GrantAdmin(ScopedToGuide, admin.ModelAdmin):
     guide_path = "artifact__guide"
-    list_display = ["__str__", "request", "expires_at", "revoked_at", "download_count"]
-    list_filter = ["artifact", ("revoked_at", admin.EmptyFieldListFilter)]
+    list_display = [
+        "__str__", "request", "expires_at", "revoked_at", "download_count", "link_sent_at",
+    ]  # fmt: skip
+    # "Link last mailed: empty" lists the grants whose link mail never got through: resend those.
+    list_filter = [
+        "artifact",
+        ("revoked_at", admin.EmptyFieldListFilter),
+        ("link_sent_at", admin.EmptyFieldListFilter),
+    ]
     fields = [
         "request", "artifact", "created_at", "expires_at", "revoked_at", "download_count",
         "max_downloads", "notify_revisions", "link_sent_at",
     ]  # fmt: skip
     readonly_fields = fields
     inlines = [DownloadInline]
-    actions = ["revoke_selected"]
+    actions = ["resend_link", "revoke_selected"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    @admin.action(description="Resend link (mails each a new link)", permissions=["change"])
+    def resend_link(self, request: HttpRequest, queryset: QuerySet[Grant]) -> None:
+        sent = lifecycle.resend_links(queryset)
+        left = "not live (revoked, expired or used up)"
+        report_resend(self, request, sent, queryset.count(), left=left)
 
     @admin.action(description="Revoke selected links", permissions=["change"])
     def revoke_selected(self, request: HttpRequest, queryset: QuerySet[Grant]) -> None:

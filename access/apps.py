@@ -9,7 +9,7 @@ class AccessConfig(AppConfig):
         # Requests and grants are personal data kept under an address: the subscriber's export shows
         # them and erasure removes them (see subscriptions.lifecycle.register_personal_data).
         from access import notices, privacy
-        from subscriptions.delivery import register_sender
+        from subscriptions.delivery import register_kind
         from subscriptions.lifecycle import PersonalData, register_personal_data
         from subscriptions.models import Mailing
 
@@ -17,4 +17,6 @@ class AccessConfig(AppConfig):
             "access_requests", PersonalData(export=privacy.export, erase=privacy.erase)
         )
         # "New revision" notices go out through the release pipeline's batches and ledger.
-        register_sender(Mailing.Kind.ACCESS_REVISION, notices.send_notices)
+        register_kind(
+            Mailing.Kind.ACCESS_REVISION, audience=notices.audience, sender=notices.send_notices
+        )

@@ -8,14 +8,16 @@ rather than copied. Mail is never sent inline: tasks are enqueued on commit.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
-from access.models import AccessRequest, Artifact, Grant
-from subscriptions import addresses, tokens
+from access.models import AccessRequest, Artifact, Grant, GrantToken
+from subscriptions import addresses, emails, tokens
 from subscriptions.lifecycle import Request, enqueue_on_commit, may_mail_again, subscribe_verified
 from subscriptions.models import Subscriber
 
@@ -162,9 +164,7 @@ def approve(request: AccessRequest, *, by, message: str = "", auto: bool = False
             max_downloads=settings.ACCESS_DOWNLOAD_CAP,
             notify_revisions=request.want_revisions,
         )
-        # A token nobody knows until the mail task issues the real one (tokens exist only hashed).
-        grant.new_token()
-        grant.save()
+        grant.save()  # no link yet: the mail task issues it (tokens exist only hashed)
         enqueue_on_commit(send_grant_link, grant.pk)
     return grant
 
@@ -188,6 +188,24 @@ def decide_all(requests: Iterable[AccessRequest], *, approved: bool, by, message
     return sum(1 for request in requests if decide(request, by=by, message=message))
 
 
+def resend_links(grants: Iterable[Grant]) -> int:
+    """Mail each live grant among `grants` a new link (on commit), for a link mail that never got
+    through (out of retries, refused, lost). The approval's own task does it, under its guarantees:
+    the holder's earlier links work until the ESP accepts the new mail. Returns how many were live."""
+    from access.tasks import send_grant_link
+
+    with transaction.atomic():
+        live = list(
+            Grant.objects.live()
+            .filter(pk__in=[grant.pk for grant in grants])
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        for grant_id in live:
+            enqueue_on_commit(send_grant_link, grant_id)
+    return len(live)
+
+
 def revoke(grants: Iterable[Grant]) -> int:
     pks = [grant.pk for grant in grants]
     return Grant.objects.filter(pk__in=pks, revoked_at__isnull=True).update(
@@ -195,23 +213,48 @@ def revoke(grants: Iterable[Grant]) -> int:
     )
 
 
-def issue_link(grant_id: int) -> tuple[Grant, str] | None:
-    """A new token for a live grant (the old one stops working), committed before any mail names it.
+@dataclass(frozen=True)
+class Link:
+    """A link issued for one mail: its grant, the token (only ever in that mail) and its row."""
 
-    The mail tasks call this right before sending, since only a hash is stored: a retried task
-    issues another token and the newest mail's link is the one that works.
+    grant: Grant
+    token: str
+    token_id: int
+
+    def url(self) -> str:
+        return emails.absolute(reverse("access:download", args=[self.token]))
+
+
+def issue_link(grant_id: int) -> Link | None:
+    """A new link for a live grant, committed before any mail names it; None if the grant is not live.
+
+    Only hashes are stored, so every mail carries a link of its own. The grant's earlier links keep
+    working until the ESP accepts this link's mail (link_mailed): a mail that fails, or is never
+    sent, costs the holder nothing.
     """
     with transaction.atomic():
         grant = (
             Grant.objects.live()
-            .select_for_update()
+            .select_for_update()  # one issue at a time per grant: ids follow the issue order
             .filter(pk=grant_id)
             .select_related("request", "artifact")
             .first()
         )
         if grant is None:
             return None
-        token = grant.new_token()
-        grant.link_sent_at = timezone.now()
-        grant.save(update_fields=["token_hash", "link_sent_at"])
-    return grant, token
+        row, token = GrantToken.issue(grant)
+    return Link(grant=grant, token=token, token_id=row.pk)
+
+
+def link_mailed(link: Link) -> None:
+    """The ESP accepted the mail carrying `link`: the grant's older links stop working.
+
+    Links issued after it (another mail on its way) keep working. If a newer link's mail was
+    recorded first, this one was deleted with the older ones and nothing changes: the holder has
+    the newer mail.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        if GrantToken.objects.filter(pk=link.token_id).update(mailed_at=now):
+            GrantToken.objects.filter(grant_id=link.grant.pk, pk__lt=link.token_id).delete()
+            Grant.objects.filter(pk=link.grant.pk).update(link_sent_at=now)

@@ -2,8 +2,9 @@
 
 An artifact is an uploaded file (every revision kept through Django's storage API) or an external
 link, public or on request. A request is verified by its address's owner, reviewed by an editor (or
-approved by the artifact's auto-approve rule), and an approved request gets a Grant: a personal link
-whose random token is stored only as a SHA-256 hash, so the database alone never yields a working link.
+approved by the artifact's auto-approve rule), and an approved request gets a Grant: personal links
+(GrantToken) whose random tokens are stored only as SHA-256 hashes, so the database alone never
+yields a working link.
 """
 
 from __future__ import annotations
@@ -196,18 +197,20 @@ class GrantQuerySet(models.QuerySet["Grant"]):
 
 
 class Grant(models.Model):
-    """A personal link to an artifact. The token is random and stored only hashed; it names no address."""
+    """Access to an artifact through personal links (GrantToken): one expiry, revocation and download
+    cap for all of them."""
 
     request = models.OneToOneField(AccessRequest, on_delete=models.CASCADE, related_name="grant")
     artifact = models.ForeignKey(Artifact, on_delete=models.CASCADE, related_name="grants")
-    token_hash = models.CharField(max_length=64, unique=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     expires_at = models.DateTimeField()
     revoked_at = models.DateTimeField(null=True, blank=True)
     max_downloads = models.PositiveIntegerField()
     download_count = models.PositiveIntegerField(default=0)
     notify_revisions = models.BooleanField(default=False)
-    link_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # When the ESP last accepted a mail with a link of this grant; never: no mail with a link is
+    # known to have gone out (the admin's "Resend link" is for that).
+    link_sent_at = models.DateTimeField("Link last mailed", null=True, blank=True, editable=False)
 
     objects = GrantQuerySet.as_manager()
 
@@ -216,12 +219,6 @@ class Grant(models.Model):
 
     def __str__(self) -> str:
         return f"Grant {self.pk} for {self.artifact}"
-
-    def new_token(self) -> str:
-        """A fresh random token for this grant (stored hashed; the previous one stops working)."""
-        token = secrets.token_urlsafe(32)
-        self.token_hash = hash_token(token)
-        return token
 
     def problem(self, now: datetime | None = None) -> str | None:
         """Why the link does not work now ("revoked", "expired", "used_up"), or None."""
@@ -233,6 +230,36 @@ class Grant(models.Model):
         if self.download_count >= self.max_downloads:
             return "used_up"
         return None
+
+
+class GrantToken(models.Model):
+    """One personal link of a grant: the SHA-256 of 256 random bits; the token itself exists only in
+    the mail that carries it, and names no address.
+
+    A grant has several while a mail is on its way: the link of the last mail the ESP accepted, and a
+    link issued for each mail since, which may or may not have reached the holder (still sending,
+    refused, or accepted with the answer lost). Every one works, within the grant's expiry,
+    revocation and cap, until the ESP accepts a mail with a newer link: then the older ones are
+    deleted (access.lifecycle.link_mailed). So the holder always has a working link in their inbox.
+    """
+
+    grant = models.ForeignKey(Grant, on_delete=models.CASCADE, related_name="tokens")
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # When the ESP accepted the mail carrying this link (None: not known to have gone out).
+    mailed_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["pk"]  # issue order: issue_link issues under the grant's row lock
+
+    def __str__(self) -> str:
+        return f"Link {self.pk} of grant {self.grant_id}"
+
+    @classmethod
+    def issue(cls, grant: Grant, **fields) -> tuple[GrantToken, str]:
+        """A new link of `grant`: the stored row and the token, which is never stored."""
+        token = secrets.token_urlsafe(32)
+        return cls.objects.create(grant=grant, token_hash=hash_token(token), **fields), token
 
 
 class Download(models.Model):

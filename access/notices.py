@@ -5,8 +5,9 @@ sweeper), not a second sender.
 
 A grant holder need not be a subscriber, and must not become one (they would then be on the list, in
 its export and counts): their Delivery row names the grant (Delivery.grant) instead of a subscriber.
-Only a hash of each link's token is stored, so the sender issues a fresh token per recipient right
-before sending it (access.lifecycle.issue_link): the mail says the link replaces the earlier one.
+Only a hash of each link's token is stored, so the sender issues a new link per recipient right
+before sending it (access.lifecycle.issue_link); the holder's earlier links keep working until the
+ESP accepts the notice (lifecycle.link_mailed), and the mail says the link replaces the earlier one.
 """
 
 from __future__ import annotations
@@ -22,42 +23,52 @@ from django.utils import timezone
 from access import lifecycle
 from access.models import ArtifactRevision, Grant
 from subscriptions import emails
-from subscriptions.delivery import Outcome, TransientSendError, mark, open_mailing
+from subscriptions.delivery import (
+    Outcome,
+    PermanentBatchError,
+    RecipientRefused,
+    TransientSendError,
+    mark,
+    open_mailing,
+    send_one,
+)
 from subscriptions.models import Batch, Delivery, Mailing
 
 logger = logging.getLogger(__name__)
 _STOP = "mlmw.access.stop-notices"
 
 
-def revision_uploaded(revision_id: int) -> list[int]:
-    """Open the notice mailing of a new revision, once; returns the batch ids to send (on commit).
+def revision_uploaded(revision_id: int) -> Mailing | None:
+    """Open the notice mailing of a new revision, once; None if it was opened already.
 
-    Nothing is sent for a revision that is not the artifact's newest by the time this runs (two
-    uploads in a row notify once, of the newer one), nor twice for one revision.
+    Called in the upload's transaction, so the revision and its notice commit together: the mailing
+    row is the outbox, started on commit, and started by the mailing sweeper if that task is lost.
+    One mailing per revision: the revision's row lock and its one `notice` (a unique one-to-one).
     """
-    from subscriptions.tasks import send_batch
-
     with transaction.atomic():
         revision = ArtifactRevision.objects.select_for_update().filter(pk=revision_id).first()
         if revision is None or revision.notice_id is not None:
-            return []
-        if revision != revision.artifact.latest_revision():
-            return []
-        holders = Grant.objects.live().filter(
-            artifact_id=revision.artifact_id,
-            notify_revisions=True,
-            created_at__lt=revision.created_at,  # a link issued after the upload is already new
-        )
-        recipients = [
-            {"grant_id": pk} for pk in holders.order_by("pk").values_list("pk", flat=True)
-        ]
-        mailing, batch_ids = open_mailing(Mailing.Kind.ACCESS_REVISION, recipients)
-        revision.notice = mailing
+            return None
+        revision.notice = open_mailing(Mailing.Kind.ACCESS_REVISION)
         revision.save(update_fields=["notice"])
-        for batch_id in batch_ids:
-            transaction.on_commit(lambda b=batch_id: send_batch.delay(b), robust=True)
-    logger.info("revision %s: notice to %s grant holders", revision_id, len(recipients))
-    return batch_ids
+    return revision.notice
+
+
+def audience(mailing: Mailing) -> list[dict]:
+    """Who gets the notice, read when it starts (subscriptions.delivery registers it): holders of a
+    live grant created before the upload who asked. Nobody when the revision is no longer the
+    artifact's newest (two uploads in a row notify once, of the newer one)."""
+    revision = ArtifactRevision.objects.filter(notice=mailing).select_related("artifact").first()
+    if revision is None or revision != revision.artifact.latest_revision():
+        return []
+    holders = Grant.objects.live().filter(
+        artifact_id=revision.artifact_id,
+        notify_revisions=True,
+        created_at__lt=revision.created_at,  # a link issued after the upload is already new
+    )
+    grant_ids = list(holders.order_by("pk").values_list("pk", flat=True))
+    logger.info("revision %s: notice to %s grant holders", revision.pk, len(grant_ids))
+    return [{"grant_id": pk} for pk in grant_ids]
 
 
 def stop_token(grant: Grant) -> str:
@@ -81,36 +92,43 @@ def send_notices(batch: Batch, delivery_ids: list[int]) -> Outcome:
     revision = ArtifactRevision.objects.select_related("artifact").get(notice_id=batch.mailing_id)
     rows = list(Delivery.objects.filter(pk__in=delivery_ids).values_list("pk", "grant_id"))
     sent: dict[int, str] = {}
+    failed: dict[int, str] = {}
     gone: list[int] = []
     with get_connection() as conn:
         for delivery_id, grant_id in rows:
-            issued = None
+            link = None
             if grant_id is not None:
                 still = Grant.objects.filter(pk=grant_id, notify_revisions=True).live()
-                issued = lifecycle.issue_link(grant_id) if still.exists() else None
-            if issued is None:
+                link = lifecycle.issue_link(grant_id) if still.exists() else None
+            if link is None:
                 gone.append(delivery_id)  # revoked, expired, used up, erased or opted out since
                 continue
-            grant, token = issued
             message = emails.build_personal(
                 "access_revision",
-                grant.request.email,
-                _context(grant, token, revision),
-                headers=_stop_headers(grant),
+                link.grant.request.email,
+                _context(link, revision),
+                headers=_stop_headers(link.grant),
             )
             message.connection = conn
             try:
-                message.send()
-            except Exception as exc:
-                # Keep what already went out; the rest of the batch is retried.
+                message_id = send_one(message)
+            except RecipientRefused as exc:
+                failed[delivery_id] = str(exc)  # this holder only; the batch goes on
+                continue
+            except (TransientSendError, PermanentBatchError):
+                # Keep what already went out; the rest of the batch is retried (or failed for good).
                 _skip(gone)
                 with transaction.atomic():
-                    mark(Outcome(sent=sent, failed={}), timezone.now())
-                raise TransientSendError(f"{type(exc).__name__}: {exc}"[:500]) from exc
-            status = getattr(message, "anymail_status", None)
-            sent[delivery_id] = (status.message_id if status and status.message_id else "") or ""
+                    mark(Outcome(sent=sent, failed=failed), timezone.now())
+                raise
+            # Recorded at once, with the new link replacing the older ones: a worker dying later in
+            # the batch sends this holder nothing twice.
+            sent[delivery_id] = message_id
+            with transaction.atomic():
+                mark(Outcome(sent={delivery_id: message_id}, failed={}), timezone.now())
+                lifecycle.link_mailed(link)
     _skip(gone)
-    return Outcome(sent=sent, failed={})
+    return Outcome(sent=sent, failed=failed)
 
 
 def _skip(delivery_ids: list[int]) -> None:
@@ -131,13 +149,14 @@ def _stop_headers(grant: Grant) -> dict[str, str]:
     }
 
 
-def _context(grant: Grant, token: str, revision: ArtifactRevision) -> dict:
+def _context(link: lifecycle.Link, revision: ArtifactRevision) -> dict:
+    grant = link.grant
     return {
         "request": grant.request,
         "artifact": revision.artifact,
         "revision": revision,
         "grant": grant,
         "downloads_left": max(grant.max_downloads - grant.download_count, 0),
-        "link": emails.absolute(reverse("access:download", args=[token])),
+        "link": link.url(),
         "stop_url": _stop_url(grant),
     }

@@ -37,19 +37,21 @@ def send_verification(request_id: int, nonce: str) -> bool:
 
 @shared_task(ignore_result=True, **_RETRY)
 def send_grant_link(grant_id: int) -> bool:
-    """Mail the personal link of a live grant. Each run issues a new token first (only hashes are
-    stored), so a retry mails a working link and voids the one that may not have gone out."""
-    issued = lifecycle.issue_link(grant_id)
-    if issued is None:
+    """Mail a new personal link of a live grant (approval, or the admin's "Resend link"). Each run
+    issues a link of its own, since only hashes are stored; the holder's earlier links keep working
+    until the ESP accepts this mail, so a failed or retried run costs them nothing."""
+    link = lifecycle.issue_link(grant_id)
+    if link is None:
         return False
-    grant, token = issued
+    grant = link.grant
     context = {
         "request": grant.request,
         "artifact": grant.artifact,
         "grant": grant,
-        "link": emails.absolute(reverse("access:download", args=[token])),
+        "link": link.url(),
     }
     emails.build_personal("access_granted", grant.request.email, context).send()
+    lifecycle.link_mailed(link)
     return True
 
 
@@ -78,7 +80,8 @@ def purge_access_requests() -> int:
 
 @shared_task(ignore_result=True)
 def notify_new_revision(revision_id: int) -> int:
-    """Open the revision's notice mailing (once) and enqueue its batches on commit."""
+    """For tasks enqueued before the upload opened the notice itself (access.notices.revision_uploaded,
+    in the upload's transaction): opens it, once. Nothing enqueues this task any more."""
     from access import notices
 
-    return len(notices.revision_uploaded(revision_id))
+    return int(notices.revision_uploaded(revision_id) is not None)

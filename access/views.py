@@ -18,7 +18,7 @@ from django_ratelimit.core import is_ratelimited
 
 from access import lifecycle, notices, serving
 from access.forms import RequestForm
-from access.models import Artifact, ArtifactRevision, Download, Grant, hash_token
+from access.models import Artifact, ArtifactRevision, Download, Grant, GrantToken, hash_token
 from subscriptions.views import check_inbox, client_ip, over_address_limits, visitor
 
 
@@ -98,9 +98,14 @@ def download(request: HttpRequest, token: str) -> HttpResponse:
         response = render(request, "access/slow_down.html", status=429)
         response["Retry-After"] = "60"
         return response
-    grant = Grant.objects.select_related("artifact").filter(token_hash=hash_token(token)).first()
-    if grant is None:
+    link = (
+        GrantToken.objects.select_related("grant__artifact")
+        .filter(token_hash=hash_token(token))
+        .first()
+    )
+    if link is None:
         return _unusable(request, "invalid", None)
+    grant = link.grant
     artifact = grant.artifact
     if problem := grant.problem():
         return _unusable(request, problem, artifact)

@@ -39,7 +39,7 @@ from functools import lru_cache
 
 from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused, AnymailRequestsAPIError
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail import EmailMessage, EmailMultiAlternatives, get_connection
 from django.db import connection as db
 from django.db import transaction
 from django.db.models import F, Max, Min, Q
@@ -122,8 +122,12 @@ def start_chunk(mailing_id: int) -> StartStep:
     (confirmed_at <= started_at); the chunks only decide when each part of it is written. Chunks are
     serialised by the mailing's row lock and each moves audience_cursor in the transaction that
     writes its rows, so a rerun (a redelivered task, the sweeper) continues where the last commit
-    left off and never writes a window twice.
+    left off and never writes a window twice. Another app's kind of mailing is written whole, at
+    once (_start_registered).
     """
+    kind = Mailing.objects.filter(pk=mailing_id).values_list("kind", flat=True).first()
+    if kind is not None and kind != Mailing.Kind.RELEASE:
+        return StartStep(batch_ids=_start_registered(mailing_id), more=False)
     ids = Subscriber.objects.aggregate(first=Min("pk"), last=Max("pk"))
     Mailing.objects.filter(pk=mailing_id, status=Mailing.Status.PENDING).update(
         status=Mailing.Status.SENDING,
@@ -440,12 +444,8 @@ def _send_merged(variant: Variant, deliveries: list[Recipient], conn, mailing_id
         # Every recipient refused (invalid or suppressed at the ESP): permanent for each.
         # The exception's text names the addresses: keep only what happened, never the address.
         return Outcome(sent={}, failed={d.delivery_id: "refused by the ESP" for d in deliveries})
-    except AnymailRequestsAPIError as exc:
-        raise _classify(exc) from exc
-    except AnymailAPIError as exc:
-        raise TransientSendError(str(exc)[:500]) from exc
-    except OSError as exc:
-        raise TransientSendError(f"connection: {exc}") from exc
+    except (AnymailAPIError, OSError) as exc:
+        raise classify(exc) from exc
     statuses = message.anymail_status.recipients
     sent, failed = {}, {}
     for d in deliveries:
@@ -457,7 +457,18 @@ def _send_merged(variant: Variant, deliveries: list[Recipient], conn, mailing_id
     return Outcome(sent=sent, failed=failed)
 
 
-def _classify(exc: AnymailRequestsAPIError) -> Exception:
+def classify(exc: Exception) -> TransientSendError | PermanentBatchError:
+    """What an error from sending means for the rest of the batch, for every kind of mailing.
+
+    Transient (the batch is retried with backoff): 5xx, 429 (with its Retry-After), no answer
+    (timeouts, refused or dropped connections), and anything else that is not an ESP's answer.
+    Permanent (the batch's queued deliveries fail): any other HTTP answer (4xx, an unreadable 200).
+    No address survives into the text: it goes to the ledger, which keeps none (erasure could not
+    find it).
+    """
+    if not isinstance(exc, AnymailRequestsAPIError):
+        prefix = "connection: " if isinstance(exc, OSError) else f"{type(exc).__name__}: "
+        return TransientSendError(f"{prefix}{_scrub(str(exc))}"[:500])
     code = exc.status_code or 0
     if code == 429 or code >= 500 or code == 0:
         response = getattr(exc, "response", None)
@@ -466,11 +477,59 @@ def _classify(exc: AnymailRequestsAPIError) -> Exception:
         )
         if not code:  # no HTTP answer: a timeout, a refused or dropped connection
             cause = exc.__cause__ or exc
-            detail = _ADDRESS.sub("<address>", f"{type(cause).__name__}: {cause}")
+            detail = _scrub(f"{type(cause).__name__}: {cause}")
             return TransientSendError(f"no answer from the ESP: {detail}")
         return TransientSendError(f"ESP answered {code}", retry_after)
-    # The ESP's text may quote an address; the ledger keeps no addresses (erasure could not find it).
-    return PermanentBatchError(f"ESP answered {code}: {_ADDRESS.sub('<address>', str(exc))[:400]}")
+    return PermanentBatchError(f"ESP answered {code}: {_scrub(str(exc))[:400]}")
+
+
+class RecipientRefused(Exception):
+    """The ESP or the SMTP server refused the one recipient of a message, for good. The text names
+    no address."""
+
+
+# Answers to a one-recipient message that are about the account, not that message: every other
+# message of the batch would get the same, so the batch fails (as classify says) instead of each
+# recipient in turn.
+_ACCOUNT_REFUSALS = {401, 403, 404}  # bad key, not allowed, unknown sending domain
+_REFUSED_STATUSES = {"rejected", "invalid", "failed"}
+
+
+def send_one(message: EmailMessage) -> str:
+    """Send a message to one recipient; return the ESP's message id ("" when there is none).
+
+    The one classification of send errors (classify), narrowed to one recipient, that every
+    one-message-per-recipient sender shares (release mail over SMTP, access notices): a refusal of
+    this recipient (the ESP refuses it, reports it rejected, invalid or failed, or answers a 4xx
+    about this message; the SMTP server refuses the recipient) raises RecipientRefused, and the rest of
+    the batch goes on. Errors that would be the same for every message raise TransientSendError or
+    PermanentBatchError, after which the caller records what already went out and re-raises.
+    """
+    try:
+        message.send()
+    except AnymailRecipientsRefused:
+        # The exception's text names the address: keep only what happened.
+        raise RecipientRefused("refused by the ESP") from None
+    except smtplib.SMTPRecipientsRefused as exc:
+        codes = sorted({code for code, _ in exc.recipients.values()})
+        raise RecipientRefused(
+            f"refused by the SMTP server ({', '.join(map(str, codes))})"
+        ) from None
+    except Exception as exc:
+        error = classify(exc)
+        code = getattr(exc, "status_code", None) or 0
+        about_this_message = 400 <= code < 500 and code not in _ACCOUNT_REFUSALS
+        if isinstance(error, PermanentBatchError) and about_this_message:
+            raise RecipientRefused(str(error)) from exc
+        raise error from exc
+    status = getattr(message, "anymail_status", None)
+    if status is not None and status.status and status.status <= _REFUSED_STATUSES:
+        raise RecipientRefused(f"ESP status {', '.join(sorted(status.status))}")
+    return (status.message_id or "") if status is not None else ""
+
+
+def _scrub(text: str) -> str:
+    return _ADDRESS.sub("<address>", text)
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -515,19 +574,13 @@ def _send_single(variant: Variant, deliveries: list[Recipient], conn, mailing_id
         )
         message.attach_alternative(_fill(variant.html, values, escape=True), "text/html")
         try:
-            message.send()
-        except AnymailRecipientsRefused:
-            failed[d.delivery_id] = "refused by the ESP"
-        except smtplib.SMTPRecipientsRefused as exc:
-            codes = sorted({code for code, _ in exc.recipients.values()})
-            failed[d.delivery_id] = f"refused by the SMTP server ({', '.join(map(str, codes))})"
-        except Exception as exc:
-            # Keep what already went out; the rest of the batch is retried.
+            sent[d.delivery_id] = send_one(message)
+        except RecipientRefused as exc:
+            failed[d.delivery_id] = str(exc)
+        except (TransientSendError, PermanentBatchError):
+            # Keep what already went out; the rest of the batch is retried (or failed for good).
             _record(mailing_id, Outcome(sent=sent, failed=failed), deliveries[:index])
-            raise TransientSendError(f"{type(exc).__name__}: {exc}"[:500]) from exc
-        else:
-            status = getattr(message, "anymail_status", None)
-            sent[d.delivery_id] = (status.message_id if status and status.message_id else "") or ""
+            raise
     return Outcome(sent=sent, failed=failed)
 
 
@@ -716,48 +769,82 @@ def throttle(count: int) -> float:
 
 
 # --- Other kinds of mailing: the same batches, claims, retries, rate and ledger ----------------------
-# An app registers a sender for its Mailing.Kind (access: "new revision" notices to grant holders),
-# opens a mailing with open_mailing() and enqueues send_batch for the batch ids on commit. The sender
-# gets the batch and its queued delivery ids, sends, and returns the Outcome (raising
-# TransientSendError after recording what already went out, as _send_single does); the sweeper,
-# pause, resume and cancel work on these mailings as on releases. No baselines are involved.
+# An app registers its Mailing.Kind (access: "new revision" notices to grant holders) with an audience
+# function and a sender, and opens a mailing with open_mailing() in the transaction that decides it.
+# Starting it (start_mailing, or the sweeper when that task was lost) writes the audience the function
+# returns as deliveries and batches, once; the sender gets a batch and its queued delivery ids, sends,
+# and returns the Outcome (raising TransientSendError or PermanentBatchError after recording what
+# already went out, as _send_single does). The sweeper, pause, resume and cancel work on these
+# mailings as on releases. No baselines are involved.
 
 Sender = Callable[[Batch, list[int]], Outcome]
-_senders: dict[str, Sender] = {}
+Audience = Callable[
+    [Mailing], list[dict]
+]  # a Delivery's fields per recipient, e.g. {"grant_id": 7}
 
 
-def register_sender(kind: str, sender: Sender) -> None:
-    _senders[kind] = sender
+@dataclass(frozen=True)
+class _Kind:
+    audience: Audience
+    sender: Sender
 
 
-def open_mailing(kind: str, recipients: list[dict]) -> tuple[Mailing, list[int]]:
-    """A mailing of `kind`, already sending: one Delivery per recipient (its fields, e.g.
-    {"grant_id": 7}), in batches of MAIL_BATCH_SIZE. Returns it and the batch ids to enqueue on
-    commit. Call inside the transaction that decides the mailing exists."""
-    now = timezone.now()
-    mailing = Mailing.objects.create(
-        kind=kind,
-        status=Mailing.Status.SENDING if recipients else Mailing.Status.DONE,
-        audience_size=len(recipients),
-        audience_complete=True,  # written whole, here
-        audience_updated_at=now,
-        started_at=now,
-        finished_at=None if recipients else now,
-    )
-    rows = Delivery.objects.bulk_create(Delivery(mailing=mailing, **r) for r in recipients)
-    ids = sorted(row.pk for row in rows)
-    size = settings.MAIL_BATCH_SIZE
-    batches = Batch.objects.bulk_create(
-        Batch(
-            mailing=mailing,
-            first_delivery_id=chunk[0],
-            last_delivery_id=chunk[-1],
-            size=len(chunk),
-            enqueued_at=now,
+_kinds: dict[str, _Kind] = {}
+
+
+def register_kind(kind: str, *, audience: Audience, sender: Sender) -> None:
+    _kinds[kind] = _Kind(audience=audience, sender=sender)
+
+
+def open_mailing(kind: str) -> Mailing:
+    """A pending mailing of a registered `kind`, started on commit. Call inside the transaction that
+    decides the mailing exists: the row is the outbox, so a start task lost with the broker (or never
+    enqueued) is enqueued again by the sweeper after MAIL_REQUEUE_AFTER_SECONDS."""
+    from subscriptions.tasks import start_mailing
+
+    mailing = Mailing.objects.create(kind=kind)
+    transaction.on_commit(lambda: start_mailing.delay(mailing.pk), robust=True)
+    return mailing
+
+
+def _start_registered(mailing_id: int) -> list[int]:
+    """Start a pending mailing of a registered kind: its whole audience (small: grant holders, not a
+    list) as deliveries in batches of MAIL_BATCH_SIZE, written in one transaction under the mailing's
+    row lock together with the move out of pending, so a rerun (a redelivered task, the sweeper)
+    writes nothing twice. Returns the batch ids to enqueue."""
+    with transaction.atomic():
+        mailing = (
+            Mailing.objects.select_for_update()
+            .filter(pk=mailing_id, status=Mailing.Status.PENDING)
+            .first()
         )
-        for chunk in (ids[i : i + size] for i in range(0, len(ids), size))
-    )
-    return mailing, [batch.pk for batch in batches]
+        if mailing is None:
+            return []  # started already, or cancelled
+        recipients = _kinds[mailing.kind].audience(mailing)
+        now = timezone.now()
+        rows = Delivery.objects.bulk_create(Delivery(mailing=mailing, **r) for r in recipients)
+        ids = sorted(row.pk for row in rows)
+        size = settings.MAIL_BATCH_SIZE
+        batches = Batch.objects.bulk_create(
+            Batch(
+                mailing=mailing,
+                first_delivery_id=chunk[0],
+                last_delivery_id=chunk[-1],
+                size=len(chunk),
+                enqueued_at=now,
+            )
+            for chunk in (ids[i : i + size] for i in range(0, len(ids), size))
+        )
+        Mailing.objects.filter(pk=mailing.pk).update(
+            status=Mailing.Status.SENDING if ids else Mailing.Status.DONE,
+            audience_size=len(ids),
+            audience_complete=True,
+            audience_updated_at=now,
+            started_at=now,
+            finished_at=None if ids else now,
+        )
+    logger.info("mailing %s: %s recipients, %s batches", mailing_id, len(ids), len(batches))
+    return [batch.pk for batch in batches]
 
 
 def _send_registered(batch: Batch) -> float | None:
@@ -769,7 +856,7 @@ def _send_registered(batch: Batch) -> float | None:
     )
 
     def send_and_record() -> None:
-        outcome = _senders[batch.mailing.kind](batch, queued)
+        outcome = _kinds[batch.mailing.kind].sender(batch, queued)
         with transaction.atomic():
             mark(outcome, timezone.now())
 

@@ -174,7 +174,7 @@ class Mailing(models.Model):
 
     class Kind(models.TextChoices):
         RELEASE = "release", "Release"
-        # Other apps' mail through the same batches and ledger (subscriptions.delivery.register_sender).
+        # Other apps' mail through the same batches and ledger (subscriptions.delivery.register_kind).
         ACCESS_REVISION = "access_revision", "New artifact revision (access)"
 
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.RELEASE)

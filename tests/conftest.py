@@ -487,6 +487,18 @@ def fake_esp():
         yield esp
 
 
+@pytest.fixture
+def mailgun_here(settings):
+    """A fake Mailgun that this process's own mail goes to, through anymail's Mailgun backend: for
+    tests whose tasks run in-process (eager), unlike `fake_esp`, which is for workers."""
+    from tests.fake_esp import FakeMailgun
+    from tests.test_fake_esp import use_mailgun
+
+    with FakeMailgun() as esp:
+        use_mailgun(settings, esp.api_url, REQUESTS_TIMEOUT=10)
+        yield esp
+
+
 def esp_worker_env(esp, **extra) -> dict[str, str]:
     """start_worker() environment: anymail's real Mailgun backend with its API URL at `esp`, batches
     of 5, retries after 1-2 s, a 5 s client timeout; `extra` adds or replaces variables."""
@@ -586,21 +598,25 @@ def reviewing_editor(editor, guide):
 
 
 def grant_for(artifact, email: str = "ann@example.org", **grant_fields):
-    """An approved request with a live grant; returns (grant, token) as the mailed link has it."""
+    """An approved request with a live grant whose link mail the ESP accepted; returns (grant, token)
+    as the mailed link has it."""
     from datetime import timedelta
 
     from django.utils import timezone
 
-    from access.models import AccessRequest, Grant
+    from access.models import AccessRequest, Grant, GrantToken
 
     request = AccessRequest.objects.create(
         artifact=artifact, email=email, email_key=email.lower(), status="approved",
         verified_at=timezone.now(), decided_at=timezone.now(),
     )  # fmt: skip
-    fields = {"expires_at": timezone.now() + timedelta(days=30), "max_downloads": 20}
-    grant = Grant(request=request, artifact=artifact, **{**fields, **grant_fields})
-    token = grant.new_token()
-    grant.save()
+    fields = {
+        "expires_at": timezone.now() + timedelta(days=30),
+        "max_downloads": 20,
+        "link_sent_at": timezone.now(),
+    }
+    grant = Grant.objects.create(request=request, artifact=artifact, **{**fields, **grant_fields})
+    _, token = GrantToken.issue(grant, mailed_at=grant.link_sent_at)
     return grant, token
 
 

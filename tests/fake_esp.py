@@ -19,6 +19,11 @@ and `recipient-variables` must be a JSON object with an entry for every `to` add
 message has `%recipient.…%` placeholders (without any, "{}" is anymail's way to ask for separate,
 unpersonalised mails: merge_data = {}).
 
+An address can be refused for good, as an ESP refuses an address it will never take:
+`esp.refuse("bo@example.org")` answers every request with it among the `to` addresses 400 {"message":
+"'to' parameter is not a valid address: bo@example.org"} (naming the address, as some ESPs do), before
+the script is consulted; the request is counted as rejected.
+
 Faults are scripted: `esp.script(["ok", ("status", 503), ("hang", 2), ("ok_then_drop",)])`, one
 outcome consumed per request (auth failures consume none), "ok" once the queue is empty:
 
@@ -649,6 +654,7 @@ class FakeMailgun:
         self._stopping = threading.Event()
         self._released = threading.Event()  # set by release(): held requests carry on
         self._script: collections.deque[tuple] = collections.deque()
+        self._refused: set[str] = set()
         self._attempts: list[Attempt] = []
         self._batches: list[Batch] = []
         self._counter = itertools.count(1)
@@ -715,6 +721,11 @@ class FakeMailgun:
         normalised = [_normalise(outcome) for outcome in outcomes]
         with self._lock:
             self._script.extend(normalised)
+
+    def refuse(self, *addresses: str) -> None:
+        """Refuse every request to any of these addresses from now on (400, see the module docstring)."""
+        with self._lock:
+            self._refused.update(address.lower() for address in addresses)
 
     def release(self) -> None:
         """Let every request held by a ("hold", …) outcome carry on; later holds do not wait."""
@@ -824,6 +835,10 @@ class FakeMailgun:
                 fields, attachments, parse_error = (), (), str(error)
             else:
                 parse_error = None
+            if refused := self._refused_among(fields):
+                message = f"'to' parameter is not a valid address: {refused}"
+                self._refuse(h, domain, len(body), "rejected", 400, message, fields)
+                return
             with self._lock:
                 outcome = self._script.popleft() if self._script else ("ok",)
             attempt = self._new_attempt(
@@ -831,12 +846,31 @@ class FakeMailgun:
             )
             self._carry_out(h, outcome, attempt, attachments, parse_error, started)
 
+    def _refused_among(self, fields: Fields) -> str | None:
+        """The first `to` address that refuse() named, if any."""
+        with self._lock:
+            if not self._refused:
+                return None
+            return next(
+                (addr for _value, addr in _address_fields(fields, "to")
+                 if addr.lower() in self._refused),
+                None,
+            )  # fmt: skip
+
     def _refuse(
-        self, h: _Handler, domain: str, size: int, outcome: str, status: int, message: str
+        self,
+        h: _Handler,
+        domain: str,
+        size: int,
+        outcome: str,
+        status: int,
+        message: str,
+        fields: Fields = (),
     ) -> None:
         """A request turned away before the script is consulted (it consumes no scripted answer)."""
-        attempt = self._new_attempt(domain, outcome, (), size)
+        attempt = self._new_attempt(domain, outcome, fields, size)
         attempt.status = status
+        attempt.rejection = message if status == 400 else None
         self._count(**{outcome: 1})
         self._log_attempt(attempt)
         h.answer(status, message if status == 401 else {"message": message})

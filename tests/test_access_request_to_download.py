@@ -12,7 +12,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
-from access.models import AccessRequest, Download, Grant
+from access.models import AccessRequest, Download, Grant, GrantToken
 from subscriptions.models import Subscriber, SubscriberEvent
 from tests.conftest import TOPIC_LIST_BYTES, mailed_path, page_form
 from tests.pages import links, text
@@ -93,7 +93,8 @@ def test_a_reader_requests_verifies_is_approved_and_downloads_the_file(
     download_path = mailed_path(link_mail.text, "/access/")
     token = download_path.removeprefix("/access/").strip("/")
     assert "ann" not in token.lower() and str(request.pk) not in token.split("-")
-    assert token not in Grant.objects.values_list("token_hash", flat=True)  # stored only hashed
+    assert token not in GrantToken.objects.values_list("token_hash", flat=True)  # only hashed
+    assert grant.tokens.get().mailed_at is not None  # the mail went out: recorded with its link
 
     response = browser.get(download_path)
     assert response.status_code == 200

@@ -1,5 +1,5 @@
 """A new revision is announced once to the holders of live links who asked, through the release
-delivery pipeline (a mailing, batches, a delivery per grant), with a fresh personal link."""
+delivery pipeline (a mailing, batches, a delivery per grant), with a new personal link."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from access import notices
 from access.models import ArtifactRevision, Grant
 from subscriptions.delivery import send
 from subscriptions.models import Batch, Delivery, Mailing
-from tests.conftest import TOPIC_LIST_BYTES, grant_for, mailed_path, page_forms
+from tests.conftest import TOPIC_LIST_BYTES, add_revision, grant_for, mailed_path, page_forms
 from tests.pages import text
 
 NEW_BYTES = TOPIC_LIST_BYTES + b"- A new topic: [evals](https://example.org/evals)\n"
@@ -75,7 +75,7 @@ def test_holders_who_asked_get_one_notice_with_a_working_new_link(
     # Running the batch or the notice again sends nothing more.
     for batch in Batch.objects.filter(mailing=mailing):
         assert send(batch.pk) is None
-    assert notices.revision_uploaded(revision.pk) == []
+    assert notices.revision_uploaded(revision.pk) is None
     assert len(smtp_server.messages) == 1
 
 
@@ -115,7 +115,7 @@ def test_one_click_stops_the_notices_of_one_grant(topic_list, reviewing_editor, 
 
 @pytest.mark.worker
 def test_a_real_worker_sends_the_notice_batches_once(topic_list, smtp_server, start_worker):
-    from tests.conftest import add_revision, wait_for
+    from tests.conftest import wait_for
 
     for n in range(7):
         grant_for(topic_list, f"holder-{n}@example.org", notify_revisions=True)
@@ -126,16 +126,34 @@ def test_a_real_worker_sends_the_notice_batches_once(topic_list, smtp_server, st
         MAIL_BATCH_SIZE="3",
     )
     revision = add_revision(topic_list, NEW_BYTES, note="Added evals")
-    notices.revision_uploaded(revision.pk)  # commits (transactional test): batches go to Redis
+    notices.revision_uploaded(revision.pk)  # commits (transactional test): its start goes to Redis
 
     mailing = Mailing.objects.get(kind=Mailing.Kind.ACCESS_REVISION)
-    assert Batch.objects.filter(mailing=mailing).count() == 3
     wait_for(
         lambda: Mailing.objects.filter(pk=mailing.pk, status=Mailing.Status.DONE).exists(),
         what="the notice mailing to finish",
     )
+    assert Batch.objects.filter(mailing=mailing).count() == 3
     recipients = sorted(m.rcpt_tos[0] for m in smtp_server.messages)
     assert recipients == [f"holder-{n}@example.org" for n in range(7)]
     assert set(Delivery.objects.filter(mailing=mailing).values_list("status", flat=True)) == {
         "sent"
     }
+
+
+def test_two_uploads_in_a_row_notify_once_of_the_newer(
+    topic_list, mailoutbox, django_capture_on_commit_callbacks
+):
+    grant_for(topic_list, "ann@example.org", notify_revisions=True)
+    with django_capture_on_commit_callbacks(
+        execute=True
+    ):  # both uploads commit before either starts
+        first = add_revision(topic_list, NEW_BYTES, note="First")
+        notices.revision_uploaded(first.pk)
+        second = add_revision(topic_list, NEW_BYTES + b"- More\n", note="Second")
+        notices.revision_uploaded(second.pk)
+
+    (mail,) = mailoutbox
+    assert "What changed: Second" in mail.body
+    first.refresh_from_db()
+    assert (first.notice.status, first.notice.audience_size) == (Mailing.Status.DONE, 0)

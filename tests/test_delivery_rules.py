@@ -62,7 +62,7 @@ def test_an_esp_refusal_quoting_an_address_is_stored_without_it():
     response._content = (
         b'{"message": "to parameter is not a valid address: ann.reader+x@example.org"}'
     )
-    error = delivery._classify(
+    error = delivery.classify(
         AnymailRequestsAPIError(
             "Mailgun API response 400", status_code=400, response=response, email_message=None
         )

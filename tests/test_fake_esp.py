@@ -489,3 +489,18 @@ def test_as_a_recording_process_it_appends_batches_that_read_back_as_messages(se
         json.loads(line) for line in (tmp_path / "attempts.jsonl").read_text().splitlines()
     )
     assert (attempt["status"], attempt["recipients"]) == (200, 3)
+
+
+def test_an_address_refused_for_good_is_refused_in_every_request_before_the_script(esp):
+    esp.refuse("Bo@example.org")
+    esp.script([("status", 503)])
+    for _ in range(2):
+        with pytest.raises(AnymailRequestsAPIError) as raised:
+            release_batch().send()
+        assert raised.value.status_code == 400
+        assert "not a valid address: bo@example.org" in raised.value.response.json()["message"]
+
+    assert [(a.outcome, a.status) for a in esp.attempts] == [("rejected", 400)] * 2
+    assert esp.attempts[0].to == list(READERS)
+    assert esp.pending_script == [("status", 503)]  # consumed by no refused request
+    assert esp.batches == [] and esp.stats["rejected"] == 2
