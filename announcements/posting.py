@@ -33,6 +33,8 @@ from guide.models import Version
 
 logger = logging.getLogger(__name__)
 
+_TARGET_LENGTH = Announcement._meta.get_field("target").max_length
+
 
 # --- 1. Publishing writes the rows ------------------------------------------------------------------
 
@@ -44,10 +46,13 @@ def create_announcements(version: Version) -> list[Announcement]:
     created = []
     for channel in channels.configured():
         try:
-            # One savepoint per channel: a row that cannot be written (a webhook URL longer than
-            # the column) loses that channel's post, not the others'.
+            # One savepoint per channel: a row that cannot be written loses that channel's post,
+            # not the others'.
             with transaction.atomic():
                 for target in channel.targets():
+                    if len(target) > _TARGET_LENGTH:
+                        # Checked here, not left to the column: SQLite (make run) stores any length.
+                        raise ValueError(f"a target is longer than {_TARGET_LENGTH} characters")
                     announcement, new = Announcement.objects.get_or_create(
                         version=version, channel=channel.name, target=target
                     )

@@ -450,6 +450,8 @@ for _name, _urls in [
         if not _url.startswith(("https://", "http://")):
             # The value is not repeated: a webhook URL may carry a token.
             raise ImproperlyConfigured(f"{_name}: every URL must be an http(s) URL.")
+        if len(_url) > 500:  # Announcement.target's length
+            raise ImproperlyConfigured(f"{_name}: every URL must be at most 500 characters.")
 # httpx logs every request's URL at INFO, and the Bot API's URL carries the bot token.
 LOGGING["loggers"] = {**LOGGING.get("loggers", {}), "httpx": {"level": "WARNING"}}
 CELERY_BEAT_SCHEDULE["sweep-announcements"] = {

@@ -47,6 +47,10 @@ def settings_check(**extra: str) -> subprocess.CompletedProcess:
             {"WEBHOOK_URLS": "ftp://hooks.example/a", "WEBHOOK_SECRET": "s"},
             "WEBHOOK_URLS: every URL must be an http(s) URL.",
         ),
+        (
+            {"WEBHOOK_URLS": "https://hooks.example/" + "x" * 500, "WEBHOOK_SECRET": "s"},
+            "WEBHOOK_URLS: every URL must be at most 500 characters.",
+        ),
     ],
 )
 def test_bad_channel_settings_stop_the_process_with_a_clear_message(env, message):
