@@ -28,7 +28,6 @@ from subscriptions import addresses, exporting, importing, lifecycle
 from subscriptions import delivery as fanout
 from subscriptions.models import (
     Batch,
-    Cadence,
     Delivery,
     Mailing,
     Subscriber,
@@ -154,6 +153,7 @@ class SubscriberAdmin(admin.ModelAdmin):
     def formfield_for_manytomany(self, db_field, request: HttpRequest, **kwargs):
         if db_field.name == "guides":
             kwargs["widget"] = forms.CheckboxSelectMultiple
+            kwargs["help_text"] = "None ticked means all guides, as on the subscriber's own page."
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     # --- Who may do what ---------------------------------------------------------------------------
@@ -175,15 +175,20 @@ class SubscriberAdmin(admin.ModelAdmin):
     # --- Editing preferences -----------------------------------------------------------------------
 
     def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
-        super().save_related(request, form, formsets, change)
+        # The guides are stored by lifecycle.update_preferences, not by the form's save_m2m(): one
+        # rule for the admin and the subscriber's own page. There, no guide ticked means all guides
+        # (stored as a link to each); saving no links here would look saved and silently stop all
+        # release mail, since the audience of a release is read from the links. Refusing an empty
+        # choice instead would give the same choice two meanings. It also starts the baselines of
+        # guides gained, so their first mail is the change since today's version.
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
         if {"cadence", "guides"} & set(form.changed_data):
-            subscriber = form.instance
-            slugs = ", ".join(sorted(g.slug for g in subscriber.guides.all())) or "no guides"
-            lifecycle.record(
-                subscriber,
-                SubscriberEvent.Kind.PREFERENCES,
-                f"by {request.user.get_username()} in the admin: "
-                f"{Cadence(subscriber.cadence).label}; {slugs}",
+            lifecycle.update_preferences(
+                form.instance,
+                guides=form.cleaned_data["guides"],
+                cadence=form.instance.cadence,
+                how=f"by {request.user.get_username()} in the admin",
             )
 
     # --- Actions -----------------------------------------------------------------------------------

@@ -7,8 +7,9 @@ Stages, each safe to run twice:
 2. `start_chunk(mailing_id)` claims the mailing (pending → sending, fixing started_at and the highest
    subscriber id), then writes one window of MAIL_AUDIENCE_CHUNK subscriber ids per call, in one
    transaction: one Delivery per recipient (confirmed subscribers of the guide whose cadence includes
-   the bump, each with their baseline: the last version of the guide they were mailed), cut into
-   Batches of MAIL_BATCH_SIZE that share a baseline. The start_mailing task enqueues the next window,
+   the bump, each with their baseline: the last version of the guide they were mailed, or the one
+   that was live when they started following it; nobody whose baseline already is this version), cut
+   into Batches of MAIL_BATCH_SIZE that share a baseline. The start_mailing task enqueues the next window,
    then this window's send_batch tasks.
 3. `send_batch(batch_id)` claims its batch (queued → sending, a conditional update), re-reads each
    recipient's status (someone who unsubscribed after publication gets nothing), renders the batch's
@@ -196,12 +197,16 @@ def _write_chunk(mailing: Mailing, low: int, high: int) -> tuple[list[int], int]
         LEFT JOIN {_table(Baseline)} b ON b.subscriber_id = s.id AND b.guide_id = %s
         WHERE s.id > %s AND s.id <= %s AND s.status = %s AND s.confirmed_at <= %s
           AND s.cadence IN ({placeholders})
+          AND (b.version_id IS NULL OR b.version_id <> %s)
         ORDER BY COALESCE(b.version_id, 0), s.id
         ON CONFLICT (mailing_id, subscriber_id) DO NOTHING
     """  # noqa: S608 - table names from model metadata, values as parameters
+    # A baseline that already is this version: someone who started following the guide (confirmed,
+    # or gained it) after the publish committed but before the mailing started. It is live for
+    # them already; a mail would have nothing in it.
     delivery_params = [
         mailing.pk, Delivery.Status.QUEUED, version.guide_id, version.guide_id,
-        low, high, Subscriber.Status.CONFIRMED, mailing.started_at, *cadences,
+        low, high, Subscriber.Status.CONFIRMED, mailing.started_at, *cadences, version.pk,
     ]  # fmt: skip
 
     def insert_batches(rows: str) -> str:

@@ -21,6 +21,9 @@ subscriber stays so, and a confirmed one keeps their preferences apart from the 
 
 Without consent the new subscribers are pending and get a confirmation mail (enqueued on commit);
 with consent (the list owner asserts the addresses agreed elsewhere) they are confirmed right away.
+A subscriber who starts following a guide confirmed (a new one of a consented import, or a confirmed
+one the file gives a guide) gets the guide's latest published version as their baseline, so their
+first release mail shows the change since then (models.BaselineQuerySet.start_following).
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from django.utils import timezone
 from guide.models import Guide
 from subscriptions import addresses
 from subscriptions.csvcells import unprotect
-from subscriptions.models import Cadence, Subscriber, SubscriberEvent, SuppressedAddress
+from subscriptions.models import Baseline, Cadence, Subscriber, SubscriberEvent, SuppressedAddress
 
 CHUNK_SIZE = 2000
 # The report keeps this many bad rows and counts the rest, so a million bad rows cost no memory.
@@ -352,28 +355,48 @@ class _Writer:
 
         created, raced = self._create([(k, row) for k, row in first.items() if k not in existing])
         existing.update(raced)
+        listed = [
+            (pk, (first[k].guide_ids or frozenset()) | added.get(k, set()))
+            for k, pk in existing.items()
+        ]
+        gained = self._gained(listed)
         self._link_guides(
             [
                 (pk, (first[k].guide_ids or self.all_guide_ids) | added.get(k, set()))
                 for k, pk in created.items()
             ],
-            [
-                (pk, (first[k].guide_ids or frozenset()) | added.get(k, set()))
-                for k, pk in existing.items()
-            ],
+            listed,
         )
-        self._record_events(
-            created.values(),
-            [
-                (pk, (first[k].guide_ids or frozenset()) | added.get(k, set()))
-                for k, pk in existing.items()
-            ],
-        )
+        # Baselines for whoever starts following a guide confirmed: the new subscribers of a
+        # consented import, and confirmed subscribers the file gives a guide; their first release
+        # mail is then the change since the version live today. Pending ones start theirs when they
+        # confirm.
+        if created and self.consented:
+            Baseline.objects.start_following(created.values())
+        for guide_id, pks in gained.items():
+            Baseline.objects.start_following(pks, [guide_id])
+        self._record_events(created.values(), listed)
 
         self.created += len(created)
         self.merged += sum(count.values()) - len(created)
         if created and not self.consented:
             self._request_confirmations(min(created.values()), max(created.values()))
+
+    def _gained(self, listed: list[tuple[int, frozenset[int]]]) -> dict[int, list[int]]:
+        """{guide id: existing subscribers the rows give that guide and who do not follow it yet}."""
+        if not any(guide_ids for _pk, guide_ids in listed):
+            return {}
+        following = set(
+            _Through.objects.filter(subscriber_id__in=[pk for pk, _ in listed]).values_list(
+                "subscriber_id", "guide_id"
+            )
+        )
+        gained: dict[int, list[int]] = {}
+        for pk, guide_ids in listed:
+            for guide_id in guide_ids:
+                if (pk, guide_id) not in following:
+                    gained.setdefault(guide_id, []).append(pk)
+        return gained
 
     def _create(self, rows: list[tuple[str, _Row]]) -> tuple[dict[str, int], dict[str, int]]:
         """Insert new subscribers: ({email_key: pk} created, {email_key: pk} created by others)."""

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from guide.models import Guide
 from subscriptions import addresses, tokens
-from subscriptions.models import Cadence, Subscriber, SubscriberEvent, SuppressedAddress
+from subscriptions.models import Baseline, Cadence, Subscriber, SubscriberEvent, SuppressedAddress
 
 logger = logging.getLogger(__name__)
 Kind = SubscriberEvent.Kind
@@ -167,7 +167,8 @@ def confirm(token: str, request: Request) -> Subscriber:
 
 
 def _record_consent(subscriber: Subscriber, request: Request, how: str) -> None:
-    """Confirmed now, by this request: the consent record. Inside the caller's transaction."""
+    """Confirmed now, by this request: the consent record, and the baselines of the guides they
+    follow (call it once their guides are stored). Inside the caller's transaction."""
     now = timezone.now()
     subscriber.status = Subscriber.Status.CONFIRMED
     subscriber.confirmed_at = subscriber.consent_at = now
@@ -177,6 +178,8 @@ def _record_consent(subscriber: Subscriber, request: Request, how: str) -> None:
     subscriber.unsubscribed_at = None
     subscriber.soft_bounces = 0
     subscriber.save()
+    # They start following now: each first mail shows the change since what is live today.
+    Baseline.objects.start_following([subscriber.pk])
     # Fresh consent lifts an earlier erasure's suppression.
     SuppressedAddress.objects.filter(
         address_hash=addresses.suppression_hash(subscriber.email)
@@ -205,29 +208,38 @@ def subscribe_verified(
         )
         record(subscriber, Kind.SUBSCRIBED, f"via {source}")
     elif subscriber.status == Subscriber.Status.CONFIRMED:
+        gained = {g.pk for g in guides} - set(subscriber.guides.values_list("pk", flat=True))
         subscriber.guides.add(*guides)
+        Baseline.objects.start_following([subscriber.pk], gained)
         record(
             subscriber, Kind.PREFERENCES, f"added {', '.join(g.slug for g in guides)} via {source}"
         )
         return subscriber
     else:
         subscriber.source = source[:100]
-    _record_consent(subscriber, request, f"via {source} ")
     subscriber.guides.add(*guides)
+    _record_consent(subscriber, request, f"via {source} ")
     return subscriber
 
 
-def update_preferences(subscriber: Subscriber, *, guides: Iterable[Guide], cadence: str) -> None:
+def update_preferences(
+    subscriber: Subscriber, *, guides: Iterable[Guide], cadence: str, how: str = ""
+) -> None:
+    """Set cadence and guides (the preferences page, the admin); `how` prefixes the history entry.
+
+    No guide means every guide: the rule of the subscribe and preferences forms ("None ticked means
+    all guides"), stored as a link to each, since the audience of a release is read from the links.
+    A guide gained starts its baseline at its latest published version; the others keep theirs.
+    """
     with transaction.atomic():
         subscriber.cadence = cadence
         subscriber.save(update_fields=["cadence"])
         guides = list(guides) or list(Guide.objects.all())  # none ticked means all, as on the form
+        before = set(subscriber.guides.values_list("pk", flat=True))
         subscriber.guides.set(guides)
-        record(
-            subscriber,
-            Kind.PREFERENCES,
-            f"{Cadence(cadence).label}; {', '.join(g.slug for g in guides) or 'no guides'}",
-        )
+        Baseline.objects.start_following([subscriber.pk], {g.pk for g in guides} - before)
+        choice = f"{Cadence(cadence).label}; {', '.join(g.slug for g in guides) or 'no guides'}"
+        record(subscriber, Kind.PREFERENCES, f"{how}: {choice}" if how else choice)
 
 
 def unsubscribe(subscriber: Subscriber, *, how: str, **event: Any) -> bool:

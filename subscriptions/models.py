@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Iterable
 
-from django.db import models
-from django.db.models import Q
+from django.db import connection, models
+from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
 from guide.models import Guide, Version
@@ -133,12 +134,87 @@ class SuppressedAddress(models.Model):
         return f"{self.address_hash[:12]}… ({self.reason})"
 
 
+# Subscriber ids per statement off PostgreSQL (SQLite in `make run`), under its bound-parameter cap.
+_IDS_PER_STATEMENT = 500
+
+
+class BaselineQuerySet(models.QuerySet["Baseline"]):
+    def start_following(
+        self, subscriber_ids: Iterable[int], guide_ids: Iterable[int] | None = None
+    ) -> int:
+        """Start the baselines of subscribers who begin to follow guides; returns the rows written.
+
+        For each confirmed subscriber among `subscriber_ids` and each guide they follow (those of
+        `guide_ids`; None: every guide they follow) that has no baseline yet: the guide's latest
+        published version now. Their first release mail then shows the change since the version
+        that was live when they started following, not the whole guide. A guide with nothing
+        published gets no row (its first release is all new to everyone). An existing baseline is
+        never moved, backwards or forwards. Pending subscribers get nothing here: their baselines
+        start when they confirm (until then no release reaches them).
+
+        Called by every path that makes a subscriber confirmed or gives one a guide
+        (subscriptions.lifecycle, subscriptions.importing), after the guides are stored. Set-based
+        for imports: one INSERT … SELECT per guide (per chunk of ids off PostgreSQL).
+        """
+        ids = sorted(set(subscriber_ids))
+        if guide_ids is not None:
+            guide_ids = list(guide_ids)
+        if not ids or guide_ids == []:
+            return 0
+        guides = Guide.objects.order_by().annotate(
+            latest=Subquery(
+                Version.objects.published()
+                .filter(guide=OuterRef("pk"))
+                .newest_first()
+                .values("pk")[:1]
+            )
+        )
+        if guide_ids is not None:
+            guides = guides.filter(pk__in=guide_ids)
+        latest = list(guides.filter(latest__isnull=False).values_list("pk", "latest"))
+        quote = connection.ops.quote_name
+        baseline, subscriber, follows = (
+            quote(model._meta.db_table)
+            for model in (Baseline, Subscriber, Subscriber.guides.through)
+        )
+        if connection.vendor == "postgresql":
+            chunks = [ids]
+            ids_param = "= ANY(%s::bigint[])"  # the whole list as one array parameter
+        else:
+            step = _IDS_PER_STATEMENT
+            chunks = [ids[i : i + step] for i in range(0, len(ids), step)]
+            ids_param = ""
+        now = timezone.now()
+        written = 0
+        with connection.cursor() as cursor:
+            for guide_id, version_id in latest:
+                for chunk in chunks:
+                    in_ids = ids_param or f"IN ({', '.join(['%s'] * len(chunk))})"
+                    cursor.execute(
+                        f"""
+                        INSERT INTO {baseline} (subscriber_id, guide_id, version_id, updated_at)
+                        SELECT s.id, %s, %s, %s FROM {subscriber} s
+                        JOIN {follows} sg ON sg.subscriber_id = s.id AND sg.guide_id = %s
+                        WHERE s.status = %s AND s.id {in_ids}
+                        ON CONFLICT (subscriber_id, guide_id) DO NOTHING
+                        """,  # noqa: S608 - table names from model metadata, values as parameters
+                        [
+                            guide_id, version_id, now, guide_id, Subscriber.Status.CONFIRMED,
+                            *([chunk] if ids_param else chunk),
+                        ],
+                    )  # fmt: skip
+                    written += cursor.rowcount
+        return written
+
+
 class Baseline(models.Model):
     """The last version of a guide a subscriber was mailed: where their next mail's diff starts.
 
     A major-only subscriber's baseline is their last major, so their next mail shows everything since.
-    No row means never mailed (the diff starts from nothing). It moves forward only when a delivery is
-    recorded as sent, in the same transaction.
+    It starts, when the subscriber begins to follow the guide (confirms, or gains it), at the guide's
+    latest published version then (BaselineQuerySet.start_following). No row means nothing was
+    published when they started following and they were never mailed since (the diff starts from
+    nothing). It moves forward only when a delivery is recorded as sent, in the same transaction.
     """
 
     # Every sent batch upserts its recipients' rows (1M per release at 1M subscribers). With no index
@@ -152,6 +228,8 @@ class Baseline(models.Model):
     guide = models.ForeignKey(Guide, on_delete=models.CASCADE, related_name="+", db_index=False)
     version = models.ForeignKey(Version, on_delete=models.CASCADE, related_name="+", db_index=False)
     updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = BaselineQuerySet.as_manager()
 
     class Meta:
         constraints = [

@@ -102,6 +102,12 @@ def guide(db) -> Guide:
     )
 
 
+@pytest.fixture
+def mdtp(db) -> Guide:
+    """A second guide, with nothing published (modules that need its versions make their own)."""
+    return Guide.objects.create(slug="mdtp", title="MDTP topic list")
+
+
 def make_version(
     guide: Guide, number: str, content: str, *, published_at=None, bump="", entries=()
 ):

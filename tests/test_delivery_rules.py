@@ -39,10 +39,10 @@ def test_a_newer_version_moves_the_baseline_forward_and_a_first_mail_creates_it(
 
 
 def test_a_batch_claimed_more_often_than_the_attempt_limit_is_failed_not_sent_again(
-    guide, v0_10_0, settings, mailoutbox
+    guide, v0_9_0, v0_10_0, settings, mailoutbox
 ):
     settings.MAIL_BATCH_MAX_ATTEMPTS = 3
-    make_subscribers(guide, "reader", 2, baseline=v0_10_0)
+    make_subscribers(guide, "reader", 2, baseline=v0_9_0)
     mailing = Mailing.objects.create(version=v0_10_0)
     (batch_id,) = delivery.start(mailing.pk)
     # Three workers died while sending it: each claim counted an attempt.

@@ -12,7 +12,6 @@ import json
 import pytest
 from django.test import Client
 
-from guide.models import Guide
 from subscriptions.addresses import suppression_hash
 from subscriptions.models import Subscriber, SubscriberEvent, SuppressedAddress
 from tests.conftest import mailed_path, page_form, page_forms
@@ -27,11 +26,6 @@ CONSENT_UA = "Mozilla/5.0 manage-test"
 @pytest.fixture(autouse=True)
 def _empty_cache(clear_cache):
     """Rate-limit counters of other tests must not count here."""
-
-
-@pytest.fixture
-def mdtp(db) -> Guide:
-    return Guide.objects.create(slug="mdtp", title="MDTP topic list")
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from guide.models import Guide
 from subscriptions import addresses, lifecycle
-from subscriptions.models import Subscriber, SubscriberEvent, SuppressedAddress
-from tests.conftest import page_form
+from subscriptions.models import Baseline, Subscriber, SubscriberEvent, SuppressedAddress
+from tests.conftest import make_version, page_form
 from tests.pages import hrefs, text
 
 CHANGELIST_URL = "/admin/subscriptions/subscriber/"
@@ -278,6 +278,29 @@ def test_editing_cadence_and_guides_in_the_admin_is_recorded_in_the_history(
     assert (ann.cadence, ann.status) == ("major", "confirmed")
     assert {g.slug for g in ann.guides.all()} == {"mdtp"}
     assert ann.events.get().detail == "by ada in the admin: Major releases only; mdtp"
+
+
+def test_unticking_every_guide_in_the_admin_means_all_guides_as_on_the_subscribers_own_page(
+    list_admin_client, people, v0_9_0, v0_10_0
+):
+    ann, mdtp = people["ann"], Guide.objects.get(slug="mdtp")
+    Baseline.objects.create(subscriber=ann, guide=v0_9_0.guide, version=v0_9_0)
+    mdtp_1_0 = make_version(mdtp, "1.0.0", "# MDTP\n", published_at=timezone.now(), bump="major")
+    page = list_admin_client.get(change_url(ann))
+    assert "None ticked means all guides" in text(page)
+
+    saved = list_admin_client.post(
+        change_url(ann), page_form(page, change_url(ann)).data(guides=[])
+    )
+
+    assert saved.status_code == 302
+    assert {g.slug for g in ann.guides.all()} == {"mlmw", "mdtp"}  # what release mail is sent for
+    assert ann.events.get().detail == "by ada in the admin: Minor and major releases; mdtp, mlmw"
+    # The guide gained starts at its live version; mlmw keeps the version ann was last mailed.
+    assert {b.guide.slug: b.version for b in ann.baselines.all()} == {
+        "mlmw": v0_9_0,
+        "mdtp": mdtp_1_0,
+    }
 
 
 # --- Actions ----------------------------------------------------------------------------------------

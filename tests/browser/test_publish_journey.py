@@ -98,7 +98,10 @@ def test_an_editor_previews_and_publishes_a_release_and_the_subscriber_gets_its_
     )
     assert mail.subject == "The MLMW guide 0.11.0: 1 section added, 1 new link"
     text = mail.text.replace("\r\n", "\n")
-    assert "1 section added, 1 new link since 0.10.0, the last version we mailed you." in text
+    assert (
+        "1 section added, 1 new link since 0.10.0, the last version we mailed you"
+        " (or the one current when you subscribed)."
+    ) in text
     assert "- A Python packages section with scikit-learn.\n" in text
     assert "+ New section: The MLMW guide › Python packages\n" in text
     assert "+ scikit-learn <https://scikit-learn.org/>\n" in text

@@ -48,12 +48,9 @@ class Command(BaseCommand):
                     Guide.objects.filter(slug=guide_slug) if guide_slug else Guide.objects.all()
                 )
                 subscriber.guides.set(guides)
-                # As if they had been mailed the latest published version: the next release's
-                # mail then shows what changed since it, not the whole guide.
-                for guide in guides:
-                    latest = guide.latest_version()
-                    if latest is not None:
-                        Baseline.objects.create(subscriber=subscriber, guide=guide, version=latest)
+                # Like anyone who confirms: the next release's mail shows what changed since the
+                # latest published version, not the whole guide.
+                Baseline.objects.start_following([subscriber.pk])
                 record(subscriber, SubscriberEvent.Kind.CONFIRMED, "demo data")
                 created += 1
         self.stdout.write(f"demo subscribers: {created} created, {len(DEMO)} in all")
