@@ -8,7 +8,7 @@ Stages, each safe to run twice:
    subscriber id), then writes one window of MAIL_AUDIENCE_CHUNK subscriber ids per call, in one
    transaction: one Delivery per recipient (confirmed subscribers of the guide whose cadence includes
    the bump, each with their baseline: the last version of the guide they were mailed, or the one
-   that was live when they started following it; nobody whose baseline already is this version), cut
+   that was live when they started following it; nobody whose baseline is this version or newer), cut
    into Batches of MAIL_BATCH_SIZE that share a baseline. The start_mailing task enqueues the next window,
    then this window's send_batch tasks.
 3. `send_batch(batch_id)` claims its batch (queued → sending, a conditional update), re-reads each
@@ -188,6 +188,12 @@ def _write_chunk(mailing: Mailing, low: int, high: int) -> tuple[list[int], int]
     cadences = [c for c, bumps in CADENCE_BUMPS.items() if version.bump_level() in bumps]
     through = Subscriber.guides.through
     placeholders = ", ".join(["%s"] * len(cadences))
+    # Baselines at or above this version: someone who started following the guide (confirmed, or
+    # gained it) after the publish committed but before this window was written, or whom a newer
+    # mailing of the guide already reached (two publishes in quick succession). This version is
+    # old news to them; a mail would be empty or, worse, a diff backwards. A handful of ids.
+    caught_up = list(Version.objects.at_or_above(version).values_list("pk", flat=True))
+    caught_up_placeholders = ", ".join(["%s"] * len(caught_up))
     insert_deliveries = f"""
         INSERT INTO {_table(Delivery)}
             (mailing_id, subscriber_id, since_version_id, status, esp_message_id, error)
@@ -197,16 +203,13 @@ def _write_chunk(mailing: Mailing, low: int, high: int) -> tuple[list[int], int]
         LEFT JOIN {_table(Baseline)} b ON b.subscriber_id = s.id AND b.guide_id = %s
         WHERE s.id > %s AND s.id <= %s AND s.status = %s AND s.confirmed_at <= %s
           AND s.cadence IN ({placeholders})
-          AND (b.version_id IS NULL OR b.version_id <> %s)
+          AND (b.version_id IS NULL OR b.version_id NOT IN ({caught_up_placeholders}))
         ORDER BY COALESCE(b.version_id, 0), s.id
         ON CONFLICT (mailing_id, subscriber_id) DO NOTHING
     """  # noqa: S608 - table names from model metadata, values as parameters
-    # A baseline that already is this version: someone who started following the guide (confirmed,
-    # or gained it) after the publish committed but before the mailing started. It is live for
-    # them already; a mail would have nothing in it.
     delivery_params = [
         mailing.pk, Delivery.Status.QUEUED, version.guide_id, version.guide_id,
-        low, high, Subscriber.Status.CONFIRMED, mailing.started_at, *cadences, version.pk,
+        low, high, Subscriber.Status.CONFIRMED, mailing.started_at, *cadences, *caught_up,
     ]  # fmt: skip
 
     def insert_batches(rows: str) -> str:

@@ -282,3 +282,26 @@ def test_someone_who_starts_following_after_the_publish_but_before_the_mailing_g
     ]
     assert [m.to for m in mailoutbox] == [[reader.email]]
     assert baselines(late) == {"mlmw": "0.10.1"}
+
+
+def test_a_reader_a_newer_mailing_reached_first_gets_no_mail_of_the_older_version(
+    draft, django_capture_on_commit_callbacks, mailoutbox
+):
+    # Two publishes in quick succession: the newer mailing is written and sent before the older
+    # one's audience. The older one must not mail its version (a diff backwards) to that reader.
+    (reader,) = make_subscribers(draft.guide, "reader", 1, baseline=draft.previous())
+    with django_capture_on_commit_callbacks() as older_tasks:
+        publishing.publish(draft)
+    newer = make_version(draft.guide, "0.10.2", draft.content + "\n\nOne more line.\n")
+    with django_capture_on_commit_callbacks(execute=True):
+        publishing.publish(newer)
+    assert baselines(reader) == {"mlmw": "0.10.2"}
+    assert [m.to for m in mailoutbox] == [[reader.email]]
+
+    for task in older_tasks:
+        task()
+
+    older = Mailing.objects.get(version=draft)
+    assert not Delivery.objects.filter(mailing=older).exists()
+    assert len(mailoutbox) == 1
+    assert baselines(reader) == {"mlmw": "0.10.2"}
