@@ -13,7 +13,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # Use the system's CA store: on networks that re-sign TLS, uv's bundled roots fail with UnknownIssuer.
 export UV_NATIVE_TLS := 1
 
-.PHONY: install run test lint format check-deploy bench clean
+.PHONY: install run manage test lint format check-deploy bench clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -34,10 +34,17 @@ run: install
 	$(MANAGE) load_demo
 	$(MANAGE) load_demo_subscribers
 	$(MANAGE) load_demo_access
-	@echo "mlmw: http://127.0.0.1:8000/  (admin: /admin/, user 'editor' / password 'editor' from the demo data)"
+	@echo "mlmw: http://127.0.0.1:8000/  (admin: /admin/; demo users 'editor'/'editor' (Editors group) and 'admin'/'admin' (superuser))"
 	@trap 'kill 0' INT TERM EXIT; \
 	$(MANAGE) clock & \
 	$(MANAGE) runserver 127.0.0.1:8000
+
+# Any manage.py command with the environment `make run` uses (DEBUG=true: its development key, SQLite
+# db.sqlite3, tasks in-process, mail to the console), e.g. make manage ARGS="export_subscribers".
+# Plain `manage.py` runs production settings, which need SECRET_KEY and the rest from the environment.
+manage: export DEBUG ?= true
+manage: install
+	$(MANAGE) $(ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

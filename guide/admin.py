@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from django import forms
 from django.apps import apps
 from django.conf import settings
 from django.contrib import admin, messages
@@ -18,7 +19,7 @@ from django.utils.html import escape, format_html
 from guide import publishing
 from guide.catchup import catch_up
 from guide.markdown import render_markdown
-from guide.models import ChangelogEntry, Guide, Version
+from guide.models import SCHEDULED_NEEDS_TIME, ChangelogEntry, Guide, Version
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +45,35 @@ class ChangelogEntryInline(admin.TabularInline):
     fields = ["order", "kind", "text"]
 
 
+class VersionForm(forms.ModelForm):
+    """Refuses a schedule that could never run: without a time, or for a version publish() would
+    refuse (a number not above the latest published one), which would otherwise go back to draft
+    only when due, with nothing but a line in the server log."""
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        # A published version's status is read-only, so "status" is absent and nothing is checked.
+        if cleaned.get("status") != Version.Status.SCHEDULED:
+            return cleaned
+        if not cleaned.get("publish_at") and "publish_at" not in self.errors:
+            self.add_error("publish_at", SCHEDULED_NEEDS_TIME)
+        if {"guide", "number", "content"} <= cleaned.keys():
+            # The version as it would be saved; publishing's own check says whether it could go out.
+            candidate = Version(
+                pk=self.instance.pk,
+                guide=cleaned["guide"],
+                number=cleaned["number"],
+                content=cleaned["content"],
+            )
+            reason = publishing.refusal(candidate)
+            if reason:
+                self.add_error("status", f"It cannot be scheduled: {reason}")
+        return cleaned
+
+
 @admin.register(Version)
 class VersionAdmin(admin.ModelAdmin):
+    form = VersionForm
     list_display = ["__str__", "title", "status", "bump", "publish_at", "published_at"]
     list_filter = ["guide", "status", "bump"]
     search_fields = ["number", "title", "guide__slug"]
@@ -138,6 +166,8 @@ class VersionAdmin(admin.ModelAdmin):
             "catchup": changes,
             "content_html": render_markdown(version.content),
             "can_publish": self._can_publish(request) and not version.is_published,
+            # Shown instead of the Publish button: what publish() would answer.
+            "refusal": None if version.is_published else publishing.refusal(version),
             "email": _release_mail_preview(version),
             "can_send_test": self.has_change_permission(request, version),
         }

@@ -10,6 +10,9 @@ from django.utils import timezone
 
 from guide.versioning import MAJOR, MINOR, PATCH, VersionNumber, validate_version_number
 
+# What an editor is told when they set Status to Scheduled and leave "Publish at" empty.
+SCHEDULED_NEEDS_TIME = "A scheduled version needs a 'Publish at' time."
+
 
 class Guide(models.Model):
     slug = models.SlugField(unique=True, help_text="Short name used in URLs, e.g. mlmw.")
@@ -163,6 +166,7 @@ class Version(models.Model):
             models.CheckConstraint(
                 condition=~Q(status="scheduled") | Q(publish_at__isnull=False),
                 name="version_scheduled_has_time",
+                violation_error_message=SCHEDULED_NEEDS_TIME,
             ),
         ]
         indexes = [

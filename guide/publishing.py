@@ -44,6 +44,18 @@ def _check_publishable(version: Version) -> Version | None:
     return latest
 
 
+def refusal(version: Version) -> str | None:
+    """Why `version` cannot be published now (what publish() would say), or None if it can.
+
+    For pages and forms that must refuse before anything is attempted: the admin's scheduling and its
+    preview's Publish button. `version` may be unsaved (a form's values)."""
+    try:
+        _check_publishable(version)
+    except PublishError as exc:
+        return str(exc)
+    return None
+
+
 def publish(version: Version, *, by=None, now: datetime | None = None) -> Version:
     """Publish `version` and return it, refreshed. Raises PublishError and changes nothing otherwise."""
     with transaction.atomic():

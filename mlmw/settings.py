@@ -288,7 +288,17 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # Django's own configuration (applied first) gives the "django" logger a console handler of
+        # its own, active under DEBUG: with the root's, every django.* line was printed twice. This
+        # empties it (and its mail_admins, unused: there are no ADMINS), so records go to the root.
+        "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
+    },
 }
+if not CELERY_BROKER_URL:
+    # Without a broker, Celery's eager mode still builds a (never connected) producer for each task
+    # and kombu warns "No hostname was supplied" every time: noise in the embedded set-up only.
+    LOGGING["loggers"]["kombu.connection"] = {"level": "ERROR"}
 
 # --- mlmw -------------------------------------------------------------------------------------------
 # The diff shown in a mail or on a page is cut after this many items (links and paragraphs), with a link
@@ -453,7 +463,7 @@ for _name, _urls in [
         if len(_url) > 500:  # Announcement.target's length
             raise ImproperlyConfigured(f"{_name}: every URL must be at most 500 characters.")
 # httpx logs every request's URL at INFO, and the Bot API's URL carries the bot token.
-LOGGING["loggers"] = {**LOGGING.get("loggers", {}), "httpx": {"level": "WARNING"}}
+LOGGING["loggers"]["httpx"] = {"level": "WARNING"}
 CELERY_BEAT_SCHEDULE["sweep-announcements"] = {
     "task": "announcements.tasks.sweep_announcements",
     "schedule": env_int("ANNOUNCE_SWEEP_INTERVAL", 60, min_value=1),

@@ -1,8 +1,17 @@
 from django.conf import settings
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponseRedirect
+from django.templatetags.static import static
 from django.urls import include, path
 
 from mlmw import login
+
+
+def favicon(request: HttpRequest) -> HttpResponseRedirect:
+    # Pages link the static icon; this answers browsers that ask /favicon.ico anyway (the admin's
+    # pages, feed readers). Not permanent: the static file's hashed name changes with its content.
+    return HttpResponseRedirect(static("favicon.ico"))
+
 
 urlpatterns = [
     # Before admin.site.urls, so this login (with failed-sign-in limits, see mlmw.login) is the one.
@@ -10,6 +19,7 @@ urlpatterns = [
     path(f"{settings.ADMIN_PATH}/", admin.site.urls),
     # The ESPs' tracking webhooks (bounces, complaints), protected by ANYMAIL_WEBHOOK_SECRET.
     path("anymail/", include("anymail.urls")),
+    path("favicon.ico", favicon),
     path("", include("subscriptions.urls")),
     path("", include("access.urls")),
     path("", include("guide.urls")),

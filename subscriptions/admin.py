@@ -343,10 +343,15 @@ def _result_message(result: importing.ImportResult, form: ImportForm) -> str:
     state = (
         "confirmed" if form.cleaned_data["consented"] else "pending, each sent a confirmation mail"
     )
+    counted = importing.counted
     return (
-        f"Imported {form.cleaned_data['file'].name}: {result.rows} rows, "
-        f"{result.created} new subscribers ({state}), {result.merged} merged into existing ones, "
-        f"{result.suppressed_skipped} skipped as erased addresses."
+        f"Imported {form.cleaned_data['file'].name}: {counted(result.rows, 'row', 'rows')}, "
+        f"{counted(result.created, 'new subscriber', 'new subscribers')} ({state}), "
+        f"{counted(result.merged, 'merged into an existing one', 'merged into existing ones')}, "
+        + counted(
+            result.suppressed_skipped, "skipped as an erased address", "skipped as erased addresses"
+        )
+        + "."
     )
 
 

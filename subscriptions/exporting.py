@@ -2,7 +2,8 @@
 
 The admin serves it through a StreamingHttpResponse and `manage.py export_subscribers` writes it to a
 file; neither holds more than one chunk of subscribers. The guides column uses the import's format
-(slugs separated by spaces), so an export can be imported again.
+(slugs separated by spaces), so the email, guides and cadence columns of an export can be imported
+again (the import refuses the other columns).
 
 Every cell goes through `csvcells.protect`: one that begins with = + - @ TAB CR or an apostrophe is
 written with an apostrophe before it, so a spreadsheet opening the file runs no formula; the import

@@ -39,9 +39,10 @@ from typing import BinaryIO
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from guide.models import Guide
-from subscriptions import addresses
+from subscriptions import addresses, exporting
 from subscriptions.csvcells import unprotect
 from subscriptions.models import Baseline, Cadence, Subscriber, SubscriberEvent, SuppressedAddress
 
@@ -105,6 +106,11 @@ class ImportResult:
     merged: int
     suppressed_skipped: int
     rows: int
+
+
+def counted(count: int, singular: str, plural: str) -> str:
+    """`count` and the noun that goes with it: "1 row", "2 rows"."""
+    return f"{count} {ngettext(singular, plural, count)}"
 
 
 @dataclass(frozen=True)
@@ -214,14 +220,19 @@ class _Parser:
                 problems.append("no 'email' column")
             if unknown:
                 problems.append(
-                    "unknown column "
+                    ngettext("unknown column ", "unknown columns ", len(unknown))
                     + ", ".join(
                         repr(_shorten(n)) if n else "'' (a trailing comma?)" for n in unknown
                     )
                 )
             if duplicates:
-                problems.append("repeated column " + ", ".join(repr(n) for n in duplicates))
+                problems.append(
+                    ngettext("repeated column ", "repeated columns ", len(duplicates))
+                    + ", ".join(repr(n) for n in duplicates)
+                )
             hint = "the first line must name the columns, e.g. email,guides,cadence"
+            if set(unknown) & set(exporting.COLUMNS):
+                hint += " (of an export keep only email, guides and cadence)"
             if any(sep in "".join(fields) for sep in ";\t|"):
                 hint += " (separated by commas)"
             self.report.add(line, f"bad header: {'; '.join(problems)}; {hint}")

@@ -85,6 +85,12 @@ class Subscriber(models.Model):
     def __str__(self) -> str:
         return self.email
 
+    @property
+    def on_list(self) -> bool:
+        """Confirmed, or pending confirmation: their preferences decide what they get. Anyone else
+        (unsubscribed, bounced, complained) gets nothing until they subscribe and confirm again."""
+        return self.status in {self.Status.CONFIRMED, self.Status.PENDING}
+
     def new_confirm_nonce(self) -> str:
         self.confirm_nonce = secrets.token_urlsafe(16)
         return self.confirm_nonce

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 from django_ratelimit.core import is_ratelimited
@@ -102,6 +104,25 @@ def _invalid_link(request: HttpRequest) -> HttpResponse:
     return render(request, "subscriptions/invalid_link.html", status=400)
 
 
+def _link_gone(request: HttpRequest) -> HttpResponse:
+    # A genuine link whose subscriber was erased (or removed by an admin). The page names no address:
+    # there is none left to name, and the link may be read by someone else than its owner.
+    form = SubscribeForm(initial={"source": "old-link"})
+    return render(request, "subscriptions/link_gone.html", {"form": form}, status=410)
+
+
+def _linked_subscriber(
+    request: HttpRequest, token: str, read: Callable[[str], Subscriber | None]
+) -> Subscriber | HttpResponse:
+    """The subscriber a preferences or unsubscribe link names, or the page saying why there is none:
+    a damaged link (400) or one whose subscriber no longer exists (410)."""
+    try:
+        subscriber = read(token)
+    except tokens.BadToken:
+        return _invalid_link(request)
+    return _link_gone(request) if subscriber is None else subscriber
+
+
 @csrf_exempt  # RFC 8058: mail clients POST with no cookie and no CSRF token; the signed token is the proof
 @require_http_methods(["GET", "POST"])
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
@@ -110,6 +131,8 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     except tokens.BadToken:
         return _invalid_link(request)
     if request.method == "GET":
+        if subscriber is None:
+            return _link_gone(request)
         return render(request, "subscriptions/unsubscribe.html", {"subscriber": subscriber})
     if request.POST.get("List-Unsubscribe") != "One-Click":
         return HttpResponseBadRequest(
@@ -121,46 +144,72 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     return render(request, "subscriptions/unsubscribed.html", {"subscriber": subscriber})
 
 
-def _manage_subscriber(token: str) -> Subscriber | None:
-    try:
-        return tokens.read_manage_token(token)
-    except tokens.BadToken:
-        return None
+ERASE_UNCONFIRMED = "Tick the box to confirm erasure."
+NOT_ON_LIST = (
+    "Nothing was saved: this address receives no updates, so there are no preferences to change. "
+    "Subscribe again below."
+)
 
 
-@require_http_methods(["GET", "POST"])
-def manage(request: HttpRequest, token: str) -> HttpResponse:
-    subscriber = _manage_subscriber(token)
-    if subscriber is None:
-        return _invalid_link(request)
-    saved = False
-    if request.method == "POST":
-        form = PreferencesForm(request.POST)
-        if form.is_valid():
-            lifecycle.update_preferences(
-                subscriber, guides=form.cleaned_data["guides"], cadence=form.cleaned_data["cadence"]
-            )
-            saved = True
+def _manage_page(
+    request: HttpRequest,
+    subscriber: Subscriber,
+    token: str,
+    *,
+    form: PreferencesForm | None = None,
+    saved: bool = False,
+    error: str = "",
+    erase_error: str = "",
+    status: int = 200,
+) -> HttpResponse:
+    current = {"guides": subscriber.guides.all(), "cadence": subscriber.cadence}
+    if subscriber.on_list:
+        form = form or PreferencesForm(initial=current)
+        subscribe_form = None
     else:
-        form = PreferencesForm(
-            initial={"guides": subscriber.guides.all(), "cadence": subscriber.cadence}
+        # Preferences would change nothing: the public subscribe form instead, filled in with the
+        # address and the last choices; it asks for confirmation again (double opt-in).
+        form = None
+        subscribe_form = SubscribeForm(
+            initial={"email": subscriber.email, **current, "source": "manage"}
         )
     context = {
         "subscriber": subscriber,
         "form": form,
+        "subscribe_form": subscribe_form,
         "token": token,
         "saved": saved,
+        "error": error,
+        "erase_error": erase_error,
         "unsubscribe_token": tokens.unsubscribe_token(subscriber),
     }
-    status = 400 if form.is_bound and not form.is_valid() else 200
     return render(request, "subscriptions/manage.html", context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+def manage(request: HttpRequest, token: str) -> HttpResponse:
+    subscriber = _linked_subscriber(request, token, tokens.read_manage_token)
+    if isinstance(subscriber, HttpResponse):
+        return subscriber
+    if request.method == "GET":
+        return _manage_page(request, subscriber, token)
+    if not subscriber.on_list:
+        # A form from an older page (the address was unsubscribed since): nothing to save.
+        return _manage_page(request, subscriber, token, error=NOT_ON_LIST, status=400)
+    form = PreferencesForm(request.POST)
+    if not form.is_valid():
+        return _manage_page(request, subscriber, token, form=form, status=400)
+    lifecycle.update_preferences(
+        subscriber, guides=form.cleaned_data["guides"], cadence=form.cleaned_data["cadence"]
+    )
+    return _manage_page(request, subscriber, token, saved=True)
 
 
 @require_http_methods(["GET"])
 def export(request: HttpRequest, token: str) -> HttpResponse:
-    subscriber = _manage_subscriber(token)
-    if subscriber is None:
-        return _invalid_link(request)
+    subscriber = _linked_subscriber(request, token, tokens.read_manage_token)
+    if isinstance(subscriber, HttpResponse):
+        return subscriber
     response = HttpResponse(
         json.dumps(lifecycle.export_data(subscriber), indent=2),
         content_type="application/json",
@@ -170,13 +219,16 @@ def export(request: HttpRequest, token: str) -> HttpResponse:
     return response
 
 
-@require_http_methods(["POST"])
+@require_http_methods(["GET", "POST"])
 def erase(request: HttpRequest, token: str) -> HttpResponse:
-    subscriber = _manage_subscriber(token)
-    if subscriber is None:
-        return _invalid_link(request)
+    if request.method == "GET":
+        # Erasing is the form at the foot of the preferences page; an address typed in goes there.
+        return redirect(reverse("subscriptions:manage", args=[token]) + "#erase")
+    subscriber = _linked_subscriber(request, token, tokens.read_manage_token)
+    if isinstance(subscriber, HttpResponse):
+        return subscriber
     if request.POST.get("confirm") != "yes":
-        return HttpResponseBadRequest("Tick the box to confirm erasure.", content_type="text/plain")
+        return _manage_page(request, subscriber, token, erase_error=ERASE_UNCONFIRMED, status=400)
     lifecycle.erase(subscriber, how="self-service")
     return render(request, "subscriptions/erased.html")
 

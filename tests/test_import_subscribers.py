@@ -168,6 +168,18 @@ def test_lines_that_are_not_utf8_are_reported_with_their_numbers(
             "e.g. email,guides,cadence",
         ),
         (
+            "email,email,cadence,cadence\nann@example.org,ann@example.org,every,every\n",
+            "line 1: bad header: repeated columns 'cadence', 'email'; the first line must name the "
+            "columns, e.g. email,guides,cadence",
+        ),
+        (
+            "email,status,cadence,guides,created_at,confirmed_at,consent_at,source\n"
+            "ann@example.org,confirmed,every,mlmw,,,,demo\n",
+            "line 1: bad header: unknown columns 'status', 'created_at', 'confirmed_at', "
+            "'consent_at', 'source'; the first line must name the columns, e.g. "
+            "email,guides,cadence (of an export keep only email, guides and cadence)",
+        ),
+        (
             'email\n"ann@example.org"x\n',
             "line 2: not valid CSV (',' expected after '\"')",
         ),
@@ -189,6 +201,8 @@ def test_lines_that_are_not_utf8_are_reported_with_their_numbers(
         "unknown-column",
         "unnamed-column",
         "repeated-column",
+        "repeated-columns",
+        "a-whole-export",
         "bad-quoting",
         "nul-byte",
         "huge-line",
@@ -414,7 +428,7 @@ def test_an_existing_confirmed_subscriber_keeps_status_and_cadence_and_gains_lis
     out, _ = run_import(path, capture=django_capture_on_commit_callbacks)
 
     ann.refresh_from_db()
-    assert out.startswith("1 rows: 0 created (pending, confirmation mail enqueued), 1 merged")
+    assert out.startswith("1 row: 0 created (pending, confirmation mail enqueued), 1 merged")
     assert (ann.status, ann.cadence, ann.source, ann.confirmed_at) == (
         "confirmed", "major", "form", confirmed_at
     )  # fmt: skip
@@ -561,7 +575,7 @@ def test_the_admin_import_page_imports_a_good_file_and_says_what_it_did(
     assert response.redirect_chain == [(CHANGELIST_URL, 302)]
     assert (
         "Imported list.csv: 3 rows, 2 new subscribers (pending, each sent a confirmation mail), "
-        "1 merged into existing ones, 0 skipped as erased addresses." in text(response)
+        "1 merged into an existing one, 0 skipped as erased addresses." in text(response)
     )
     assert Subscriber.objects.filter(status="pending").count() == 2
     assert len(mail.outbox) == 2
@@ -579,6 +593,11 @@ def test_the_admin_import_of_consented_addresses_confirms_them_without_mail(
     assert response.status_code == 302
     assert subscriber("ann@example.org").status == "confirmed"
     assert mail.outbox == []
+    page = text(list_admin_client.get(CHANGELIST_URL))
+    assert (
+        "Imported list.csv: 1 row, 1 new subscriber (confirmed), 0 merged into existing ones, "
+        "0 skipped as erased addresses." in page
+    )
 
 
 def test_the_admin_import_page_without_a_file_asks_for_one_and_imports_nothing(
@@ -599,6 +618,11 @@ def test_the_admin_import_page_explains_the_format_and_the_consent_choice(list_a
     assert response.status_code == 200
     assert "email,guides,cadence" in page
     assert "These addresses consented" in page
+    assert "imports as it is" not in page
+    assert (
+        "To import an export again, keep its email, guides and cadence columns and delete the "
+        "others." in page
+    )
 
 
 def test_an_editor_cannot_open_the_import_page(editor_client, guides):

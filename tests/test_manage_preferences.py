@@ -219,12 +219,29 @@ def test_erasing_without_ticking_the_box_erases_nothing(manage_path, browser):
     refused = browser.post(erase.action, erase.data())
 
     assert refused.status_code == 400
-    assert "Tick the box to confirm erasure." in refused.content.decode()
+    page = text(refused)
+    assert "Your subscription Address: ann@example.org" in page  # the page, not a bare line
+    assert "Tick the box to confirm erasure. Erase my address and history for good" in page
+    assert "confirm" in page_form(refused, manage_path + "erase/").names
+    assert (
+        "cadence" in page_form(refused, manage_path).names
+    )  # preferences still save to their page
     assert snapshot() == before
     assert not SuppressedAddress.objects.exists()
 
 
-def test_after_erasure_the_old_links_answer_without_error_and_change_nothing(
+def test_opening_the_erase_address_leads_to_the_erase_form_and_erases_nothing(manage_path, browser):
+    before = snapshot()
+
+    response = browser.get(manage_path + "erase/", follow=True)
+
+    assert response.redirect_chain == [(manage_path + "#erase", 302)]
+    assert response.status_code == 200
+    assert "Erase my address and history for good" in text(response)
+    assert snapshot() == before
+
+
+def test_after_erasure_the_old_links_say_the_subscription_is_gone_and_change_nothing(
     manage_path, mail, browser
 ):
     erase = page_form(browser.get(manage_path), manage_path + "erase/")
@@ -233,16 +250,21 @@ def test_after_erasure_the_old_links_answer_without_error_and_change_nothing(
 
     manage = browser.get(manage_path)
     export = browser.get(manage_path + "export.json")
+    save = Client().post(manage_path, {"cadence": "major"})
+    erase_again = Client().post(manage_path + "erase/", {"confirm": "yes"})
     unsubscribe_page = Client().get(one_click)
     unsubscribed = Client(enforce_csrf_checks=True).post(
         one_click, "List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded"
     )
 
-    for response in (manage, export):
-        assert response.status_code == 400
-        assert "This link is not valid" in text(response)
-    assert unsubscribe_page.status_code == 200
-    assert "Unsubscribe from MLMW guide updates" in text(unsubscribe_page)
+    for response in (manage, export, save, erase_again, unsubscribe_page):
+        assert response.status_code == 410
+        page = text(response)
+        assert "There is no subscription for this link any more" in page
+        assert "it may have been erased at its owner's request, or removed" in page
+        assert "not valid" not in page
+        assert ADDRESS not in response.content.decode()
+    # RFC 8058: a mail client's one-click POST still gets its plain 200.
     assert unsubscribed.status_code == 200
     assert "You are unsubscribed" in text(unsubscribed)
     assert Subscriber.objects.count() == 0
@@ -271,7 +293,7 @@ def test_subscribing_again_after_erasure_needs_a_fresh_confirmation_which_lifts_
     assert SuppressedAddress.objects.count() == 1  # until the address is confirmed again
     [confirmation] = mailoutbox
     assert confirmation.subject == "Confirm your subscription to MLMW guide updates"
-    assert browser.get(manage_path).status_code == 400  # the old link names the erased subscriber
+    assert browser.get(manage_path).status_code == 410  # the old link names the erased subscriber
 
     confirmed = post_committed(client, mailed_path(confirmation.body, "/confirm/"))
 
@@ -309,3 +331,89 @@ def test_the_unsubscribe_button_on_the_manage_page_unsubscribes(manage_path, bro
     assert response.status_code == 200
     assert "You are unsubscribed" in text(response)
     assert Subscriber.objects.get().status == Subscriber.Status.UNSUBSCRIBED
+
+
+def test_the_gone_page_offers_the_subscribe_form_which_asks_for_confirmation_again(
+    manage_path, browser, client, post_committed, mailoutbox
+):
+    erase = page_form(browser.get(manage_path), manage_path + "erase/")
+    browser.post(erase.action, erase.data(confirm=["yes"]))
+    mailoutbox.clear()
+    gone = browser.get(manage_path)
+    form = page_form(gone, "/subscribe/")
+    assert form.fields["email"] == [""]  # nothing of the erased subscriber is filled in
+
+    answer = post_committed(browser, form.action, form.data(email=[ADDRESS]))
+
+    assert "Check your inbox" in text(answer)
+    subscriber = Subscriber.objects.get()
+    assert (subscriber.status, subscriber.source) == (Subscriber.Status.PENDING, "old-link")
+    [confirmation] = mailoutbox
+    assert confirmation.subject == "Confirm your subscription to MLMW guide updates"
+
+
+# --- An address that receives nothing (unsubscribed, bounced, complained) ---------------------------
+
+
+@pytest.fixture
+def unsubscribed(manage_path, browser) -> str:
+    page = browser.get(manage_path)
+    [form] = [f for f in page_forms(page) if f.action.startswith("/unsubscribe/")]
+    Client(enforce_csrf_checks=True).post(form.action, form.data())
+    assert Subscriber.objects.get().status == Subscriber.Status.UNSUBSCRIBED
+    return manage_path
+
+
+def test_an_unsubscribed_address_gets_subscribe_again_instead_of_save_preferences(
+    unsubscribed, browser, guide
+):
+    page = browser.get(unsubscribed)
+
+    assert page.status_code == 200
+    assert "Address: ann@example.org · status: unsubscribed" in text(page)
+    assert "You receive no updates at this address." in text(page)
+    assert "Save preferences" not in text(page)
+    assert "Subscribe again" in text(page)
+    form = page_form(page, "/subscribe/")
+    assert form.fields["email"] == [ADDRESS]
+    assert form.fields["guides"] == [str(guide.pk)]
+    assert form.fields["cadence"] == ["minor"]
+    assert [f.action for f in page_forms(page) if f.action == unsubscribed] == []
+
+
+def test_subscribing_again_from_the_preferences_page_needs_a_fresh_confirmation(
+    unsubscribed, browser, client, post_committed, mailoutbox
+):
+    form = page_form(browser.get(unsubscribed), "/subscribe/")
+    mailoutbox.clear()
+
+    answer = post_committed(browser, form.action, form.data(cadence=["major"]))
+
+    assert "Check your inbox" in text(answer)
+    subscriber = Subscriber.objects.get()
+    assert (subscriber.status, subscriber.cadence) == (Subscriber.Status.PENDING, "major")
+    [confirmation] = mailoutbox
+    assert confirmation.to == [ADDRESS]
+    assert confirmation.subject == "Confirm your subscription to MLMW guide updates"
+
+    confirmed = post_committed(client, mailed_path(confirmation.body, "/confirm/"))
+
+    assert "You are subscribed" in text(confirmed)
+    assert Subscriber.objects.get().status == Subscriber.Status.CONFIRMED
+
+
+def test_a_preferences_form_from_an_older_page_saves_nothing_once_unsubscribed(
+    manage_path, browser
+):
+    form = page_form(browser.get(manage_path), manage_path)  # shown while still confirmed
+    page = browser.get(manage_path)
+    [unsubscribe] = [f for f in page_forms(page) if f.action.startswith("/unsubscribe/")]
+    Client(enforce_csrf_checks=True).post(unsubscribe.action, unsubscribe.data())
+    before = snapshot()
+
+    refused = browser.post(form.action, form.data(cadence=["major"]))
+
+    assert refused.status_code == 400
+    assert "Nothing was saved: this address receives no updates" in text(refused)
+    assert snapshot() == before
+    assert not SubscriberEvent.objects.filter(kind=Kind.PREFERENCES).exists()

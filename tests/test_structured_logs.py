@@ -225,3 +225,30 @@ def test_log_format_json_selects_the_json_formatter_for_every_line():
         "filters": ["context"],
     }
     assert root == {"handlers": ["console"], "level": "WARNING"}
+
+
+PROBE = """
+import logging
+from mlmw.celery import app
+
+@app.task(name="probe")
+def probe():
+    return "ran"
+
+logging.getLogger("django.request").warning("Not Found: /probe")
+print(probe.delay().get())
+"""
+
+
+def test_make_runs_console_prints_a_django_record_once_and_no_broker_warning():
+    """DEBUG=true and no broker, as `make run`: Django's own console handler used to print every
+    django.* record a second time, and eager tasks made kombu warn about a missing hostname."""
+    result = load_settings({"DEBUG": "true"}, f"exec({PROBE!r})")
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.splitlines() == ["ran", "null"]
+    lines = result.stderr.splitlines()
+    assert [line.split(" ", 2)[2] for line in lines if "/probe" in line] == [
+        "WARNING django.request Not Found: /probe"
+    ]
+    assert "No hostname was supplied" not in result.stderr

@@ -79,9 +79,25 @@ def test_a_subscriber_changes_preferences_from_the_mail_then_unsubscribes_with_o
     assert reader.status == Subscriber.Status.UNSUBSCRIBED
     assert reader.unsubscribed_at is not None
 
-    # The preferences page says so too, and how to receive the updates again.
+    # The preferences page says so too, and offers the subscribe form instead of preferences.
     page.goto(mailed_link(mail.text, "Change what you receive"))
     expect(page.get_by_text(f"Address: {reader.email} · status: unsubscribed")).to_be_visible()
     expect(page.get_by_text("You receive no updates at this address.")).to_be_visible()
-    expect(page.get_by_role("link", name="subscribe again")).to_be_visible()
+    expect(page.get_by_role("button", name="Save preferences")).to_have_count(0)
     expect(page.get_by_role("button", name="Unsubscribe")).to_have_count(0)
+    expect(page.get_by_role("heading", name="Subscribe again")).to_be_visible()
+    expect(page.get_by_label("Email address")).to_have_value(reader.email)
+    expect(page.get_by_label("Major releases only")).to_be_checked()
+
+    # Subscribing again is the public double opt-in: pending until the new link is confirmed.
+    page.get_by_role("button", name="Subscribe", exact=True).click()
+    expect(page.get_by_role("heading", name="Check your inbox")).to_be_visible()
+    [confirmation] = wait_for(
+        lambda: [m for m in smtp_server.to(reader.email) if m.subject.startswith("Confirm")],
+        timeout=90,
+        what="the confirmation mail",
+    )
+    assert "/confirm/" in confirmation.text
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.PENDING
+    assert reader.cadence == "major"

@@ -1,6 +1,7 @@
 """manage.py export_subscribers [--output FILE]: every subscriber as CSV, streamed (stdout by default).
 
-The columns are subscriptions.exporting.COLUMNS; the file can be imported again. A cell that begins
+The columns are subscriptions.exporting.COLUMNS; its email, guides and cadence columns can be imported
+again (the import refuses the others). A cell that begins
 with = + - @ TAB CR or an apostrophe gets an apostrophe before it, so a spreadsheet runs no formula
 (subscriptions/csvcells.py); the import removes it. An output file is written under a temporary
 name and renamed when complete, so a failed export leaves no partial file.

@@ -47,6 +47,7 @@ class Command(BaseCommand):
             raise CommandError(f"cannot read {path}: {exc.strerror or exc}") from None
         state = "confirmed" if options["consented"] else "pending, confirmation mail enqueued"
         self.stdout.write(
-            f"{result.rows} rows: {result.created} created ({state}), {result.merged} merged, "
+            f"{importing.counted(result.rows, 'row', 'rows')}: {result.created} created ({state}), "
+            f"{result.merged} merged, "
             f"{result.suppressed_skipped} suppressed (erased addresses, skipped)."
         )

@@ -36,6 +36,9 @@ class Command(BaseCommand):
                 email_key=addresses.key(email),
                 defaults={
                     "email": email,
+                    # One instant for all three: created_at's own default would be a moment after
+                    # the confirmation, as if they had confirmed before subscribing.
+                    "created_at": now,
                     "status": Subscriber.Status.CONFIRMED,
                     "cadence": cadence,
                     "confirmed_at": now,
