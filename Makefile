@@ -13,7 +13,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # Use the system's CA store: on networks that re-sign TLS, uv's bundled roots fail with UnknownIssuer.
 export UV_NATIVE_TLS := 1
 
-.PHONY: install run manage test lint format check-deploy bench clean
+.PHONY: install run manage test lint format bench clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
