@@ -13,10 +13,11 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from access.models import AccessRequest, Artifact, Grant, GrantToken
+from access.models import AccessRequest, Artifact, Grant, GrantToken, hash_token
 from subscriptions import addresses, emails, tokens
 from subscriptions.lifecycle import Request, enqueue_on_commit, may_mail_again, subscribe_verified
 from subscriptions.models import Subscriber
@@ -247,14 +248,26 @@ def issue_link(grant_id: int) -> Link | None:
 
 
 def link_mailed(link: Link) -> None:
-    """The ESP accepted the mail carrying `link`: the grant's older links stop working.
+    """The ESP accepted the mail carrying `link`: it is now the newest mail in the holder's inbox, so
+    its link is the one kept. Links accepted before it and links issued before it stop working;
+    links issued after it (another mail still on its way) keep working.
 
-    Links issued after it (another mail on its way) keep working. If a newer link's mail was
-    recorded first, this one was deleted with the older ones and nothing changes: the holder has
-    the newer mail.
+    Ordered by acceptance, not by issue: with two mails in flight (a resend while a notice is being
+    sent, two workers), a newer link's mail may be accepted first and retire this link; this mail,
+    accepted last, then lands last in the inbox, so its link is stored again (the token is still in
+    hand here; only its hash is stored) and the other one retires.
     """
     now = timezone.now()
     with transaction.atomic():
-        if GrantToken.objects.filter(pk=link.token_id).update(mailed_at=now):
-            GrantToken.objects.filter(grant_id=link.grant.pk, pk__lt=link.token_id).delete()
-            Grant.objects.filter(pk=link.grant.pk).update(link_sent_at=now)
+        # One acceptance at a time per grant, so two of them cannot retire each other.
+        if not list(Grant.objects.select_for_update().filter(pk=link.grant.pk).values("pk")):
+            return  # erased or purged meanwhile: no link to keep
+        kept = link.token_id
+        if not GrantToken.objects.filter(pk=kept).update(mailed_at=now):
+            kept = GrantToken.objects.create(
+                grant_id=link.grant.pk, token_hash=hash_token(link.token), mailed_at=now
+            ).pk
+        GrantToken.objects.filter(grant_id=link.grant.pk).exclude(pk=kept).filter(
+            Q(mailed_at__isnull=False) | Q(pk__lt=link.token_id)
+        ).delete()
+        Grant.objects.filter(pk=link.grant.pk).update(link_sent_at=now)

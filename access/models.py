@@ -239,8 +239,9 @@ class GrantToken(models.Model):
     A grant has several while a mail is on its way: the link of the last mail the ESP accepted, and a
     link issued for each mail since, which may or may not have reached the holder (still sending,
     refused, or accepted with the answer lost). Every one works, within the grant's expiry,
-    revocation and cap, until the ESP accepts a mail with a newer link: then the older ones are
-    deleted (access.lifecycle.link_mailed). So the holder always has a working link in their inbox.
+    revocation and cap, until the ESP accepts another mail: then the links issued or accepted before
+    it are deleted (access.lifecycle.link_mailed, ordered by acceptance). So the holder always has a
+    working link in the newest mail in their inbox.
     """
 
     grant = models.ForeignKey(Grant, on_delete=models.CASCADE, related_name="tokens")

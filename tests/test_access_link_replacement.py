@@ -144,3 +144,28 @@ def test_no_link_is_stored_in_plain_text(topic_list, esp, notify):
         for table in ("access_grant", "access_granttoken"):
             cursor.execute(f"SELECT * FROM {table}")  # noqa: S608 - fixed names
             assert token not in repr(cursor.fetchall())
+
+
+def test_the_mail_the_esp_accepts_last_keeps_its_link_even_if_issued_first(topic_list, esp):
+    # Two mails in flight for one grant (a resend while a notice is sending, two workers): the
+    # newer link's mail is accepted first, then the older one's, which lands last in the inbox.
+    grant, earlier = grant_for(topic_list, HOLDER)
+    first = lifecycle.issue_link(grant.pk)
+    second = lifecycle.issue_link(grant.pk)
+
+    lifecycle.link_mailed(second)
+    lifecycle.link_mailed(first)
+
+    assert works(first.token)
+    assert not works(second.token) and not works(earlier)
+    assert grant.tokens.count() == 1
+
+
+def test_a_link_accepted_after_its_grant_was_erased_stores_nothing(topic_list, esp):
+    grant, _ = grant_for(topic_list, HOLDER)
+    link = lifecycle.issue_link(grant.pk)
+    grant.request.delete()
+
+    lifecycle.link_mailed(link)
+
+    assert not Grant.objects.filter(pk=grant.pk).exists()
