@@ -26,6 +26,7 @@ from subscriptions import emails
 from subscriptions.delivery import (
     Outcome,
     PermanentBatchError,
+    RecipientDeferred,
     RecipientRefused,
     TransientSendError,
     mark,
@@ -94,6 +95,7 @@ def send_notices(batch: Batch, delivery_ids: list[int]) -> Outcome:
     sent: dict[int, str] = {}
     failed: dict[int, str] = {}
     gone: list[int] = []
+    deferred: list[str] = []
     with get_connection() as conn:
         for delivery_id, grant_id in rows:
             link = None
@@ -115,6 +117,9 @@ def send_notices(batch: Batch, delivery_ids: list[int]) -> Outcome:
             except RecipientRefused as exc:
                 failed[delivery_id] = str(exc)  # this holder only; the batch goes on
                 continue
+            except RecipientDeferred as exc:
+                deferred.append(str(exc))  # stays queued for the batch's retry
+                continue
             except (TransientSendError, PermanentBatchError):
                 # Keep what already went out; the rest of the batch is retried (or failed for good).
                 _skip(gone)
@@ -128,6 +133,10 @@ def send_notices(batch: Batch, delivery_ids: list[int]) -> Outcome:
                 mark(Outcome(sent={delivery_id: message_id}, failed={}), timezone.now())
                 lifecycle.link_mailed(link)
     _skip(gone)
+    if deferred:
+        with transaction.atomic():
+            mark(Outcome(sent={}, failed=failed), timezone.now())
+        raise TransientSendError(f"{len(deferred)} deferred, e.g. {deferred[0]}")
     return Outcome(sent=sent, failed=failed)
 
 

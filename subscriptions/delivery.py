@@ -38,7 +38,12 @@ from dataclasses import dataclass
 from datetime import UTC, timedelta
 from functools import lru_cache
 
-from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused, AnymailRequestsAPIError
+from anymail.exceptions import (
+    AnymailAPIError,
+    AnymailInvalidAddress,
+    AnymailRecipientsRefused,
+    AnymailRequestsAPIError,
+)
 from django.conf import settings
 from django.core.mail import EmailMessage, EmailMultiAlternatives, get_connection
 from django.db import connection as db
@@ -468,7 +473,7 @@ def _send_merged(variant: Variant, deliveries: list[Recipient], conn, mailing_id
 def classify(exc: Exception) -> TransientSendError | PermanentBatchError:
     """What an error from sending means for the rest of the batch, for every kind of mailing.
 
-    Transient (the batch is retried with backoff): 5xx, 429 (with its Retry-After), no answer
+    Transient (the batch is retried with backoff): 5xx, 408, 429 (with its Retry-After), no answer
     (timeouts, refused or dropped connections), and anything else that is not an ESP's answer.
     Permanent (the batch's queued deliveries fail): any other HTTP answer (4xx, an unreadable 200).
     No address survives into the text: it goes to the ledger, which keeps none (erasure could not
@@ -478,7 +483,7 @@ def classify(exc: Exception) -> TransientSendError | PermanentBatchError:
         prefix = "connection: " if isinstance(exc, OSError) else f"{type(exc).__name__}: "
         return TransientSendError(f"{prefix}{_scrub(str(exc))}"[:500])
     code = exc.status_code or 0
-    if code == 429 or code >= 500 or code == 0:
+    if code in (408, 429) or code >= 500 or code == 0:
         response = getattr(exc, "response", None)
         retry_after = (
             None if response is None else _retry_after(response.headers.get("Retry-After"))
@@ -494,6 +499,12 @@ def classify(exc: Exception) -> TransientSendError | PermanentBatchError:
 class RecipientRefused(Exception):
     """The ESP or the SMTP server refused the one recipient of a message, for good. The text names
     no address."""
+
+
+class RecipientDeferred(Exception):
+    """The SMTP server refused the one recipient of a message for now (a 4xx to RCPT TO: greylisting,
+    a full mailbox, a rate limit for that domain). The rest of the batch goes on; the sender then
+    raises TransientSendError, so the batch is retried later with only the deferred still queued."""
 
 
 # Answers to a one-recipient message that are about the account, not that message: every other
@@ -518,10 +529,28 @@ def send_one(message: EmailMessage) -> str:
     except AnymailRecipientsRefused:
         # The exception's text names the address: keep only what happened.
         raise RecipientRefused("refused by the ESP") from None
+    except AnymailInvalidAddress:
+        raise RecipientRefused("not a valid address for the ESP") from None
     except smtplib.SMTPRecipientsRefused as exc:
         codes = sorted({code for code, _ in exc.recipients.values()})
-        raise RecipientRefused(
-            f"refused by the SMTP server ({', '.join(map(str, codes))})"
+        text = f"refused by the SMTP server ({', '.join(map(str, codes))})"
+        if all(code >= 500 for code in codes):
+            raise RecipientRefused(text) from None
+        if 421 in codes:  # the server is closing the connection: every message after this fails too
+            raise TransientSendError(text) from None
+        raise RecipientDeferred(text) from None
+    except smtplib.SMTPResponseException as exc:
+        # An SMTP answer other than to RCPT TO. 4xx: try again later, for the batch (a 4xx at DATA
+        # or MAIL FROM is the server's state as often as this message's). 5xx at DATA: this message
+        # is refused (policy, size) and the others may pass; 5xx elsewhere (sender refused, sign-in
+        # failed, greeting refused) would be the same for every message, like HTTP 401/403.
+        code = exc.smtp_code
+        if code < 500:
+            raise TransientSendError(f"SMTP server answered {code}") from None
+        if isinstance(exc, smtplib.SMTPDataError):
+            raise RecipientRefused(f"refused by the SMTP server ({code})") from None
+        raise PermanentBatchError(
+            f"SMTP server answered {code}: {_scrub(_smtp_text(exc))[:400]}"
         ) from None
     except Exception as exc:
         error = classify(exc)
@@ -534,6 +563,11 @@ def send_one(message: EmailMessage) -> str:
     if status is not None and status.status and status.status <= _REFUSED_STATUSES:
         raise RecipientRefused(f"ESP status {', '.join(sorted(status.status))}")
     return (status.message_id or "") if status is not None else ""
+
+
+def _smtp_text(exc: smtplib.SMTPResponseException) -> str:
+    error = exc.smtp_error
+    return error.decode(errors="replace") if isinstance(error, bytes) else str(error)
 
 
 def _scrub(text: str) -> str:
@@ -566,7 +600,7 @@ class PermanentBatchError(Exception):
 
 def _send_single(variant: Variant, deliveries: list[Recipient], conn, mailing_id: int) -> Outcome:
     """One message per recipient (SMTP): the variant's markers filled with each recipient's values."""
-    sent, failed = {}, {}
+    sent, failed, deferred = {}, {}, []
     personal = _personal_values_many(deliveries)
     for index, (d, values) in enumerate(zip(deliveries, personal, strict=True)):
         message = EmailMultiAlternatives(
@@ -585,10 +619,15 @@ def _send_single(variant: Variant, deliveries: list[Recipient], conn, mailing_id
             sent[d.delivery_id] = send_one(message)
         except RecipientRefused as exc:
             failed[d.delivery_id] = str(exc)
+        except RecipientDeferred as exc:
+            deferred.append(str(exc))  # stays queued for the batch's retry
         except (TransientSendError, PermanentBatchError):
             # Keep what already went out; the rest of the batch is retried (or failed for good).
             _record(mailing_id, Outcome(sent=sent, failed=failed), deliveries[:index])
             raise
+    if deferred:
+        _record(mailing_id, Outcome(sent=sent, failed=failed), deliveries)
+        raise TransientSendError(f"{len(deferred)} deferred, e.g. {deferred[0]}")
     return Outcome(sent=sent, failed=failed)
 
 

@@ -58,8 +58,36 @@ class _Handler:
     def __init__(self) -> None:
         self.received: list[ReceivedMail] = []
         self._lock = threading.Lock()
+        # Scripted answers (tests.smtp.SmtpServer.answer): per stage and address, the answers to
+        # give in turn before the usual 250.
+        self.scripts: dict[tuple[str, str], list[str]] = {}
+
+    def _scripted(self, stage: str, address: str) -> str | None:
+        with self._lock:
+            answers = self.scripts.get((stage, address))
+            return answers.pop(0) if answers else None
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options) -> str:
+        answer = self._scripted("MAIL", "*")
+        if answer:
+            return answer
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
+        answer = self._scripted("RCPT", address)
+        if answer:
+            return answer
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope) -> str:  # aiosmtpd calls it by this name
+        for address in envelope.rcpt_tos:
+            answer = self._scripted("DATA", address)
+            if answer:
+                return answer
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         mail = ReceivedMail(
             mail_from=envelope.mail_from, rcpt_tos=tuple(envelope.rcpt_tos), message=message
@@ -100,6 +128,12 @@ class SmtpServer:
     def to(self, address: str) -> list[ReceivedMail]:
         """The messages whose envelope recipients include address (exactly as sent)."""
         return [mail for mail in self.messages if address in mail.rcpt_tos]
+
+    def answer(self, stage: str, address: str, *answers: str) -> None:
+        """Give these answers, in turn, at `stage` ("MAIL" with address "*", "RCPT", or "DATA" for a
+        message to `address`), then the usual 250 again. E.g. answer("RCPT", a, "450 4.2.0 later")."""
+        with self._handler._lock:
+            self._handler.scripts[(stage, address)] = list(answers)
 
     def clear(self) -> None:
         with self._handler._lock:

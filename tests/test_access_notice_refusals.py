@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from access import notices
+from subscriptions import delivery
 from subscriptions.models import Batch, Delivery, Mailing
 from tests.conftest import add_revision, esp_worker_env, grant_for, wait_for
 from tests.test_access_revision_notice import NEW_BYTES
@@ -70,3 +71,28 @@ def test_an_esp_that_refuses_the_account_fails_the_batch_after_one_call(
     assert len(errors) == 1
     ((status, error),) = errors
     assert status == "failed" and error.startswith("ESP answered 401")
+
+
+@pytest.mark.django_db
+def test_a_greylisted_holder_stays_queued_and_gets_the_notice_once_on_the_retry(
+    topic_list, smtp_server, settings
+):
+    settings.MAIL_SEND_RATE = 0
+    for n in range(3):
+        grant_for(topic_list, f"holder-{n}@example.org", notify_revisions=True)
+    smtp_server.answer("RCPT", "holder-1@example.org", "450 4.2.0 greylisted, try later")
+    revision = add_revision(topic_list, NEW_BYTES, note="Added evals")
+    notices.revision_uploaded(revision.pk)  # opens the notice mailing; its start task is ours
+    mailing = Mailing.objects.get(kind=Mailing.Kind.ACCESS_REVISION)
+    delivery.start(mailing.pk)
+    (batch,) = Batch.objects.filter(mailing=mailing)
+
+    assert delivery.send(batch.pk) is not None  # retried later, for the one deferred holder
+    first = sorted(a for m in smtp_server.messages for a in m.rcpt_tos)
+    assert first == ["holder-0@example.org", "holder-2@example.org"]
+    Batch.objects.filter(pk=batch.pk).update(enqueued_at=None)
+    assert delivery.send(batch.pk) is None
+
+    received = [a for m in smtp_server.messages for a in m.rcpt_tos]
+    assert sorted(received) == [f"holder-{n}@example.org" for n in range(3)]
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
