@@ -44,7 +44,7 @@ run: install
 # Plain `manage.py` runs production settings, which need SECRET_KEY and the rest from the environment.
 manage: export DEBUG ?= true
 manage: install
-	$(MANAGE) $(ARGS)
+	@$(MANAGE) $(ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
