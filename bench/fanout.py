@@ -51,6 +51,10 @@ which is pure CPU, ran at ~104/s here and ~35-47/s there):
     100,000          18,885      5.3     0.66     251 / 288      105   180x        102      0      9%
     1,000,000        20,789     48.1     0.83     253 / 293      105   199x      1,020      0      3%
     1,000,000        16,259     61.5     0.83     251 / 287      104   156x      1,020      0     24%
+  the final code of session 3 (after its SMTP, baseline and access changes), one run of all three:
+    10,000           12,444      0.8     0.14     252 / 280      100   124x         12      0     32%
+    100,000          19,051      5.2     0.63     252 / 284      103   184x        102      0      8%
+    1,000,000        21,479     46.6     0.82     252 / 289      104   207x      1,020      0      3%
 
     CPU s per 1000 recipients: worker 0.037-0.049, PostgreSQL 0.034-0.041, fake ESP 0.007-0.008.
 
@@ -77,8 +81,8 @@ Session 2 on a slower machine (same code): 4,512 / 7,492 / 8,050 recipients/s, C
   so writing overlaps sending; Delivery lost four of its seven indexes and two of three FK checks;
 - baselines move as HOT updates (only the unique index, fillfactor 50).
 
-Targets (issue 3/5), on this machine: >= 10,000 recipients/s (met at every size: 12,977-20,789/s),
->= 20x the naive loop (met: 124-199x), worker memory flat from 10k to 1M (met: 280-293 MiB peak from
+Targets (issue 3/5), on this machine: >= 10,000 recipients/s (met at every size: 12,444-21,479/s),
+>= 20x the naive loop (met: 124-207x), worker memory flat from 10k to 1M (met: 280-293 MiB peak from
 251-253 MiB idle). On a machine with session 2's slower cores the same code gives ~8,000/s at 100k-1M:
 the run is CPU-bound, and 2 cores at ~0.22 CPU s per 1000 cannot exceed ~9,000/s. Where the CPU goes
 (per 1000 recipients): the worker in anymail's recipient variables and payload, requests, JSON and
