@@ -9,8 +9,9 @@ from django.urls import reverse
 from access import lifecycle, privacy
 from access.models import AccessRequest
 from subscriptions import emails
+from subscriptions.delivery import MAIL_TASK_RETRY, send_transactional
 
-_RETRY = {"autoretry_for": (OSError,), "retry_backoff": True, "max_retries": 5}
+_RETRY = MAIL_TASK_RETRY
 
 
 @shared_task(ignore_result=True, **_RETRY)
@@ -31,8 +32,7 @@ def send_verification(request_id: int, nonce: str) -> bool:
         "verify_url": url,
         "max_age_hours": settings.CONFIRMATION_MAX_AGE_HOURS,
     }
-    emails.build_personal("access_verify", request.email, context).send()
-    return True
+    return send_transactional(emails.build_personal("access_verify", request.email, context))
 
 
 @shared_task(ignore_result=True, **_RETRY)
@@ -50,7 +50,9 @@ def send_grant_link(grant_id: int) -> bool:
         "grant": grant,
         "link": link.url(),
     }
-    emails.build_personal("access_granted", grant.request.email, context).send()
+    message = emails.build_personal("access_granted", grant.request.email, context)
+    if not send_transactional(message):
+        return False  # refused for good: the earlier links keep working; "Resend link" can retry
     lifecycle.link_mailed(link)
     return True
 
@@ -69,8 +71,7 @@ def send_denial(request_id: int) -> bool:
         "artifact": request.artifact,
         "request_url": emails.absolute(request.artifact.get_request_url()),
     }
-    emails.build_personal("access_denied", request.email, context).send()
-    return True
+    return send_transactional(emails.build_personal("access_denied", request.email, context))
 
 
 @shared_task(ignore_result=True)

@@ -565,6 +565,29 @@ def send_one(message: EmailMessage) -> str:
     return (status.message_id or "") if status is not None else ""
 
 
+# The retry of every task that sends one transactional mail (confirmation, access links, …).
+MAIL_TASK_RETRY = {
+    "autoretry_for": (OSError, TransientSendError),
+    "retry_backoff": True,
+    "max_retries": 5,
+}
+
+
+def send_transactional(message: EmailMessage) -> bool:
+    """Send a one-recipient transactional mail with send_one's reading of the answer: True when
+    accepted; False, logged and not retried, when a retry cannot help (this address refused for
+    good, or the account refused: retrying five times would only repeat it); TransientSendError
+    (MAIL_TASK_RETRY retries the task) when it may pass later, a greylisting 4xx included."""
+    try:
+        send_one(message)
+    except RecipientDeferred as exc:
+        raise TransientSendError(str(exc)) from None
+    except (RecipientRefused, PermanentBatchError) as exc:
+        logger.error("a %r mail was not sent, for good: %s", _scrub(message.subject), exc)
+        return False
+    return True
+
+
 def _smtp_text(exc: smtplib.SMTPResponseException) -> str:
     error = exc.smtp_error
     return error.decode(errors="replace") if isinstance(error, bytes) else str(error)

@@ -9,11 +9,12 @@ from django.conf import settings
 from django.urls import reverse
 
 from subscriptions import emails, tokens
+from subscriptions.delivery import MAIL_TASK_RETRY, send_transactional
 from subscriptions.lifecycle import record
 from subscriptions.models import Subscriber, SubscriberEvent
 
 
-@shared_task(ignore_result=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+@shared_task(ignore_result=True, **MAIL_TASK_RETRY)
 def send_confirmation(subscriber_id: int, nonce: str) -> bool:
     """Mail the confirmation link, if that link is still the current one.
 
@@ -27,23 +28,23 @@ def send_confirmation(subscriber_id: int, nonce: str) -> bool:
         return False
     url = emails.absolute(reverse("subscriptions:confirm", args=[tokens.confirm_token(subscriber)]))
     context = {"confirm_url": url, "max_age_hours": settings.CONFIRMATION_MAX_AGE_HOURS}
-    emails.build("confirm", subscriber, context).send()
+    if not send_transactional(emails.build("confirm", subscriber, context)):
+        return False
     record(subscriber, SubscriberEvent.Kind.CONFIRMATION_SENT)
     return True
 
 
-@shared_task(ignore_result=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+@shared_task(ignore_result=True, **MAIL_TASK_RETRY)
 def send_already_subscribed(subscriber_id: int) -> bool:
     subscriber = Subscriber.objects.filter(
         pk=subscriber_id, status=Subscriber.Status.CONFIRMED
     ).first()
     if subscriber is None:
         return False
-    emails.build("already_subscribed", subscriber).send()
-    return True
+    return send_transactional(emails.build("already_subscribed", subscriber))
 
 
-@shared_task(ignore_result=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+@shared_task(ignore_result=True, **MAIL_TASK_RETRY)
 def send_import_confirmations(first_id: int, last_id: int, sent_at: str) -> int:
     """Enqueue the confirmation mail of each subscriber one chunk of an import created pending.
 

@@ -9,13 +9,13 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-from anymail.exceptions import AnymailRequestsAPIError
 from django.db import connection
 from django.test import Client
 
 from access import lifecycle, notices
 from access.models import Grant
 from access.tasks import send_grant_link
+from subscriptions.delivery import TransientSendError
 from subscriptions.models import Delivery
 from tests.conftest import add_revision, grant_for, mailed_path
 from tests.test_access_revision_notice import NEW_BYTES
@@ -108,7 +108,7 @@ def test_a_grant_link_mail_that_fails_leaves_the_earlier_link_working(topic_list
     grant, earlier = grant_for(topic_list, HOLDER)
     esp.script([("status", 503)])
 
-    with pytest.raises(AnymailRequestsAPIError):  # the task is retried later (autoretry_for)
+    with pytest.raises(TransientSendError):  # the task is retried later (MAIL_TASK_RETRY)
         send_grant_link.run(grant.pk)
 
     assert esp.messages == []
@@ -169,3 +169,18 @@ def test_a_link_accepted_after_its_grant_was_erased_stores_nothing(topic_list, e
     lifecycle.link_mailed(link)
 
     assert not Grant.objects.filter(pk=grant.pk).exists()
+
+
+def test_a_grant_link_mail_refused_for_good_is_not_retried_and_the_earlier_link_works(
+    topic_list, esp, caplog
+):
+    grant, earlier = grant_for(topic_list, HOLDER)
+    esp.refuse(HOLDER)
+
+    assert send_grant_link.run(grant.pk) is False  # no exception: nothing for autoretry to repeat
+
+    assert [a.status for a in esp.attempts] == [400]
+    assert works(earlier)
+    assert grant.tokens.count() == 2  # the new link waits, unmailed, for a resend to replace it
+    (logged,) = [r.getMessage() for r in caplog.records if r.name == "subscriptions.delivery"]
+    assert "was not sent, for good" in logged and HOLDER not in logged
