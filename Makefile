@@ -11,7 +11,8 @@ MANAGE := $(VENV)/bin/python manage.py
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 # Use the system's CA store: on networks that re-sign TLS, uv's bundled roots fail with UnknownIssuer.
-export UV_NATIVE_TLS := 1
+export UV_SYSTEM_CERTS := 1
+PORT ?= 8000
 
 .PHONY: install run manage test lint format bench clean
 
@@ -25,19 +26,18 @@ $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
 
 install: $(VENV)/.synced
 
-# Serves http://127.0.0.1:8000 on SQLite with tasks run in-process (no broker) and mail printed to the
+# Serves http://127.0.0.1:$(PORT) (8000 unless `make run PORT=8100`) on SQLite with tasks run in-process (no broker) and mail printed to the
 # console, unless the environment (or a .env file you source) says otherwise. `manage.py clock` runs the
 # periodic jobs (scheduled publishing, …) that Celery beat runs in production.
 run: export DEBUG ?= true
+run: export SITE_URL ?= http://127.0.0.1:$(PORT)
 run: install
 	$(MANAGE) migrate --noinput
 	$(MANAGE) load_demo
 	$(MANAGE) load_demo_subscribers
 	$(MANAGE) load_demo_access
-	@echo "mlmw: http://127.0.0.1:8000/  (admin: /admin/; demo users 'editor'/'editor' (Editors group) and 'admin'/'admin' (superuser))"
-	@trap 'kill 0' INT TERM EXIT; \
-	$(MANAGE) clock & \
-	$(MANAGE) runserver 127.0.0.1:8000
+	@echo "mlmw: $$SITE_URL/  (admin: /admin/; demo users 'editor'/'editor' (Editors group) and 'admin'/'admin' (superuser))"
+	@$(VENV)/bin/python -m mlmw.devserver $(PORT)
 
 # Any manage.py command with the environment `make run` uses (DEBUG=true: its development key, SQLite
 # db.sqlite3, tasks in-process, mail to the console), e.g. make manage ARGS="export_subscribers".

@@ -8,12 +8,12 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from access.management.commands.load_demo_access import tiny_pdf
+from access.management.commands.load_demo_access import guide_pdf
 from access.models import ArtifactRevision
 from tests.conftest import make_artifact, page_forms
 from tests.pages import text
 
-PDF = tiny_pdf(["A test PDF"])
+PDF = guide_pdf("A test PDF", "One line.")
 EPUB_HEAD = b"PK\x03\x04" + b"\x00" * 26 + b"mimetypeapplication/epub+zip"
 
 
@@ -95,7 +95,7 @@ def test_an_earlier_revision_marked_public_is_downloadable_by_anyone(client, art
     from tests.conftest import add_revision
 
     earlier = add_revision(artifact, PDF, "old.pdf", public=True)
-    latest = add_revision(artifact, tiny_pdf(["newer"]), "new.pdf")
+    latest = add_revision(artifact, guide_pdf("newer", ""), "new.pdf")
     assert artifact.public_revision() == earlier
     public = client.get(reverse("access:public_download", args=[artifact.pk, earlier.pk]))
     assert b"".join(public.streaming_content) == PDF

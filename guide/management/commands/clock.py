@@ -51,4 +51,7 @@ class Command(BaseCommand):
                 next_wake = min(next_wake, max(float(next_in), 1.0))
             if options["once"]:
                 return
-            time.sleep(next_wake)
+            try:
+                time.sleep(next_wake)
+            except KeyboardInterrupt:
+                return  # Ctrl-C: a clean stop between jobs, not a traceback
