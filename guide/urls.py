@@ -10,6 +10,7 @@ app_name = "guide"
 urlpatterns = [
     path("", views.home, name="home"),
     path("changelog/", views.changelog, name="changelog"),
+    path("feeds/", views.feeds, name="feeds"),
     path("feeds/releases.atom", feeds.ReleasesAtom(), name="feed_atom"),
     path("feeds/releases.rss", feeds.ReleasesRss(), name="feed_rss"),
     path("guides/<slug:slug>/", views.guide_page, name="guide"),

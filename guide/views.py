@@ -37,6 +37,12 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
+def feeds(request: HttpRequest) -> HttpResponse:
+    """What a feed is and where each one is: the nav's "Feeds" opens this, not raw XML."""
+    return render(request, "guide/feeds.html", {"guides": Guide.objects.all()})
+
+
+@require_safe
 def changelog(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     guide = get_object_or_404(Guide, slug=slug) if slug else None
     versions = _published(guide).order_by("-published_at", "-major", "-minor", "-patch")
@@ -54,6 +60,8 @@ def guide_page(request: HttpRequest, slug: str) -> HttpResponse:
         "latest": latest,
         "versions": versions,
         "content_html": render_markdown(latest.content) if latest else "",
+        # A guide's text usually opens with its own title and intro: the page then shows them once.
+        "content_has_title": bool(latest) and latest.content.lstrip().startswith("# "),
     }
     return render(request, "guide/guide.html", context)
 
@@ -69,11 +77,14 @@ def _published_version(guide: Guide, number: str) -> Version:
 def version_page(request: HttpRequest, slug: str, number: str) -> HttpResponse:
     guide = get_object_or_404(Guide, slug=slug)
     version = _published_version(guide, number)
+    versions = list(_published(guide).newest_first().only("number", "title", "guide"))
     context = {
         "guide": guide,
         "version": version,
         "previous": version.previous(),
-        "versions": list(_published(guide).newest_first().only("number", "guide")),
+        "versions": versions,
+        # An old version's page says so at the top, with the way to the newest and to the change.
+        "newest": versions[0] if versions and versions[0].pk != version.pk else None,
         "content_html": render_markdown(version.content),
     }
     return render(request, "guide/version.html", context)
@@ -99,14 +110,35 @@ def compare(request: HttpRequest, slug: str, old: str, new: str) -> HttpResponse
 
 @require_safe
 def compare_form(request: HttpRequest, slug: str) -> HttpResponse:
-    """The no-JavaScript version picker: ?from=0.9.0&to=0.10.1 → the compare page."""
+    """The no-JavaScript version picker: ?from=0.9.0&to=0.10.1 → the compare page; without a
+    choice (or with a bad one) the picker itself, as a page."""
     guide = get_object_or_404(Guide, slug=slug)
+    versions = list(_published(guide).newest_first().only("number", "title", "guide"))
     old, new = request.GET.get("from", ""), request.GET.get("to", "")
-    try:
-        old, new = str(VersionNumber.parse(old)), str(VersionNumber.parse(new))
-    except ValidationError:
-        raise Http404("Pick two versions to compare.") from None
-    return redirect(reverse("guide:compare", kwargs={"slug": guide.slug, "old": old, "new": new}))
+    error = ""
+    if "from" in request.GET or "to" in request.GET:
+        try:
+            old, new = str(VersionNumber.parse(old)), str(VersionNumber.parse(new))
+        except ValidationError:
+            error = "Pick two versions from the lists."
+        else:
+            known = {v.number for v in versions}
+            if old in known and new in known and old != new:
+                kwargs = {"slug": guide.slug, "old": old, "new": new}
+                return redirect(reverse("guide:compare", kwargs=kwargs))
+            error = (
+                "Pick two different versions."
+                if old == new
+                else "Pick two published versions from the lists."
+            )
+    context = {
+        "guide": guide,
+        "versions": versions,
+        "error": error,
+        "from_number": versions[1].number if len(versions) > 1 else "",
+        "to_number": versions[0].number if versions else "",
+    }
+    return render(request, "guide/compare_pick.html", context, status=400 if error else 200)
 
 
 def _badge_etag(request: HttpRequest, slug: str) -> str | None:

@@ -8,7 +8,7 @@ import pytest
 
 from guide.diff import SECTION_SEPARATOR
 from guide.models import Guide, Version
-from tests.conftest import make_version
+from tests.conftest import make_version, page_form
 from tests.pages import hrefs, links, text
 
 ENTRIES_0_10_0 = [
@@ -128,7 +128,8 @@ def test_the_guide_page_renders_the_latest_published_content(client, draft):
     response = get_ok(client, "/guides/mlmw/")
     page = text(response)
 
-    assert "Version 0.10.0, Release 0.10.0, published 15 Sep 2026." in page
+    assert "Release 0.10.0, published 15 Sep 2026" in page
+    assert "The MLMW guide 0.10.0 is the latest of 2 published versions." in page
     assert "Interviews" in page and "Diffusion feels like it shouldn't work." in page
     assert b'<h2 id="interviews">Interviews</h2>' in response.content
     assert ("ISLP", "https://www.statlearning.com/") in links(response)
@@ -224,12 +225,43 @@ def test_the_compare_form_redirects_to_the_compare_page(client, v0_10_0):
     assert "1 section added" in text(client.get(response["Location"]))
 
 
-@pytest.mark.parametrize("query", [{}, {"from": "", "to": ""}, {"from": "0.9.0", "to": "latest"}])
-def test_the_compare_form_without_two_version_numbers_is_not_found(client, v0_10_0, query):
+def test_the_compare_address_without_versions_is_a_page_to_pick_them(client, v0_10_0):
+    response = client.get("/guides/mlmw/compare/")
+
+    assert response.status_code == 200
+    page = text(response)
+    assert "Compare two versions of" in page
+    form = page_form(response, "/guides/mlmw/compare/")
+    assert form.fields["from"] == ["0.9.0"]
+    assert form.fields["to"] == ["0.10.0"]
+
+
+@pytest.mark.parametrize(
+    ("query", "error"),
+    [
+        ({"from": "", "to": ""}, "Pick two versions from the lists."),
+        ({"from": "0.9.0", "to": "latest"}, "Pick two versions from the lists."),
+        ({"from": "0.9.0", "to": "9.9.9"}, "Pick two published versions from the lists."),
+        ({"from": "0.9.0", "to": "0.9.0"}, "Pick two different versions."),
+    ],
+)
+def test_a_bad_pick_of_versions_shows_the_picker_again_with_the_reason(
+    client, v0_10_0, query, error
+):
     response = client.get("/guides/mlmw/compare/", query)
 
-    assert response.status_code == 404
+    assert response.status_code == 400
     assert "Location" not in response
+    assert error in text(response)
+
+
+def test_the_compare_picker_of_a_guide_with_one_version_says_there_is_nothing_to_compare(
+    client, v0_9_0
+):
+    response = client.get("/guides/mlmw/compare/")
+
+    assert response.status_code == 200
+    assert "Only one version of this guide is published (0.9.0)" in text(response)
 
 
 # --- Not found ------------------------------------------------------------------------------------
