@@ -58,3 +58,23 @@ def test_publishing_a_release_puts_the_banner_on_the_previous_one(client, v0_10_
     publish(draft)
 
     assert f"A newer version exists: {draft.number}" in text(client.get("/guides/mlmw/0.10.0/"))
+
+
+def test_each_guide_on_the_home_page_has_a_compact_form_that_subscribes_to_that_guide_only(
+    client, v0_10_0, mdtp, post_committed, mailoutbox
+):
+    from subscriptions.models import Subscriber
+    from tests.conftest import page_forms
+
+    home = client.get("/")
+    compact = [f for f in page_forms(home) if f.fields.get("guides") == [str(mdtp.pk)]]
+    assert len(compact) == 1
+    form = compact[0]
+    assert form.action == "/subscribe/"
+
+    post_committed(client, form.action, form.data(email="reader@example.org"))
+
+    subscriber = Subscriber.objects.get(email="reader@example.org")
+    assert list(subscriber.guides.values_list("slug", flat=True)) == ["mdtp"]
+    assert subscriber.status == "pending"
+    assert len(mailoutbox) == 1

@@ -15,7 +15,7 @@ from django.test import Client
 from django.urls import reverse
 
 from subscriptions.models import Subscriber, SubscriberEvent
-from tests.conftest import mailed_path, page_form
+from tests.conftest import mailed_path, page_form, page_forms
 from tests.pages import links, text
 
 Kind = SubscriberEvent.Kind
@@ -35,10 +35,10 @@ def test_a_visitor_subscribes_from_the_home_page_and_confirms_through_the_mailed
     guide = v0_10_0.guide
     browser = Client(enforce_csrf_checks=True, REMOTE_ADDR=BROWSER_IP, HTTP_USER_AGENT=BROWSER_UA)
 
-    # The home page carries the subscribe form, CSRF token included.
+    # The home page carries the full subscribe form (and a compact one per guide), CSRF included.
     home = browser.get(reverse("guide:home"))
     assert home.status_code == 200
-    form = page_form(home, "/subscribe/")
+    (form,) = [f for f in page_forms(home) if f.action == "/subscribe/" and "cadence" in f.names]
     assert form.method == "post"
     assert re.fullmatch(r"[A-Za-z0-9]{64}", form.fields["csrfmiddlewaretoken"][0])
     assert {"email", "guides", "cadence", "website", "source"} <= set(form.names)

@@ -12,3 +12,9 @@ def subscribe_form(context, source: str = "home", guide=None) -> dict:
     if guide is not None:
         initial["guides"] = [guide.pk]
     return {"form": SubscribeForm(initial=initial), "csrf_token": context.get("csrf_token")}
+
+
+@register.inclusion_tag("subscriptions/_compact_form.html", takes_context=True)
+def compact_subscribe_form(context, guide, source: str = "home") -> dict:
+    """One address field and a button, for that guide: under each release on the home page."""
+    return {"guide": guide, "source": source, "csrf_token": context.get("csrf_token")}
