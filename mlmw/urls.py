@@ -13,6 +13,14 @@ def favicon(request: HttpRequest) -> HttpResponseRedirect:
     return HttpResponseRedirect(static("favicon.ico"))
 
 
+# The admin carries the service's name, not Django's.
+admin.site.site_header = "MLMW admin"
+admin.site.site_title = "MLMW admin"
+admin.site.index_title = "Guides, subscribers and deliveries"
+admin.site.site_url = "/"
+# The index already lists every model: the left sidebar only took 300 px from the change lists.
+admin.site.enable_nav_sidebar = False
+
 urlpatterns = [
     # Before admin.site.urls, so this login (with failed-sign-in limits, see mlmw.login) is the one.
     path(f"{settings.ADMIN_PATH}/login/", login.login, name="admin-login"),

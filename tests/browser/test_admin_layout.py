@@ -1,0 +1,48 @@
+"""The admin as an admin sees it at 1280 px, in Chromium: the service's own name, and change lists
+whose every column is in view beside the filters (none pushed off to the right)."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from guide.publishing import publish
+from tests.browser.conftest import SCREENSHOTS
+from tests.conftest import make_subscribers
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CHANGE_LISTS = [
+    "/admin/subscriptions/subscriber/",
+    "/admin/subscriptions/mailing/",
+    "/admin/subscriptions/delivery/",
+]
+
+
+def test_an_admin_sees_the_mlmw_name_and_every_column_of_each_list_at_1280_px(
+    page: Page, site: str, list_admin, draft
+):
+    make_subscribers(
+        draft.guide, "a-rather-long-local-part-for-a-reader", 3, baseline=draft.previous()
+    )
+    publish(draft)  # a mailing and its deliveries to list
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(site + "/admin/")
+    page.get_by_label("Username").fill("ada")
+    page.get_by_label("Password").fill("ada-password")
+    page.get_by_role("button", name="Log in").click()
+
+    expect(page).to_have_title("Guides, subscribers and deliveries | MLMW admin")
+    expect(page.locator("#site-name")).to_have_text("MLMW admin")
+    for path in CHANGE_LISTS:
+        page.goto(site + path)
+        table = page.locator("#result_list")
+        expect(table).to_be_visible()
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=SCREENSHOTS / f"admin{path.replace('/', '-').rstrip('-')}-1280.png")
+        widths = table.evaluate(
+            "t => ({table: t.scrollWidth, box: t.closest('.results').clientWidth})"
+        )
+        assert widths["table"] <= widths["box"], f"{path}: columns hidden ({widths})"
+        last_header = table.locator("thead th").last
+        assert last_header.bounding_box()["x"] + last_header.bounding_box()["width"] <= 1280
