@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 
 import nh3
 from django.utils.safestring import SafeString, mark_safe
@@ -66,6 +67,52 @@ def render_markdown(text: str) -> SafeString:
     tokens = _md.parse(text or "")
     _add_heading_ids(tokens)
     return _clean(_md.renderer.render(tokens, _md.options, {}))
+
+
+@dataclass(frozen=True)
+class TextSection:
+    """A heading's part of a guide as plain text, under the anchor render_markdown gives it."""
+
+    anchor: str  # "" for the text before the first heading
+    title: str
+    text: str
+
+
+def text_sections(text: str) -> list[TextSection]:
+    """The guide split at each heading into plain text (link titles kept, URLs and markup dropped),
+    with the same anchors as render_markdown: what search indexes and links to."""
+    tokens = _md.parse(text or "")
+    _add_heading_ids(tokens)
+    sections: list[TextSection] = []
+    anchor, title, parts = "", "", []
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        if token.type == "heading_open":
+            if parts or title:
+                sections.append(TextSection(anchor, title, " ".join(parts)))
+            anchor = token.attrGet("id") or ""
+            title = _inline_text(tokens[index + 1])
+            parts = []
+            index += 3
+            continue
+        if token.type == "inline":
+            parts.append(_inline_text(token))
+        elif token.type in ("fence", "code_block"):
+            parts.append(token.content.strip())
+        index += 1
+    if parts or title:
+        sections.append(TextSection(anchor, title, " ".join(parts)))
+    return sections
+
+
+def _inline_text(token) -> str:
+    out = [
+        child.content
+        for child in token.children or []
+        if child.type in ("text", "code_inline", "softbreak", "hardbreak")
+    ]
+    return " ".join("".join(part or " " for part in out).split())
 
 
 def render_inline(text: str) -> SafeString:

@@ -242,3 +242,31 @@ def group_by_kind(entries) -> list[tuple[str, list[ChangelogEntry]]]:
         groups[entry.kind].append(entry)
     labels = dict(ChangelogEntry.Kind.choices)
     return [(labels[kind], items) for kind, items in groups.items() if items]
+
+
+class SearchEntry(models.Model):
+    """One searchable piece of a guide: a section of its latest published version, or a changelog entry.
+
+    Written only by guide.search.reindex (on every publish). The full-text index beside this table is
+    the database's own: a generated tsvector column with a GIN index on PostgreSQL, an FTS5 table kept
+    by triggers on SQLite (migration 0004); guide.search reads either through one interface.
+    """
+
+    class Kind(models.TextChoices):
+        SECTION = "section", "Section"
+        ENTRY = "entry", "Changelog entry"
+
+    guide = models.ForeignKey(Guide, on_delete=models.CASCADE, related_name="search_entries")
+    version = models.ForeignKey(Version, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    title = models.TextField()
+    anchor = models.CharField(max_length=200, blank=True)
+    body = models.TextField(blank=True)
+    order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["guide_id", "order"]
+        verbose_name_plural = "search entries"
+
+    def __str__(self) -> str:
+        return f"{self.guide_id}: {self.title[:60]}"

@@ -11,6 +11,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("changelog/", views.changelog, name="changelog"),
     path("feeds/", views.feeds, name="feeds"),
+    path("search/", views.search_page, name="search"),
     path("feeds/releases.atom", feeds.ReleasesAtom(), name="feed_atom"),
     path("feeds/releases.rss", feeds.ReleasesRss(), name="feed_rss"),
     path("guides/<slug:slug>/", views.guide_page, name="guide"),

@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils.cache import patch_cache_control
 from django.views.decorators.http import etag, require_safe
 
+from guide import search
 from guide.badge import badge_svg
 from guide.catchup import catch_up
 from guide.markdown import render_markdown
@@ -34,6 +35,14 @@ def home(request: HttpRequest) -> HttpResponse:
         latest = _published(guide).newest_first().first()
         guides.append({"guide": guide, "latest": latest})
     return render(request, "guide/home.html", {"guides": guides})
+
+
+@require_safe
+def search_page(request: HttpRequest) -> HttpResponse:
+    """/search/?q=…: sections of the guides and changelog entries, best first."""
+    query = " ".join(request.GET.get("q", "").split())[: search.MAX_QUERY_CHARS]
+    hits = search.search(query) if query else []
+    return render(request, "guide/search.html", {"query": query, "hits": hits})
 
 
 @require_safe

@@ -17,6 +17,7 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from guide import search
 from guide.changelog import parse_changelog
 from guide.models import ChangelogEntry, Guide, Version
 from guide.versioning import VersionNumber
@@ -71,6 +72,8 @@ class Command(BaseCommand):
                     created += 1
                 if published:
                     previous = number
+            # Written as history, not published: the search rows are built here instead.
+            search.reindex(guide)
         self.stdout.write(f"demo data: {len(meta)} guides, {created} versions created")
         if settings.DEBUG:
             self._demo_users()
