@@ -24,6 +24,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
+from guide.models import Guide
 from subscriptions import addresses, exporting, importing, lifecycle
 from subscriptions import delivery as fanout
 from subscriptions.models import (
@@ -85,6 +86,12 @@ class ImportForm(forms.Form):
         help_text="Tick only if every address agreed to receive the updates elsewhere: they are "
         "imported as confirmed and get no mail. Otherwise each new address gets a confirmation "
         "mail and stays pending until it confirms.",
+    )
+    skip_bad_rows = forms.BooleanField(
+        required=False,
+        label="Import the good rows and skip the bad ones",
+        help_text="Without this, one bad row stops the whole file and nothing is imported. With it, "
+        "the good rows are imported and the bad ones are listed, with a report to download.",
     )
 
 
@@ -292,21 +299,26 @@ class SubscriberAdmin(admin.ModelAdmin):
     def import_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_import_permission(request):
             raise PermissionDenied
-        report = None
+        report = skipped = None
         if request.method == "POST":
             form = ImportForm(request.POST, request.FILES)
             if form.is_valid():
                 try:
                     result = importing.import_subscribers(
-                        form.cleaned_data["file"], consented=form.cleaned_data["consented"]
+                        form.cleaned_data["file"],
+                        consented=form.cleaned_data["consented"],
+                        skip_bad_rows=form.cleaned_data["skip_bad_rows"],
                     )
                 except importing.ImportRejected as exc:
                     report = exc.report
                 else:
                     self.message_user(request, _result_message(result, form))
-                    return HttpResponseRedirect(
-                        reverse("admin:subscriptions_subscriber_changelist")
-                    )
+                    if not result.skipped.error_count:
+                        return HttpResponseRedirect(
+                            reverse("admin:subscriptions_subscriber_changelist")
+                        )
+                    skipped = result.skipped
+                    form = ImportForm()
         else:
             form = ImportForm()
         context = {
@@ -315,7 +327,11 @@ class SubscriberAdmin(admin.ModelAdmin):
             "opts": self.model._meta,
             "form": form,
             "report": report,
+            "skipped": skipped,
+            "skipped_csv": importing.report_csv(skipped) if skipped else "",
             "columns": importing.COLUMNS,
+            "ignored_columns": importing.IGNORED_COLUMNS,
+            "guide_slugs": sorted(Guide.objects.values_list("slug", flat=True)),
         }
         status = 400 if report is not None or form.errors else 200
         return TemplateResponse(
@@ -344,7 +360,7 @@ def _result_message(result: importing.ImportResult, form: ImportForm) -> str:
         "confirmed" if form.cleaned_data["consented"] else "pending, each sent a confirmation mail"
     )
     counted = importing.counted
-    return (
+    message = (
         f"Imported {form.cleaned_data['file'].name}: {counted(result.rows, 'row', 'rows')}, "
         f"{counted(result.created, 'new subscriber', 'new subscribers')} ({state}), "
         f"{counted(result.merged, 'merged into an existing one', 'merged into existing ones')}, "
@@ -353,6 +369,15 @@ def _result_message(result: importing.ImportResult, form: ImportForm) -> str:
         )
         + "."
     )
+    if result.skipped.error_count:
+        message += " " + counted(result.skipped.error_count, "bad row", "bad rows") + " skipped."
+    if result.ignored_columns:
+        message += (
+            " Columns read past (an import never sets them): "
+            + ", ".join(result.ignored_columns)
+            + "."
+        )
+    return message
 
 
 @admin.register(SuppressedAddress)

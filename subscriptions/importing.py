@@ -29,6 +29,7 @@ first release mail shows the change since then (models.BaselineQuerySet.start_fo
 from __future__ import annotations
 
 import csv
+import io
 import re
 import secrets
 from collections import Counter
@@ -52,6 +53,9 @@ MAX_REPORTED_ERRORS = 1000
 # No valid row comes near this; a longer line is refused before the csv module buffers it.
 MAX_LINE_BYTES = 10_000
 COLUMNS = ("email", "guides", "cadence")
+# An export's other columns: an import reads past them (it never sets a status, a date or a source,
+# which come from the subscriber's own actions) and its result names them.
+IGNORED_COLUMNS = tuple(name for name in exporting.COLUMNS if name not in COLUMNS)
 SOURCE = "import"
 _GUIDE_SEPARATORS = re.compile(r"[\s;,]+")
 _BOM = "\ufeff"
@@ -106,6 +110,9 @@ class ImportResult:
     merged: int
     suppressed_skipped: int
     rows: int
+    ignored_columns: tuple[str, ...] = ()
+    # With skip_bad_rows, the rows left out (line and reason); empty otherwise.
+    skipped: ImportReport = field(default_factory=ImportReport)
 
 
 def counted(count: int, singular: str, plural: str) -> str:
@@ -175,6 +182,7 @@ class _Parser:
         self.lines = _Lines(file, report)
         self.guide_ids = dict(Guide.objects.values_list("slug", "pk"))
         self.rows = 0
+        self.ignored: tuple[str, ...] = ()
 
     def __iter__(self) -> Iterator[_Row]:
         reader = csv.reader(self.lines, strict=True)
@@ -212,7 +220,7 @@ class _Parser:
 
     def _header(self, line: int, fields: list[str]) -> list[str] | None:
         names = [name.strip().lower() for name in fields]
-        unknown = [name for name in names if name not in COLUMNS]
+        unknown = [name for name in names if name not in COLUMNS and name not in IGNORED_COLUMNS]
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if "email" not in names or unknown or duplicates:
             problems = []
@@ -231,12 +239,11 @@ class _Parser:
                     + ", ".join(repr(n) for n in duplicates)
                 )
             hint = "the first line must name the columns, e.g. email,guides,cadence"
-            if set(unknown) & set(exporting.COLUMNS):
-                hint += " (of an export keep only email, guides and cadence)"
             if any(sep in "".join(fields) for sep in ";\t|"):
                 hint += " (separated by commas)"
             self.report.add(line, f"bad header: {'; '.join(problems)}; {hint}")
             return None
+        self.ignored = tuple(name for name in names if name in IGNORED_COLUMNS)
         return names
 
     def _row(self, line: int, header: list[str], fields: list[str]) -> _Row | None:
@@ -261,7 +268,9 @@ class _Parser:
             unknown = [slug for slug in slugs if slug.lower() not in self.guide_ids]
             if unknown:
                 reasons.append(
-                    "unknown guide " + ", ".join(repr(_shorten(slug, 40)) for slug in unknown[:5])
+                    ngettext("unknown guide ", "unknown guides ", len(unknown))
+                    + ", ".join(repr(_shorten(slug, 40)) for slug in unknown[:5])
+                    + f" (the guides are {', '.join(sorted(self.guide_ids)) or 'none yet'})"
                 )
             else:
                 guide_ids = frozenset(self.guide_ids[slug.lower()] for slug in slugs)
@@ -288,16 +297,20 @@ def validate(file: BinaryIO) -> tuple[ImportReport, int]:
     return report, parser.rows
 
 
-def import_subscribers(file: BinaryIO, *, consented: bool = False) -> ImportResult:
+def import_subscribers(
+    file: BinaryIO, *, consented: bool = False, skip_bad_rows: bool = False
+) -> ImportResult:
     """Import a CSV file of subscribers: all of it, or nothing (ImportRejected with the report).
 
     `file` is a binary file object that can seek (an open file, a Django UploadedFile); it is read
     from the start. `consented` makes new subscribers confirmed instead of pending with a confirmation
-    mail.
+    mail. `skip_bad_rows` imports the good rows of a file that has bad ones and returns those in
+    `skipped`; a file with no good row, or whose header cannot be read, is still rejected whole.
     """
     file.seek(0)
-    report, _rows = validate(file)
-    if report.error_count:
+    report, rows = validate(file)
+    good_rows = rows - report.error_count
+    if report.error_count and not (skip_bad_rows and _rows_readable(report) and good_rows > 0):
         raise ImportRejected(report)
 
     file.seek(0)
@@ -305,17 +318,34 @@ def import_subscribers(file: BinaryIO, *, consented: bool = False) -> ImportResu
     with transaction.atomic():
         check = ImportReport()
         chunk: list[_Row] = []
-        for row in _Parser(file, check):
+        parser = _Parser(file, check)
+        for row in parser:
             chunk.append(row)
             if len(chunk) >= CHUNK_SIZE:
                 writer.write(chunk)
                 chunk = []
-        if check.error_count:
+        if check.error_count != report.error_count:
             # The file changed between the passes: roll back what this pass wrote.
             raise ImportRejected(check)
         if chunk:
             writer.write(chunk)
-    return writer.result()
+    return writer.result(ignored_columns=parser.ignored, skipped=report)
+
+
+def _rows_readable(report: ImportReport) -> bool:
+    """Whether the problems are in rows only (not the header, nor the file as a whole)."""
+    return all(error.line and not error.reason.startswith("bad header") for error in report.errors)
+
+
+def report_csv(report: ImportReport) -> str:
+    """The skipped rows as a CSV (line,reason) an admin can download and fix from."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["line", "reason"])
+    writer.writerows([error.line, error.reason] for error in report.errors)
+    if report.not_shown:
+        writer.writerow(["", f"... and {report.not_shown} more"])
+    return out.getvalue()
 
 
 class _Writer:
@@ -330,12 +360,16 @@ class _Writer:
         self.slugs = dict(Guide.objects.values_list("pk", "slug"))
         self.created = self.merged = self.suppressed = self.rows = 0
 
-    def result(self) -> ImportResult:
+    def result(
+        self, *, ignored_columns: tuple[str, ...] = (), skipped: ImportReport | None = None
+    ) -> ImportResult:
         return ImportResult(
             created=self.created,
             merged=self.merged,
             suppressed_skipped=self.suppressed,
             rows=self.rows,
+            ignored_columns=ignored_columns,
+            skipped=skipped or ImportReport(),
         )
 
     def write(self, rows: list[_Row]) -> None:
