@@ -287,12 +287,14 @@ class SubscriberAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request: HttpRequest, extra_context=None) -> HttpResponse:
         export_url = reverse("admin:subscriptions_subscriber_export")
-        if request.GET:
-            export_url += "?" + request.GET.urlencode()  # export what the list shows
+        query = request.GET.copy()  # export what the list shows
+        excel = query.copy()
+        excel["bom"] = "1"
         extra_context = {
             **(extra_context or {}),
             "has_import_permission": self.has_import_permission(request),
-            "export_url": export_url,
+            "export_url": export_url + ("?" + query.urlencode() if query else ""),
+            "excel_export_url": export_url + "?" + excel.urlencode(),
         }
         return super().changelist_view(request, extra_context)
 
@@ -341,12 +343,16 @@ class SubscriberAdmin(admin.ModelAdmin):
     def export_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
+        # "bom" is the file's, not a filter of the list.
+        bom = request.GET.get("bom") == "1"
+        request.GET = request.GET.copy()
+        request.GET.pop("bom", None)
         try:
             queryset = self.get_changelist_instance(request).queryset
         except IncorrectLookupParameters:
             return HttpResponseRedirect(reverse("admin:subscriptions_subscriber_changelist"))
         response = StreamingHttpResponse(
-            exporting.iter_csv_text(exporting.iter_csv_rows(queryset)),
+            exporting.iter_csv_text(exporting.iter_csv_rows(queryset), bom=bom),
             content_type="text/csv; charset=utf-8",
         )
         filename = f"mlmw-subscribers-{timezone.now():%Y-%m-%d}.csv"

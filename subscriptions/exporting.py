@@ -66,13 +66,17 @@ class _Line:
         return value
 
 
-def iter_csv_text(rows: Iterable[list[str]] | None = None, *, batch: int = 500) -> Iterator[str]:
+def iter_csv_text(
+    rows: Iterable[list[str]] | None = None, *, batch: int = 500, bom: bool = False
+) -> Iterator[str]:
     """The CSV text of `rows` (default: every subscriber), in pieces of `batch` lines.
 
     Every cell is protected here, where values become the file, so no column can be forgotten.
+    `bom` starts the file with a UTF-8 byte-order mark, without which Excel reads UTF-8 as ANSI
+    (the importer takes it off again).
     """
     writer = csv.writer(_Line())
-    lines: list[str] = []
+    lines: list[str] = ["\ufeff"] if bom else []
     for row in iter_csv_rows() if rows is None else rows:
         lines.append(writer.writerow([protect(value) for value in row]))
         if len(lines) >= batch:
