@@ -18,3 +18,11 @@ def subscribe_form(context, source: str = "home", guide=None) -> dict:
 def compact_subscribe_form(context, guide, source: str = "home") -> dict:
     """One address field and a button, for that guide: under each release on the home page."""
     return {"guide": guide, "source": source, "csrf_token": context.get("csrf_token")}
+
+
+@register.inclusion_tag("admin/subscriptions/_dashboard.html")
+def dashboard_charts() -> dict:
+    """The admin index's charts (subscriptions.dashboard), inline SVG."""
+    from subscriptions import dashboard
+
+    return {"charts": dashboard.charts()}

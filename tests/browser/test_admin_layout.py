@@ -1,5 +1,6 @@
-"""The admin as an admin sees it at 1280 px, in Chromium: the service's own name, and change lists
-whose every column is in view beside the filters (none pushed off to the right)."""
+"""The admin as an admin sees it at 1280 px, in Chromium: the service's own name, the dashboard's
+charts, and change lists whose every column is in view beside the filters (none pushed off to the
+right)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,23 @@ def test_an_admin_sees_the_mlmw_name_and_every_column_of_each_list_at_1280_px(
 
     expect(page).to_have_title("Guides, subscribers and deliveries | MLMW admin")
     expect(page.locator("#site-name")).to_have_text("MLMW admin")
+    # The dashboard: four charts drawn in the page, nothing refused by its policy.
+    refused = []
+    page.on(
+        "console",
+        lambda message: (
+            refused.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    page.reload()
+    charts = page.locator(".dashboard-charts svg")
+    expect(charts).to_have_count(4)
+    for index in range(4):
+        expect(charts.nth(index)).to_be_visible()
+    assert charts.first.bounding_box()["width"] > 300
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / "admin-dashboard-1280.png", full_page=True)
+    assert refused == []
     for path in CHANGE_LISTS:
         page.goto(site + path)
         table = page.locator("#result_list")
