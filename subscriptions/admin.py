@@ -28,11 +28,13 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
 from guide.models import Guide
 from subscriptions import addresses, exporting, importing, lifecycle
 from subscriptions import delivery as fanout
 from subscriptions.models import (
+    Baseline,
     Batch,
     Delivery,
     Mailing,
@@ -100,6 +102,9 @@ class ImportForm(forms.Form):
     )
 
 
+RECENT_DELIVERIES = 20
+
+
 @admin.register(Subscriber)
 class SubscriberAdmin(admin.ModelAdmin):
     list_display = ["email", "status", "cadence", "guide_list", "created_at", "confirmed_at"]
@@ -137,6 +142,7 @@ class SubscriberAdmin(admin.ModelAdmin):
                 ]
             },
         ),
+        ("Deliveries", {"fields": ["last_mailed_versions", "recent_deliveries"]}),
     ]
     # Only the preferences (cadence, guides) are edited here; everything else is a record.
     readonly_fields = [
@@ -152,11 +158,52 @@ class SubscriberAdmin(admin.ModelAdmin):
         "unsubscribed_at",
         "soft_bounces",
         "last_bounce_at",
+        "last_mailed_versions",
+        "recent_deliveries",
     ]
     change_list_template = "admin/subscriptions/subscriber/change_list.html"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Subscriber]:
         return super().get_queryset(request).prefetch_related("guides")
+
+    @admin.display(description="Last version mailed, per guide")
+    def last_mailed_versions(self, subscriber: Subscriber) -> str:
+        baselines = Baseline.objects.filter(subscriber=subscriber).select_related("version__guide")
+        rows = [(b.version.guide.title, b.version.number) for b in baselines]
+        if not rows:
+            return "None yet: the first release mail shows the change since they started following."
+        return format_html_join(", ", "{} {}", rows)
+
+    @admin.display(description=f"Last {RECENT_DELIVERIES} deliveries")
+    def recent_deliveries(self, subscriber: Subscriber) -> str:
+        deliveries = (
+            Delivery.objects.filter(subscriber=subscriber)
+            .select_related("mailing__version__guide", "since_version")
+            .order_by("-id")[:RECENT_DELIVERIES]
+        )
+        rows = [
+            (
+                reverse("admin:subscriptions_delivery_change", args=[d.pk]),
+                str(d.mailing),
+                d.get_status_display(),
+                d.since_version.number if d.since_version else "-",
+                d.sent_at.strftime("%Y-%m-%d %H:%M") if d.sent_at else "-",
+                d.error or "",
+            )
+            for d in deliveries
+        ]
+        if not rows:
+            return "No mail sent yet."
+        body = format_html_join(
+            "",
+            '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>',
+            rows,
+        )
+        return format_html(
+            '<table class="recent-deliveries"><thead><tr><th>Mailing</th><th>Status</th>'
+            "<th>Since</th><th>Sent at</th><th>Error</th></tr></thead><tbody>{}</tbody></table>",
+            body,
+        )
 
     @admin.display(description="Guides")
     def guide_list(self, subscriber: Subscriber) -> str:

@@ -83,3 +83,21 @@ def test_a_releases_outcome_counts_its_deliveries_and_who_left_within_seven_days
     assert (outcome.sent, outcome.bounced, outcome.failed) == (2, 1, 0)
     assert outcome.unsubscribed_within_7_days == 1
     assert "mlmw 0.10.1" in dashboard.releases_chart()
+
+
+def test_a_subscribers_page_shows_their_deliveries_and_the_last_version_mailed_per_guide(
+    list_admin_client, guide, v0_10_0, draft, django_capture_on_commit_callbacks
+):
+    (reader,) = make_subscribers(guide, "reader", 1, baseline=v0_10_0)
+    with django_capture_on_commit_callbacks(execute=True):
+        publish(draft)
+
+    page = list_admin_client.get(f"/admin/subscriptions/subscriber/{reader.pk}/change/")
+
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert "The MLMW guide 0.10.1" in body  # the baseline moved to the version mailed
+    delivery = Delivery.objects.get(subscriber=reader)
+    assert f'href="/admin/subscriptions/delivery/{delivery.pk}/change/"' in body
+    row = body.split('class="recent-deliveries"')[1].split("</table>")[0]
+    assert "Sent" in row and "0.10.0" in row
