@@ -13,6 +13,7 @@ removes it again (subscriptions/csvcells.py states the rule).
 from __future__ import annotations
 
 import csv
+from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
@@ -39,24 +40,44 @@ def _when(value: datetime | None) -> str:
 
 
 def iter_csv_rows(queryset: QuerySet[Subscriber] | None = None) -> Iterator[list[str]]:
-    """The header, then one row per subscriber of `queryset` (default: all of them)."""
+    """The header, then one row per subscriber of `queryset` (default: all of them), in id order.
+
+    Read in chunks of CHUNK_SIZE by id (WHERE id > last ORDER BY id LIMIT n, which the primary key
+    serves), each with one guides query. Not a database cursor: outside a transaction Django declares
+    it WITH HOLD, and PostgreSQL then materialises the whole result before the first row (seconds
+    at a million subscribers); chunks stream from the first one and never hold the table in memory.
+    """
     if queryset is None:
-        queryset = Subscriber.objects.order_by("pk")  # index order: the database need not sort
-    # With chunk_size, prefetch_related runs once per chunk: one guides query per 2000 subscribers,
-    # on SQLite and PostgreSQL alike, and never the whole table in memory.
-    subscribers = queryset.prefetch_related("guides").iterator(chunk_size=CHUNK_SIZE)
+        queryset = Subscriber.objects.all()
+    # Tuples, and the guides of a chunk in one query of (subscriber, slug): model instances and
+    # prefetch_related cost ten times the queries themselves at this size.
+    rows = queryset.order_by("pk").values_list(
+        "pk", "email", "status", "cadence", "created_at", "confirmed_at", "consent_at", "source"
+    )
+    through = Subscriber.guides.through.objects
     yield COLUMNS
-    for subscriber in subscribers:
-        yield [
-            subscriber.email,
-            subscriber.status,
-            subscriber.cadence,
-            " ".join(sorted(guide.slug for guide in subscriber.guides.all())),
-            _when(subscriber.created_at),
-            _when(subscriber.confirmed_at),
-            _when(subscriber.consent_at),
-            subscriber.source,
-        ]
+    last = 0
+    while True:
+        chunk = list(rows.filter(pk__gt=last)[:CHUNK_SIZE])
+        if not chunk:
+            return
+        slugs: dict[int, list[str]] = defaultdict(list)
+        for subscriber_id, slug in through.filter(
+            subscriber_id__in=[row[0] for row in chunk]
+        ).values_list("subscriber_id", "guide__slug"):
+            slugs[subscriber_id].append(slug)
+        for pk, email, status, cadence, created_at, confirmed_at, consent_at, source in chunk:
+            yield [
+                email,
+                status,
+                cadence,
+                " ".join(sorted(slugs.get(pk, ()))),
+                _when(created_at),
+                _when(confirmed_at),
+                _when(consent_at),
+                source,
+            ]
+        last = chunk[-1][0]
 
 
 class _Line:

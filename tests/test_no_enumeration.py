@@ -183,7 +183,7 @@ def test_the_common_answer_is_the_check_your_inbox_page(client, post_committed, 
     assert response.status_code == 200
     assert "<title>Check your inbox</title>" in response.content.decode()
     assert text(response).startswith(
-        "Machine Learning My Way Guides Changelog Feeds Subscribe Check your inbox"
+        "Machine Learning My Way Guides Changelog Feeds Search the guides Subscribe Check your inbox"
     )
     assert "If the address can receive our mail, a message is on its way." in text(response)
     assert ADDRESS not in response.content.decode()

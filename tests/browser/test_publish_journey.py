@@ -37,7 +37,7 @@ def test_an_editor_previews_and_publishes_a_release_and_the_subscriber_gets_its_
     page.get_by_label("Username").fill("edna")
     page.get_by_label("Password").fill("edna-password")
     page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Site administration")).to_be_visible()
+    expect(page.get_by_role("heading", name="Guides, subscribers and deliveries")).to_be_visible()
 
     page.get_by_role("row", name="Versions").get_by_role("link", name="Add").click()
     expect(page.get_by_role("heading", name="Add version")).to_be_visible()
