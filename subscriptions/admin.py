@@ -16,6 +16,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import connection, transaction
@@ -40,11 +41,13 @@ from subscriptions.models import (
     Baseline,
     Batch,
     Delivery,
+    ImportJob,
     Mailing,
     Subscriber,
     SubscriberEvent,
     SuppressedAddress,
 )
+from subscriptions.tasks import run_import
 
 # The erase confirmation page names this many of the selected addresses, then says how many more.
 ERASE_LIST_LIMIT = 50
@@ -366,6 +369,11 @@ class SubscriberAdmin(admin.ModelAdmin):
                 name="subscriptions_subscriber_import",
             ),
             path(
+                "import/<int:job_id>/",
+                self.admin_site.admin_view(self.import_job_view),
+                name="subscriptions_subscriber_import_job",
+            ),
+            path(
                 "export/",
                 self.admin_site.admin_view(self.export_view),
                 name="subscriptions_subscriber_export",
@@ -387,28 +395,25 @@ class SubscriberAdmin(admin.ModelAdmin):
         return super().changelist_view(request, extra_context)
 
     def import_view(self, request: HttpRequest) -> HttpResponse:
+        """The upload form. A good upload becomes an ImportJob that a worker runs; the admin is
+        sent to the job's page, which follows it (a million rows take minutes, not a request)."""
         if not self.has_import_permission(request):
             raise PermissionDenied
-        report = skipped = None
         if request.method == "POST":
             form = ImportForm(request.POST, request.FILES)
             if form.is_valid():
-                try:
-                    result = importing.import_subscribers(
-                        form.cleaned_data["file"],
-                        consented=form.cleaned_data["consented"],
-                        skip_bad_rows=form.cleaned_data["skip_bad_rows"],
-                    )
-                except importing.ImportRejected as exc:
-                    report = exc.report
-                else:
-                    self.message_user(request, _result_message(result, form))
-                    if not result.skipped.error_count:
-                        return HttpResponseRedirect(
-                            reverse("admin:subscriptions_subscriber_changelist")
-                        )
-                    skipped = result.skipped
-                    form = ImportForm()
+                upload = form.cleaned_data["file"]
+                job = ImportJob.objects.create(
+                    file=upload,
+                    name=upload.name[:255],
+                    consented=form.cleaned_data["consented"],
+                    skip_bad_rows=form.cleaned_data["skip_bad_rows"],
+                    created_by=request.user,
+                )
+                transaction.on_commit(lambda: run_import.delay(job.pk), robust=True)
+                return HttpResponseRedirect(
+                    reverse("admin:subscriptions_subscriber_import_job", args=[job.pk])
+                )
         else:
             form = ImportForm()
         context = {
@@ -416,16 +421,36 @@ class SubscriberAdmin(admin.ModelAdmin):
             "title": "Import subscribers from CSV",
             "opts": self.model._meta,
             "form": form,
-            "report": report,
-            "skipped": skipped,
-            "skipped_csv": importing.report_csv(skipped) if skipped else "",
             "columns": importing.COLUMNS,
             "ignored_columns": importing.IGNORED_COLUMNS,
             "guide_slugs": sorted(Guide.objects.values_list("slug", flat=True)),
         }
-        status = 400 if report is not None or form.errors else 200
+        status = 400 if form.errors else 200
         return TemplateResponse(
             request, "admin/subscriptions/subscriber/import.html", context, status=status
+        )
+
+    def import_job_view(self, request: HttpRequest, job_id: int) -> HttpResponse:
+        """An import's progress while it runs (the page reloads itself, no script), then its result."""
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        job = get_object_or_404(ImportJob, pk=job_id)
+        phase, done, total = cache.get(importing.progress_key(job.pk)) or ("waiting", 0, 0)
+        running = job.status in (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Import of {job.name}",
+            "opts": self.model._meta,
+            "job": job,
+            "running": running,
+            "phase": phase,
+            "done": done,
+            "total": total,
+            "percent": int(100 * done / total) if total else None,
+        }
+        status = 400 if job.status == ImportJob.Status.REJECTED else 200
+        return TemplateResponse(
+            request, "admin/subscriptions/subscriber/import_job.html", context, status=status
         )
 
     def export_view(self, request: HttpRequest) -> HttpResponse:
@@ -447,31 +472,6 @@ class SubscriberAdmin(admin.ModelAdmin):
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         response["Cache-Control"] = "private, no-store"
         return response
-
-
-def _result_message(result: importing.ImportResult, form: ImportForm) -> str:
-    state = (
-        "confirmed" if form.cleaned_data["consented"] else "pending, each sent a confirmation mail"
-    )
-    counted = importing.counted
-    message = (
-        f"Imported {form.cleaned_data['file'].name}: {counted(result.rows, 'row', 'rows')}, "
-        f"{counted(result.created, 'new subscriber', 'new subscribers')} ({state}), "
-        f"{counted(result.merged, 'merged into an existing one', 'merged into existing ones')}, "
-        + counted(
-            result.suppressed_skipped, "skipped as an erased address", "skipped as erased addresses"
-        )
-        + "."
-    )
-    if result.skipped.error_count:
-        message += " " + counted(result.skipped.error_count, "bad row", "bad rows") + " skipped."
-    if result.ignored_columns:
-        message += (
-            " Columns read past (an import never sets them): "
-            + ", ".join(result.ignored_columns)
-            + "."
-        )
-    return message
 
 
 @admin.register(SuppressedAddress)

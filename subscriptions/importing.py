@@ -30,13 +30,15 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import re
 import secrets
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
@@ -45,7 +47,16 @@ from django.utils.translation import ngettext
 from guide.models import Guide
 from subscriptions import addresses, exporting
 from subscriptions.csvcells import unprotect
-from subscriptions.models import Baseline, Cadence, Subscriber, SubscriberEvent, SuppressedAddress
+from subscriptions.models import (
+    Baseline,
+    Cadence,
+    ImportJob,
+    Subscriber,
+    SubscriberEvent,
+    SuppressedAddress,
+)
+
+logger = logging.getLogger(__name__)
 
 CHUNK_SIZE = 2000
 # The report keeps this many bad rows and counts the rest, so a million bad rows cost no memory.
@@ -285,7 +296,11 @@ class _Parser:
         return _Row(line=line, address=address, guide_ids=guide_ids, cadence=cadence)
 
 
-def validate(file: BinaryIO) -> tuple[ImportReport, int]:
+# progress(phase, rows done, rows in all): "checking" (all not known yet: 0), then "writing".
+Progress = Callable[[str, int, int], None]
+
+
+def validate(file: BinaryIO, progress: Progress | None = None) -> tuple[ImportReport, int]:
     """Check every row of a CSV file (binary, read from its current position); write nothing.
 
     Returns the report (empty when the file is good) and the number of data rows.
@@ -293,12 +308,17 @@ def validate(file: BinaryIO) -> tuple[ImportReport, int]:
     report = ImportReport()
     parser = _Parser(file, report)
     for _row in parser:
-        pass
+        if progress is not None and parser.rows % CHUNK_SIZE == 0:
+            progress("checking", parser.rows, 0)
     return report, parser.rows
 
 
 def import_subscribers(
-    file: BinaryIO, *, consented: bool = False, skip_bad_rows: bool = False
+    file: BinaryIO,
+    *,
+    consented: bool = False,
+    skip_bad_rows: bool = False,
+    progress: Progress | None = None,
 ) -> ImportResult:
     """Import a CSV file of subscribers: all of it, or nothing (ImportRejected with the report).
 
@@ -308,7 +328,7 @@ def import_subscribers(
     `skipped`; a file with no good row, or whose header cannot be read, is still rejected whole.
     """
     file.seek(0)
-    report, rows = validate(file)
+    report, rows = validate(file, progress)
     good_rows = rows - report.error_count
     if report.error_count and not (skip_bad_rows and _rows_readable(report) and good_rows > 0):
         raise ImportRejected(report)
@@ -324,6 +344,8 @@ def import_subscribers(
             if len(chunk) >= CHUNK_SIZE:
                 writer.write(chunk)
                 chunk = []
+                if progress is not None:
+                    progress("writing", writer.rows, rows)
         if check.error_count != report.error_count:
             # The file changed between the passes: roll back what this pass wrote.
             raise ImportRejected(check)
@@ -580,3 +602,74 @@ def _insert_select(
             f"INSERT INTO {quote(model._meta.db_table)} ({columns}) {sql}",
             values,
         )
+
+
+def describe(result: ImportResult, name: str, *, consented: bool) -> str:
+    """One paragraph saying what an import did, for the admin and the command line."""
+    state = "confirmed" if consented else "pending, each sent a confirmation mail"
+    message = (
+        f"Imported {name}: {counted(result.rows, 'row', 'rows')}, "
+        f"{counted(result.created, 'new subscriber', 'new subscribers')} ({state}), "
+        f"{counted(result.merged, 'merged into an existing one', 'merged into existing ones')}, "
+        + counted(
+            result.suppressed_skipped, "skipped as an erased address", "skipped as erased addresses"
+        )
+        + "."
+    )
+    if result.skipped.error_count:
+        message += " " + counted(result.skipped.error_count, "bad row", "bad rows") + " skipped."
+    if result.ignored_columns:
+        message += (
+            " Columns read past (an import never sets them): "
+            + ", ".join(result.ignored_columns)
+            + "."
+        )
+    return message
+
+
+def progress_key(job_id: int) -> str:
+    return f"import-progress:{job_id}"
+
+
+def run_job(job_id: int) -> str:
+    """Run a queued ImportJob: claim it, import its file, store the outcome, delete the file.
+
+    Progress goes to the cache (the import's writes are one transaction, invisible until it ends);
+    the job's page reads it. Returns the job's final status ("" if it was not ours to run).
+    """
+    claimed = ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).update(
+        status=ImportJob.Status.RUNNING
+    )
+    if not claimed:
+        return ""
+    job = ImportJob.objects.get(pk=job_id)
+
+    def progress(phase: str, done: int, total: int) -> None:
+        cache.set(progress_key(job_id), (phase, done, total), 24 * 3600)
+
+    try:
+        with job.file.open("rb") as file:
+            result = import_subscribers(
+                file, consented=job.consented, skip_bad_rows=job.skip_bad_rows, progress=progress
+            )
+    except ImportRejected as exc:
+        job.status = ImportJob.Status.REJECTED
+        job.message = exc.report.summary()
+        job.report_lines = exc.report.lines()
+    except Exception:
+        job.status = ImportJob.Status.FAILED
+        job.message = (
+            "The import stopped on an error; nothing was written. The worker's log has it."
+        )
+        logger.exception("import job %s failed", job_id)
+    else:
+        job.status = ImportJob.Status.DONE
+        job.message = describe(result, job.name, consented=job.consented)
+        if result.skipped.error_count:
+            job.report_lines = result.skipped.lines()
+            job.report_csv = report_csv(result.skipped)
+    job.finished_at = timezone.now()
+    job.save()
+    job.file.delete(save=True)
+    cache.delete(progress_key(job_id))
+    return job.status

@@ -6,6 +6,7 @@ import secrets
 import uuid
 from collections.abc import Iterable
 
+from django.conf import settings
 from django.db import connection, models
 from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
@@ -402,3 +403,37 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"Delivery {self.pk} ({self.status})"
+
+
+class ImportJob(models.Model):
+    """A CSV import run by a worker, not inside the admin's request: a million rows take minutes.
+
+    The uploaded file is kept until the job ends. subscriptions.tasks.run_import claims the job
+    (queued → running) before reading it, so a redelivered task never imports a file twice; the
+    importer's own all-or-nothing transaction makes a crash mid-way leave nothing written.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        REJECTED = "rejected", "Rejected"
+        FAILED = "failed", "Failed"
+
+    file = models.FileField(upload_to="imports/")
+    name = models.CharField(max_length=255)
+    consented = models.BooleanField(default=False)
+    skip_bad_rows = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # The outcome, for the job's page: counts, the message, and the report's lines.
+    message = models.TextField(blank=True)
+    report_lines = models.JSONField(default=list, blank=True)
+    report_csv = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"Import {self.pk} of {self.name} ({self.status})"

@@ -8,7 +8,7 @@ from celery import shared_task
 from django.conf import settings
 from django.urls import reverse
 
-from subscriptions import emails, tokens
+from subscriptions import emails, importing, tokens
 from subscriptions.delivery import MAIL_TASK_RETRY, send_transactional
 from subscriptions.lifecycle import record
 from subscriptions.models import Subscriber, SubscriberEvent
@@ -101,3 +101,9 @@ def sweep_mailings() -> dict:
     for batch_id in found.batches:
         send_batch.delay(batch_id)
     return {"mailings": found.mailings, "batches": found.batches}
+
+
+@shared_task(ignore_result=True)
+def run_import(job_id: int) -> str:
+    """A CSV import of the admin's (subscriptions.importing.run_job claims and runs it)."""
+    return importing.run_job(job_id)
