@@ -196,8 +196,9 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
 # Celery's Django fixup closes every database connection before and after each task unless this
 # is set; then only every N tasks. A fresh PostgreSQL session per 1000-recipient batch (fork,
-# authentication, empty catalog caches) cost more than a tenth of the fan-out's CPU. Django's
-# CONN_MAX_AGE and health checks (DATABASES above) still close a stale or broken connection.
+# authentication, empty catalog caches) cost more than a tenth of the fan-out's CPU. A broken or
+# stale connection is still closed before each task (mlmw.celery.heal_database_connections: Django's
+# CONN_MAX_AGE and health checks, as at the start of a request), and tasks retry on a lost one.
 CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 100, min_value=0)
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

@@ -32,6 +32,7 @@ import logging
 import random
 import re
 import smtplib
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -46,8 +47,8 @@ from anymail.exceptions import (
 )
 from django.conf import settings
 from django.core.mail import EmailMessage, EmailMultiAlternatives, get_connection
+from django.db import InterfaceError, OperationalError, transaction
 from django.db import connection as db
-from django.db import transaction
 from django.db.models import F, Max, Min, Q
 from django.urls import reverse
 from django.utils import timezone
@@ -58,6 +59,10 @@ from subscriptions import emails, tokens
 from subscriptions.models import CADENCE_BUMPS, Baseline, Batch, Delivery, Mailing, Subscriber
 
 logger = logging.getLogger(__name__)
+
+# What a statement on a lost database connection raises (PostgreSQL restarted or failed over, the
+# backend terminated).
+DATABASE_ERRORS = (OperationalError, InterfaceError)
 
 # Per-recipient fields are rendered into the variant as markers, then replaced by the ESP's merge
 # placeholder (one render for a whole batch) or by each recipient's value (SMTP).
@@ -567,7 +572,7 @@ def send_one(message: EmailMessage) -> str:
 
 # The retry of every task that sends one transactional mail (confirmation, access links, …).
 MAIL_TASK_RETRY = {
-    "autoretry_for": (OSError, TransientSendError),
+    "autoretry_for": (OSError, TransientSendError, *DATABASE_ERRORS),
     "retry_backoff": True,
     "max_retries": 5,
 }
@@ -660,11 +665,41 @@ def _record(mailing_id: int, outcome: Outcome, deliveries: Iterable[Recipient]) 
         return
     now = timezone.now()
     by_id = {d.delivery_id: d for d in deliveries}
-    with transaction.atomic():
-        mark(outcome, now)
-        mailing = Mailing.objects.select_related("version").get(pk=mailing_id)
-        sent = [by_id[i].subscriber_id for i in outcome.sent if i in by_id]
-        _move_baselines(sent, mailing.version.guide_id, mailing.version_id, now)
+
+    def write() -> None:
+        with transaction.atomic():
+            mark(outcome, now)
+            mailing = Mailing.objects.select_related("version").get(pk=mailing_id)
+            sent = [by_id[i].subscriber_id for i in outcome.sent if i in by_id]
+            _move_baselines(sent, mailing.version.guide_id, mailing.version_id, now)
+
+    durably(write)
+
+
+class OutcomeUnknown(Exception):
+    """The ESP took mail that the ledger could not record (the database stayed away): the batch is
+    left `sending`, and once its lease runs out the sweeper hands it back, to be reconciled with
+    the ESP before anything is sent again."""
+
+
+def durably(write: Callable[[], None]) -> None:
+    """Run a ledger write, again on a new connection while the database is away, for up to half
+    the task time limit. The ESP has taken these mails: every write that gets through here is a
+    batch whose outcome stays known. A write whose COMMIT was lost may have landed; writing it
+    again changes nothing (only queued rows move, baselines only forward)."""
+    deadline = time.monotonic() + settings.CELERY_TASK_TIME_LIMIT / 2
+    pause = 0.5
+    while True:
+        try:
+            write()
+            return
+        except DATABASE_ERRORS as exc:
+            if time.monotonic() + pause > deadline:
+                raise OutcomeUnknown(f"ledger not written: {type(exc).__name__}") from exc
+            logger.warning("ledger write failed (%s); again in %.1fs", exc, pause)
+            db.close()
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
 
 
 def mark(outcome: Outcome, now) -> None:
@@ -736,6 +771,17 @@ def send(batch_id: int) -> float | None:
     batch = claim(batch_id)
     if batch is None:
         return None
+    try:
+        return _send_claimed(batch)
+    except DATABASE_ERRORS:
+        # The connection was lost before the ESP call, or after the ledger was written (a lost
+        # ledger write raises OutcomeUnknown instead): hand the batch back at once, on a new
+        # connection, rather than leave it to its lease. The task is retried (DATABASE_RETRY).
+        _hand_back(batch)
+        raise
+
+
+def _send_claimed(batch: Batch) -> float | None:
     if batch.attempts > settings.MAIL_BATCH_MAX_ATTEMPTS:
         # Claimed again and again without finishing (its worker keeps dying, or something
         # unexpected keeps failing): stop, so the mailing ends and nothing is resent forever.
@@ -759,6 +805,16 @@ def send(batch_id: int) -> float | None:
         _record(mailing.pk, outcome, deliveries)
 
     return _attempt(batch, len(deliveries), send_and_record)
+
+
+def _hand_back(batch: Batch) -> None:
+    db.close()
+    try:
+        _release(batch, "database connection lost", countdown=0, attempted=False)
+    except DATABASE_ERRORS as exc:
+        logger.warning(
+            "batch %s: left to its lease, the database is still away (%s)", batch.pk, exc
+        )
 
 
 def _attempt(batch: Batch, count: int, send_and_record: Callable[[], None]) -> float | None:
@@ -927,8 +983,13 @@ def _send_registered(batch: Batch) -> float | None:
 
     def send_and_record() -> None:
         outcome = _kinds[batch.mailing.kind].sender(batch, queued)
-        with transaction.atomic():
-            mark(outcome, timezone.now())
+        now = timezone.now()
+
+        def write() -> None:
+            with transaction.atomic():
+                mark(outcome, now)
+
+        durably(write)
 
     return _attempt(batch, len(queued), send_and_record)
 
