@@ -301,7 +301,8 @@ def _mirror_settings(settings, env: dict[str, str]) -> None:
         elif name.startswith("ANYMAIL_"):
             settings.ANYMAIL = {**settings.ANYMAIL, name.removeprefix("ANYMAIL_"): value}
         elif name.startswith("MAIL_") or name == "CELERY_TASK_TIME_LIMIT":
-            setattr(settings, name, value if name == "MAIL_MERGE_PLACEHOLDER" else int(value))
+            text = name in ("MAIL_MERGE_PLACEHOLDER", "MAIL_RECONCILE")
+            setattr(settings, name, value if text else int(value))
             if name == "CELERY_TASK_TIME_LIMIT":  # as settings.py derives it
                 settings.CELERY_TASK_SOFT_TIME_LIMIT = int(value) - 5
 
