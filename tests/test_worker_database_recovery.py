@@ -2,8 +2,9 @@
 
 PostgreSQL restarts, fails over, or an operator terminates backends: every pool process of a running
 worker is then holding a dead connection. Each task starts by closing a connection that is broken
-(mlmw.celery.heal_database_connections), and a task that loses its connection midway is retried on
-a new one, so the next mailing goes out as if nothing happened. The real stack of
+(mlmw.celery.heal_database_connections), a task that loses its connection midway is retried on
+a new one, and the ledger write after the ESP took a batch is written again on a new connection, so
+the next mailing goes out as if nothing happened and a mailing under way sends nobody twice. The real stack of
 tests/test_fanout_worker.py, with beat in the worker so the sweepers run as in production.
 """
 
@@ -124,3 +125,31 @@ def test_the_worker_health_check_passes_only_while_the_worker_reaches_postgresql
         what="the worker's answer",
     )
     assert health_check(cut_off).returncode != 0
+
+
+def test_a_ledger_write_on_a_terminated_connection_is_written_again_and_nobody_is_mailed_twice(
+    fake_esp, start_worker, draft
+):
+    # Both pool processes are at the ESP with a batch when PostgreSQL drops their connections; the
+    # ESP then takes both batches. Recording them must not fail into a resend (the ESP is not asked
+    # here: MAIL_RECONCILE=off, so only the ledger's own retry keeps them single).
+    readers = make_subscribers(draft.guide, "reader", 25)
+    fake_esp.script([("hold",), ("hold",)])
+    start_worker(**esp_worker_env(fake_esp, MAIL_RECONCILE="off", TEST_ANYMAIL_REQUESTS_TIMEOUT=30))
+    publishing.publish(draft)
+    held = wait_for(
+        lambda: len(found := [a for a in fake_esp.attempts if a.status is None]) == 2 and found,
+        what="two batches at the ESP",
+    )
+    assert terminate_worker_backends() >= 2
+    fake_esp.release()
+    mailing = wait_for(
+        lambda: Mailing.objects.filter(version=draft, status="done").first(),
+        what="the mailing to finish",
+    )
+
+    assert all(a.status == 200 for a in held)
+    assert sorted(fake_esp.recipients()) == sorted(r.email for r in readers)  # once each
+    assert set(Delivery.objects.filter(mailing=mailing).values_list("status", flat=True)) == {
+        "sent"
+    }
