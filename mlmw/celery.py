@@ -3,6 +3,8 @@
 import os
 
 from celery import Celery, signals
+from celery.worker.control import inspect_command
+from django.db import InterfaceError, OperationalError
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mlmw.settings")
 
@@ -20,6 +22,57 @@ def use_django_logging(loglevel=None, **kwargs) -> None:
     from django.conf import settings
 
     logging.config.dictConfig(settings.LOGGING)
+
+
+# What a statement on a lost connection raises (PostgreSQL restarted, failed over, or terminated the
+# backend). Tasks retry on these (DATABASE_RETRY); the retry starts on a working connection
+# (heal_database_connections).
+DATABASE_ERRORS = (OperationalError, InterfaceError)
+
+# The retry of every task that reads or writes the database.
+DATABASE_RETRY = {
+    "autoretry_for": DATABASE_ERRORS,
+    "retry_backoff": 1,
+    "retry_backoff_max": 30,
+    "retry_jitter": True,
+    "max_retries": 40,  # ~15 min of backoff capped at 30 s; the sweepers cover what is left
+}
+
+
+@signals.task_prerun.connect
+def heal_database_connections(task=None, **extra) -> None:
+    """Close this process's database connections that are broken or too old before each task.
+
+    What Django does at the start of each request, and Celery's fixup only every
+    CELERY_DB_REUSE_MAX tasks: a connection that raised an error is checked (SELECT 1) and closed
+    if dead, and the health check (conn_health_checks) runs again on its first use. Without it a
+    pool process whose connection died (PostgreSQL restarted, its backend terminated) fails every
+    later task at once until it has run CELERY_DB_REUSE_MAX of them.
+    """
+    if task is not None and getattr(task.request, "is_eager", False):
+        return  # in-process: the caller's connection and transaction, not ours to close
+    from django.db import connections
+
+    for conn in connections.all(initialized_only=True):
+        conn.close_if_unusable_or_obsolete()
+
+
+@inspect_command()
+def database(state) -> dict[str, str]:
+    """`celery inspect database`: whether this worker reaches the database (the compose health
+    check). A connection of its own, closed at once: the main process forks pool processes and
+    must not hand them an open socket."""
+    from django.db import connections
+
+    conn = connections.create_connection("default")
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception as exc:  # the reply says what went wrong
+        return {"database": f"unreachable: {type(exc).__name__}"}
+    finally:
+        conn.close()
+    return {"database": "ok"}
 
 
 @signals.task_prerun.connect

@@ -196,8 +196,9 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
 # Celery's Django fixup closes every database connection before and after each task unless this
 # is set; then only every N tasks. A fresh PostgreSQL session per 1000-recipient batch (fork,
-# authentication, empty catalog caches) cost more than a tenth of the fan-out's CPU. Django's
-# CONN_MAX_AGE and health checks (DATABASES above) still close a stale or broken connection.
+# authentication, empty catalog caches) cost more than a tenth of the fan-out's CPU. A broken or
+# stale connection is still closed before each task (mlmw.celery.heal_database_connections: Django's
+# CONN_MAX_AGE and health checks, as at the start of a request), and tasks retry on a lost one.
 CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 100, min_value=0)
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -362,9 +363,20 @@ if MAIL_MERGE_PLACEHOLDER and "{}" not in MAIL_MERGE_PLACEHOLDER:
     raise ImproperlyConfigured("MAIL_MERGE_PLACEHOLDER must contain {} for the field name.")
 # Mails per second across all workers (0: unlimited); a token bucket in the broker's Redis.
 MAIL_SEND_RATE = env_int("MAIL_SEND_RATE", 0, min_value=0)
+# A batch the ESP keeps answering "not now" (5xx, 429, no answer) is retried with capped exponential
+# backoff and jitter for this long before its recipients are failed: outages and rate limits are
+# waited out, not counted. 429s (the ESP's rate limit) never count as attempts.
+MAIL_GIVE_UP_AFTER = env_int("MAIL_GIVE_UP_AFTER", 6 * 3600, min_value=0)
+# Claims of one batch that never finished (its worker died each time) before it is failed; in-process
+# (no broker), where a retry cannot wait, also the number of attempts.
 MAIL_BATCH_MAX_ATTEMPTS = env_int("MAIL_BATCH_MAX_ATTEMPTS", 8, min_value=1)
 MAIL_RETRY_BASE_SECONDS = env_int("MAIL_RETRY_BASE_SECONDS", 5, min_value=1)
 MAIL_RETRY_MAX_SECONDS = env_int("MAIL_RETRY_MAX_SECONDS", 900, min_value=1)
+# Before a batch whose outcome is unknown is sent again, ask the ESP which recipients it took
+# (subscriptions.reconcile): "auto" where the ESP can tell (Mailgun), "off" never.
+MAIL_RECONCILE = env_str("MAIL_RECONCILE", "auto").lower()
+if MAIL_RECONCILE not in {"auto", "off"}:
+    raise ImproperlyConfigured("MAIL_RECONCILE must be auto or off.")
 # A batch claimed longer ago than this is taken to be lost with its worker: longer than any task.
 MAIL_BATCH_LEASE_SECONDS = env_int(
     "MAIL_BATCH_LEASE_SECONDS", CELERY_TASK_TIME_LIMIT + 60, min_value=1

@@ -644,6 +644,7 @@ class MailingAdmin(admin.ModelAdmin):
             for status, label in Delivery.Status.choices
         ]
         context = {
+            "esp_wait": fanout.esp_wait(mailing.pk),
             "progress": progress,
             "deliveries_url": (
                 f"{deliveries_url}?mailing={mailing.pk}" if can_view_deliveries else None

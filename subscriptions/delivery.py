@@ -32,10 +32,11 @@ import logging
 import random
 import re
 import smtplib
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 from anymail.exceptions import (
@@ -46,18 +47,22 @@ from anymail.exceptions import (
 )
 from django.conf import settings
 from django.core.mail import EmailMessage, EmailMultiAlternatives, get_connection
+from django.db import InterfaceError, OperationalError, transaction
 from django.db import connection as db
-from django.db import transaction
-from django.db.models import F, Max, Min, Q
+from django.db.models import Count, F, Max, Min, Q
 from django.urls import reverse
 from django.utils import timezone
 
 from guide.catchup import catch_up
 from guide.models import Version
-from subscriptions import emails, tokens
+from subscriptions import emails, reconcile, tokens
 from subscriptions.models import CADENCE_BUMPS, Baseline, Batch, Delivery, Mailing, Subscriber
 
 logger = logging.getLogger(__name__)
+
+# What a statement on a lost database connection raises (PostgreSQL restarted or failed over, the
+# backend terminated).
+DATABASE_ERRORS = (OperationalError, InterfaceError)
 
 # Per-recipient fields are rendered into the variant as markers, then replaced by the ESP's merge
 # placeholder (one render for a whole batch) or by each recipient's value (SMTP).
@@ -70,11 +75,21 @@ def marker(name: str) -> str:
 
 
 class TransientSendError(Exception):
-    """The ESP may accept the batch later: 5xx, 429, timeouts, connection errors."""
+    """The ESP may accept the batch later: 5xx, 429, timeouts, connection errors. `throttled`: the
+    ESP asked us to slow down (HTTP 429, SMTP 421), which is waiting, not failing."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        retry_after: float | None = None,
+        *,
+        throttled: bool = False,
+        unknown: bool = False,
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.throttled = throttled
+        self.unknown = unknown  # no answer: the ESP may have taken the mail
 
 
 # --- 1. Publishing creates the mailing ---------------------------------------------------------------
@@ -428,8 +443,12 @@ class Outcome:
     failed: dict[int, str]  # delivery id -> reason (permanent)
 
 
-def _send_merged(variant: Variant, deliveries: list[Recipient], conn, mailing_id: int) -> Outcome:
-    """One ESP call for the whole batch, personal fields through the ESP's merge variables."""
+def _send_merged(
+    variant: Variant, deliveries: list[Recipient], conn, mailing_id: int, batch_id: int = 0
+) -> Outcome:
+    """One ESP call for the whole batch, personal fields through the ESP's merge variables. The
+    batch id travels as a message-wide variable, each delivery id as a recipient's: what the ESP
+    can be asked about later (subscriptions.reconcile)."""
     placeholders = {name: _merge_placeholder(name) for name in PERSONAL_FIELDS}
     message = EmailMultiAlternatives(
         subject=_fill(variant.subject, placeholders, escape=False),
@@ -447,10 +466,11 @@ def _send_merged(variant: Variant, deliveries: list[Recipient], conn, mailing_id
         merge_headers[d.email] = {
             "List-Unsubscribe": _unsubscribe_header(values["unsubscribe_url"], d)
         }
-        merge_metadata[d.email] = {"delivery": str(d.delivery_id)}
+        merge_metadata[d.email] = {reconcile.DELIVERY_VARIABLE: str(d.delivery_id)}
     message.merge_data = merge_data
     message.merge_headers = merge_headers
     message.merge_metadata = merge_metadata
+    message.metadata = {reconcile.BATCH_VARIABLE: str(batch_id)}
     try:
         message.send()
     except AnymailRecipientsRefused:
@@ -481,7 +501,7 @@ def classify(exc: Exception) -> TransientSendError | PermanentBatchError:
     """
     if not isinstance(exc, AnymailRequestsAPIError):
         prefix = "connection: " if isinstance(exc, OSError) else f"{type(exc).__name__}: "
-        return TransientSendError(f"{prefix}{_scrub(str(exc))}"[:500])
+        return TransientSendError(f"{prefix}{_scrub(str(exc))}"[:500], unknown=True)
     code = exc.status_code or 0
     if code in (408, 429) or code >= 500 or code == 0:
         response = getattr(exc, "response", None)
@@ -491,8 +511,8 @@ def classify(exc: Exception) -> TransientSendError | PermanentBatchError:
         if not code:  # no HTTP answer: a timeout, a refused or dropped connection
             cause = exc.__cause__ or exc
             detail = _scrub(f"{type(cause).__name__}: {cause}")
-            return TransientSendError(f"no answer from the ESP: {detail}")
-        return TransientSendError(f"ESP answered {code}", retry_after)
+            return TransientSendError(f"no answer from the ESP: {detail}", unknown=True)
+        return TransientSendError(f"ESP answered {code}", retry_after, throttled=code == 429)
     return PermanentBatchError(f"ESP answered {code}: {_scrub(str(exc))[:400]}")
 
 
@@ -537,7 +557,7 @@ def send_one(message: EmailMessage) -> str:
         if all(code >= 500 for code in codes):
             raise RecipientRefused(text) from None
         if 421 in codes:  # the server is closing the connection: every message after this fails too
-            raise TransientSendError(text) from None
+            raise TransientSendError(text, throttled=True) from None
         raise RecipientDeferred(text) from None
     except smtplib.SMTPResponseException as exc:
         # An SMTP answer other than to RCPT TO. 4xx: try again later, for the batch (a 4xx at DATA
@@ -567,7 +587,7 @@ def send_one(message: EmailMessage) -> str:
 
 # The retry of every task that sends one transactional mail (confirmation, access links, …).
 MAIL_TASK_RETRY = {
-    "autoretry_for": (OSError, TransientSendError),
+    "autoretry_for": (OSError, TransientSendError, *DATABASE_ERRORS),
     "retry_backoff": True,
     "max_retries": 5,
 }
@@ -621,7 +641,9 @@ class PermanentBatchError(Exception):
     """The ESP refused the whole request for a reason a retry cannot fix (4xx other than 429)."""
 
 
-def _send_single(variant: Variant, deliveries: list[Recipient], conn, mailing_id: int) -> Outcome:
+def _send_single(
+    variant: Variant, deliveries: list[Recipient], conn, mailing_id: int, batch_id: int = 0
+) -> Outcome:
     """One message per recipient (SMTP): the variant's markers filled with each recipient's values."""
     sent, failed, deferred = {}, {}, []
     personal = _personal_values_many(deliveries)
@@ -660,11 +682,41 @@ def _record(mailing_id: int, outcome: Outcome, deliveries: Iterable[Recipient]) 
         return
     now = timezone.now()
     by_id = {d.delivery_id: d for d in deliveries}
-    with transaction.atomic():
-        mark(outcome, now)
-        mailing = Mailing.objects.select_related("version").get(pk=mailing_id)
-        sent = [by_id[i].subscriber_id for i in outcome.sent if i in by_id]
-        _move_baselines(sent, mailing.version.guide_id, mailing.version_id, now)
+
+    def write() -> None:
+        with transaction.atomic():
+            mark(outcome, now)
+            mailing = Mailing.objects.select_related("version").get(pk=mailing_id)
+            sent = [by_id[i].subscriber_id for i in outcome.sent if i in by_id]
+            _move_baselines(sent, mailing.version.guide_id, mailing.version_id, now)
+
+    durably(write)
+
+
+class OutcomeUnknown(Exception):
+    """The ESP took mail that the ledger could not record (the database stayed away): the batch is
+    left `sending`, and once its lease runs out the sweeper hands it back, to be reconciled with
+    the ESP before anything is sent again."""
+
+
+def durably(write: Callable[[], None]) -> None:
+    """Run a ledger write, again on a new connection while the database is away, for up to half
+    the task time limit. The ESP has taken these mails: every write that gets through here is a
+    batch whose outcome stays known. A write whose COMMIT was lost may have landed; writing it
+    again changes nothing (only queued rows move, baselines only forward)."""
+    deadline = time.monotonic() + settings.CELERY_TASK_TIME_LIMIT / 2
+    pause = 0.5
+    while True:
+        try:
+            write()
+            return
+        except DATABASE_ERRORS as exc:
+            if time.monotonic() + pause > deadline:
+                raise OutcomeUnknown(f"ledger not written: {type(exc).__name__}") from exc
+            logger.warning("ledger write failed (%s); again in %.1fs", exc, pause)
+            db.close()
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
 
 
 def mark(outcome: Outcome, now) -> None:
@@ -736,9 +788,21 @@ def send(batch_id: int) -> float | None:
     batch = claim(batch_id)
     if batch is None:
         return None
-    if batch.attempts > settings.MAIL_BATCH_MAX_ATTEMPTS:
+    try:
+        return _send_claimed(batch)
+    except DATABASE_ERRORS:
+        # The connection was lost before the ESP call, or after the ledger was written (a lost
+        # ledger write raises OutcomeUnknown instead): hand the batch back at once, on a new
+        # connection, rather than leave it to its lease. The task is retried (DATABASE_RETRY).
+        _hand_back(batch)
+        raise
+
+
+def _send_claimed(batch: Batch) -> float | None:
+    if batch.attempts > settings.MAIL_BATCH_MAX_ATTEMPTS and not _within_wait(batch):
         # Claimed again and again without finishing (its worker keeps dying, or something
-        # unexpected keeps failing): stop, so the mailing ends and nothing is resent forever.
+        # unexpected keeps failing): stop, so the mailing ends and nothing is resent forever. A
+        # batch the ESP keeps answering "not now" is bounded by MAIL_GIVE_UP_AFTER instead.
         _give_up(batch, f"gave up after {batch.attempts - 1} attempts")
         _finish(batch)
         return None
@@ -752,13 +816,52 @@ def send(batch_id: int) -> float | None:
         )
 
     def send_and_record() -> None:
+        rest = _reconcile(batch, deliveries) if batch.outcome_unknown else deliveries
+        if not rest:
+            return
         variant = render_variant(batch.since_version_id, mailing.version_id)
         sender = _send_merged if settings.MAIL_MERGE_PLACEHOLDER else _send_single
         with get_connection() as conn:
-            outcome = sender(variant, deliveries, conn, mailing.pk)
-        _record(mailing.pk, outcome, deliveries)
+            outcome = sender(variant, rest, conn, mailing.pk, batch.pk)
+        _record(mailing.pk, outcome, rest)
 
     return _attempt(batch, len(deliveries), send_and_record)
+
+
+def _reconcile(batch: Batch, deliveries: list[Recipient]) -> list[Recipient]:
+    """The recipients of a batch whose last outcome is unknown that the ESP did not take: the
+    ones it took are recorded sent (with its message ids) first. All of them where the ESP cannot
+    tell; TransientSendError (retry later, nothing sent) when it did not answer."""
+    try:
+        taken = reconcile.accepted(batch.pk, since=batch.mailing.started_at - timedelta(minutes=5))
+    except reconcile.CannotTell as exc:
+        raise TransientSendError(f"asking the ESP what it took: {exc}", unknown=True) from exc
+    if taken is None:
+        logger.warning("batch %s: outcome unknown and the ESP cannot tell; sent again", batch.pk)
+    else:
+        sent = {
+            d.delivery_id: taken[d.delivery_id][1]
+            for d in deliveries
+            if d.delivery_id in taken and taken[d.delivery_id][0].lower() == d.email.lower()
+        }
+        _record(batch.mailing_id, Outcome(sent=sent, failed={}), deliveries)
+        deliveries = [d for d in deliveries if d.delivery_id not in sent]
+        logger.warning(
+            "batch %s: outcome unknown; the ESP had taken %s, %s left to send",
+            batch.pk, len(sent), len(deliveries),
+        )  # fmt: skip
+    Batch.objects.filter(pk=batch.pk).update(outcome_unknown=False)
+    return deliveries
+
+
+def _hand_back(batch: Batch) -> None:
+    db.close()
+    try:
+        _release(batch, "database connection lost", countdown=0, attempted=False)
+    except DATABASE_ERRORS as exc:
+        logger.warning(
+            "batch %s: left to its lease, the database is still away (%s)", batch.pk, exc
+        )
 
 
 def _attempt(batch: Batch, count: int, send_and_record: Callable[[], None]) -> float | None:
@@ -774,15 +877,51 @@ def _attempt(batch: Batch, count: int, send_and_record: Callable[[], None]) -> f
                 return wait
             send_and_record()
     except TransientSendError as exc:
-        if batch.attempts < settings.MAIL_BATCH_MAX_ATTEMPTS:
+        now = timezone.now()
+        since = batch.waiting_since or now
+        if not _out_of_time(batch, since, now):
             wait = exc.retry_after or backoff(batch.attempts)
-            _release(batch, str(exc), countdown=wait)
+            # The ESP's "slow down" (429, SMTP 421) is waiting, not an attempt. In-process (no
+            # broker) a retry cannot wait, so there every answer counts.
+            attempted = not exc.throttled or settings.CELERY_TASK_ALWAYS_EAGER
+            _release(
+                batch,
+                str(exc),
+                countdown=wait,
+                attempted=attempted,
+                waiting_since=since,
+                outcome_unknown=exc.unknown,
+            )
             return wait
-        _give_up(batch, str(exc))
+        _give_up(batch, f"{exc} (still after {_duration((now - since).total_seconds())})")
     except PermanentBatchError as exc:
         _give_up(batch, str(exc))
     _finish(batch)
     return None
+
+
+def _out_of_time(batch: Batch, since, now) -> bool:
+    """Whether a batch the ESP keeps answering "not now" is given up: after MAIL_GIVE_UP_AFTER
+    seconds of such answers (hours: an ESP outage or a long rate limit is waited out), or, where a
+    retry cannot wait (in-process, no broker), after MAIL_BATCH_MAX_ATTEMPTS attempts."""
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        return batch.attempts >= settings.MAIL_BATCH_MAX_ATTEMPTS
+    return (now - since).total_seconds() >= settings.MAIL_GIVE_UP_AFTER
+
+
+def _within_wait(batch: Batch) -> bool:
+    """The batch is waiting out the ESP's "not now" answers, within MAIL_GIVE_UP_AFTER."""
+    if batch.waiting_since is None or settings.CELERY_TASK_ALWAYS_EAGER:
+        return False
+    return not _out_of_time(batch, batch.waiting_since, timezone.now())
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds:.0f} s"
 
 
 def backoff(attempt: int) -> float:
@@ -791,13 +930,23 @@ def backoff(attempt: int) -> float:
     return max(1.0, random.uniform(0, ceiling))  # noqa: S311 - jitter, not security
 
 
-def _release(batch: Batch, error: str, *, countdown: float, attempted: bool = True) -> None:
+def _release(
+    batch: Batch,
+    error: str,
+    *,
+    countdown: float,
+    attempted: bool = True,
+    waiting_since=None,
+    outcome_unknown: bool = False,
+) -> None:
     Batch.objects.filter(pk=batch.pk, status=Batch.Status.SENDING).update(
         status=Batch.Status.QUEUED,
         claimed_at=None,
         last_error=error[:2000],
         enqueued_at=timezone.now() + timedelta(seconds=countdown),
         **({} if attempted else {"attempts": F("attempts") - 1}),  # give claim()'s count back
+        **({} if waiting_since is None else {"waiting_since": waiting_since}),
+        **({"outcome_unknown": True} if outcome_unknown else {}),
     )
     logger.warning("batch %s: %s; retry in %.0fs", batch.pk, error, countdown)
 
@@ -927,8 +1076,13 @@ def _send_registered(batch: Batch) -> float | None:
 
     def send_and_record() -> None:
         outcome = _kinds[batch.mailing.kind].sender(batch, queued)
-        with transaction.atomic():
-            mark(outcome, timezone.now())
+        now = timezone.now()
+
+        def write() -> None:
+            with transaction.atomic():
+                mark(outcome, now)
+
+        durably(write)
 
     return _attempt(batch, len(queued), send_and_record)
 
@@ -961,7 +1115,11 @@ def sweep(now=None) -> Sweep:
         Batch.objects.filter(
             pk__in=expired, status=Batch.Status.SENDING, claimed_at__lt=now - lease
         ).update(
-            status=Batch.Status.QUEUED, claimed_at=None, last_error="lease expired", enqueued_at=now
+            status=Batch.Status.QUEUED,
+            claimed_at=None,
+            last_error="lease expired",
+            enqueued_at=now,
+            outcome_unknown=True,  # it may have reached the ESP: the next claim asks first
         )
     # Queued, but its task never ran (broker flushed, enqueue failed).
     lost = list(
@@ -1057,10 +1215,29 @@ def _in_sending_batches(mailing_id: int) -> list[int]:
     return ids
 
 
+@dataclass(frozen=True)
+class EspWait:
+    """Batches of a mailing waiting out the ESP's errors or rate limit (for the admin)."""
+
+    batches: int
+    since: datetime  # the first "not now" answer of the longest wait
+    until: datetime  # the last of their retries is due then
+    error: str  # the ESP's latest answer
+
+
+def esp_wait(mailing_id: int) -> EspWait | None:
+    waiting = Batch.objects.filter(
+        mailing_id=mailing_id, status=Batch.Status.QUEUED, waiting_since__isnull=False
+    )
+    found = waiting.aggregate(n=Count("id"), since=Min("waiting_since"), until=Max("enqueued_at"))
+    if not found["n"]:
+        return None
+    error = waiting.order_by("-enqueued_at").values_list("last_error", flat=True).first()
+    return EspWait(found["n"], found["since"], found["until"], error or "")
+
+
 def progress(mailing_id: int) -> dict[str, int]:
     """Deliveries per status, for the admin."""
-    from django.db.models import Count
-
     counts = dict(
         Delivery.objects.filter(mailing_id=mailing_id)
         .values_list("status")

@@ -316,6 +316,12 @@ class Batch(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    # When the ESP first answered "not now" (a transient error or its rate limit) in the run of
+    # such answers that ends when the batch is sent: MAIL_GIVE_UP_AFTER counts from here.
+    waiting_since = models.DateTimeField(null=True, blank=True)
+    # The last claim ended without our learning what the ESP took (its lease ran out, or the call got
+    # no answer): the next claim asks the ESP first (subscriptions.reconcile).
+    outcome_unknown = models.BooleanField(default=False, db_default=False)  # raw INSERTs too
 
     class Meta:
         ordering = ["id"]

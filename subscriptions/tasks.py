@@ -8,6 +8,7 @@ from celery import shared_task
 from django.conf import settings
 from django.urls import reverse
 
+from mlmw.celery import DATABASE_RETRY
 from subscriptions import emails, importing, tokens
 from subscriptions.delivery import MAIL_TASK_RETRY, send_transactional
 from subscriptions.lifecycle import record
@@ -68,7 +69,7 @@ def send_import_confirmations(first_id: int, last_id: int, sent_at: str) -> int:
 # --- Release mail: thin wrappers around subscriptions.delivery ----------------------------------------
 
 
-@shared_task(ignore_result=True)
+@shared_task(ignore_result=True, **DATABASE_RETRY)
 def start_mailing(mailing_id: int) -> int:
     """Write the next chunk of the audience; enqueue the next chunk first, then this chunk's
     batches, so one worker writes the audience while the others send what is written."""
@@ -82,7 +83,7 @@ def start_mailing(mailing_id: int) -> int:
     return len(step.batch_ids)
 
 
-@shared_task(ignore_result=True)
+@shared_task(ignore_result=True, **DATABASE_RETRY)
 def send_batch(batch_id: int) -> None:
     from subscriptions import delivery
 
@@ -91,7 +92,7 @@ def send_batch(batch_id: int) -> None:
         send_batch.apply_async((batch_id,), countdown=wait)
 
 
-@shared_task(ignore_result=True)
+@shared_task(ignore_result=True, **DATABASE_RETRY)
 def sweep_mailings() -> dict:
     from subscriptions import delivery
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -213,7 +214,8 @@ def start_worker(
 ) -> Iterator[Callable[..., subprocess.Popen]]:
     """Start real `celery worker` processes on the real broker and the test PostgreSQL database.
 
-    `start_worker(concurrency=2, **env)` starts one and returns its Popen; `env` adds environment
+    `start_worker(concurrency=2, beat=False, **env)` starts one and returns its Popen (with
+    beat=True it runs beat too, so the sweepers run on their MAIL_SWEEP_INTERVAL); `env` adds environment
     variables for it (the worker reads its settings from mlmw.test_settings and the environment,
     e.g. MAIL_BATCH_SIZE="5"), and the same values are set on this process's settings (see
     `_mirror_settings`), so code the test runs itself (publish, the sweeper) agrees with the worker.
@@ -238,7 +240,7 @@ def start_worker(
     log = open(path, "ab")  # noqa: SIM115 - closed after the workers
     started: list[subprocess.Popen] = []
 
-    def start(*, concurrency: int = 2, **extra: str) -> subprocess.Popen:
+    def start(*, concurrency: int = 2, beat: bool = False, **extra: str) -> subprocess.Popen:
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "mlmw.test_settings",
@@ -255,12 +257,19 @@ def start_worker(
                 sys.executable, "-m", "celery", "-A", "mlmw.celery:app", "worker",
                 f"--concurrency={concurrency}", "--pool=prefork", "--loglevel=INFO",
                 "--without-heartbeat", "--without-mingle", "--without-gossip",
-                "-n", f"test-{os.getpid()}-{len(started)}@%h",
+                "-n", f"test-{os.getpid()}-{len(started)}@%h", *beat_args(beat),
             ],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
+        process.node_name = f"test-{os.getpid()}-{len(started)}@{socket.gethostname()}"
         started.append(process)
         return process
+
+    def beat_args(beat: bool) -> list[str]:
+        if not beat:
+            return []
+        schedule = path.parent / f"test-beat-{os.getpid()}-{len(started)}"
+        return ["--beat", f"--schedule={schedule}"]
 
     try:
         yield start
@@ -292,7 +301,10 @@ def _mirror_settings(settings, env: dict[str, str]) -> None:
         elif name.startswith("ANYMAIL_"):
             settings.ANYMAIL = {**settings.ANYMAIL, name.removeprefix("ANYMAIL_"): value}
         elif name.startswith("MAIL_") or name == "CELERY_TASK_TIME_LIMIT":
-            setattr(settings, name, value if name == "MAIL_MERGE_PLACEHOLDER" else int(value))
+            text = name in ("MAIL_MERGE_PLACEHOLDER", "MAIL_RECONCILE")
+            setattr(settings, name, value if text else int(value))
+            if name == "CELERY_TASK_TIME_LIMIT":  # as settings.py derives it
+                settings.CELERY_TASK_SOFT_TIME_LIMIT = int(value) - 5
 
 
 @pytest.fixture

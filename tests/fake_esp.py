@@ -39,6 +39,15 @@ outcome consumed per request (auth failures consume none), "ok" once the queue i
 - ("hold"[, then]): read the request and wait until `esp.release()` (stop() ends it as a hang),
   then carry on as `then` (default "ok"): a hang that the test ends when it is ready.
 
+An episode of given length: `esp.outage(120, 429, {"Retry-After": "5"})` answers every request
+429 for the next 120 s, before the script (`esp.outage_over` says when it ended).
+
+The events API: `GET /v3/<domain>/events` (filters event, recipient, begin/end, ascending, limit up
+to 300, and `user-variables`, a JSON object the events' user variables must match), answered as
+Mailgun answers it (tests/data/mailgun_events_accepted.json): {"items": [...], "paging": {"next":
+…}}, an `accepted` event per recipient of each accepted request, its `v:` variables resolved for that
+recipient; follow `paging.next` until a page has no items. Off with keep_events=False.
+
 `esp.attempts` has every request with its scripted outcome, the status answered and when it
 arrived (`received_at`, time.time() once its body was read); `esp.batches` and `esp.messages` only
 what was accepted. Everything is thread-safe.
@@ -90,6 +99,8 @@ QUEUED = "Queued. Thank you."
 
 _PLACEHOLDER = re.compile(r"%recipient\.([^%]+)%")
 _MESSAGES_PATH = re.compile(r"/v3/([^/]+)/messages/?")
+_EVENTS_PATH = re.compile(r"/v3/([^/]+)/events(?:/([A-Za-z0-9_=-]+))?/?")
+EVENTS_PAGE_LIMIT = 300  # Mailgun's largest page
 _PLAIN_ADDRESS = re.compile(r"[^\s<>,;:\"()\[\]@]+@[^\s<>,;:\"()\[\]@]+")
 
 Fields = tuple[tuple[str, str], ...]
@@ -496,6 +507,59 @@ def _public(outcome: tuple) -> Any:
     return outcome
 
 
+# --- The events API (GET /v3/<domain>/events) ------------------------------------------------------
+
+
+def _events_query(raw: str) -> dict[str, Any]:
+    """The filters of a first events request: event, recipient, user-variables (a JSON object: the
+    events whose user variables have all these values), begin/end (epoch seconds), ascending,
+    limit (at most 300)."""
+    from urllib.parse import parse_qsl
+
+    params = dict(parse_qsl(raw, keep_blank_values=True))
+    query: dict[str, Any] = {"offset": 0}
+    limit = int(params.get("limit", "100"))
+    if not 1 <= limit <= EVENTS_PAGE_LIMIT:
+        raise ValueError(f"limit must be between 1 and {EVENTS_PAGE_LIMIT}")
+    query["limit"] = limit
+    for name in ("event", "recipient", "ascending"):
+        if name in params:
+            query[name] = params[name]
+    for name in ("begin", "end"):
+        if name in params:
+            query[name] = float(params[name])
+    if "user-variables" in params:
+        variables = json.loads(params["user-variables"])
+        if not isinstance(variables, dict):
+            raise ValueError("user-variables must be a JSON object")
+        query["user-variables"] = {k: str(v) for k, v in variables.items()}
+    return query
+
+
+def _page_token(query: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(query).encode()).decode()
+
+
+def _page_query(token: str) -> dict[str, Any]:
+    try:
+        return json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (binascii.Error, ValueError):
+        raise ValueError("unknown page") from None
+
+
+def _event_matches(event: dict[str, Any], query: dict[str, Any]) -> bool:
+    if "event" in query and event["event"] != query["event"]:
+        return False
+    if "recipient" in query and event["recipient"].lower() != query["recipient"].lower():
+        return False
+    if "begin" in query and event["timestamp"] < query["begin"]:
+        return False
+    if "end" in query and event["timestamp"] > query["end"]:
+        return False
+    wanted = query.get("user-variables", {})
+    return all(event["user-variables"].get(k) == v for k, v in wanted.items())
+
+
 # --- The server -------------------------------------------------------------------------------------
 
 
@@ -638,6 +702,7 @@ class FakeMailgun:
         record_dir: str | Path | None = None,
         latency: float = 0.0,
         max_recipients: int = MAX_RECIPIENTS,
+        keep_events: bool = True,
     ) -> None:
         """api_key None accepts any key (the user must still be "api"); domains None accepts any
         sender domain (others get Mailgun's 404 "Domain not found"); latency: seconds to wait
@@ -655,6 +720,9 @@ class FakeMailgun:
         self._released = threading.Event()  # set by release(): held requests carry on
         self._script: collections.deque[tuple] = collections.deque()
         self._refused: set[str] = set()
+        self._outage: tuple[float, tuple] | None = None  # (monotonic end, outcome)
+        self.keep_events = keep_events
+        self._events: list[dict[str, Any]] = []  # "accepted" events, for GET /events
         self._attempts: list[Attempt] = []
         self._batches: list[Batch] = []
         self._counter = itertools.count(1)
@@ -722,6 +790,21 @@ class FakeMailgun:
         with self._lock:
             self._script.extend(normalised)
 
+    def outage(self, seconds: float, status: int, headers: Mapping[str, str] | None = None) -> None:
+        """Answer every authorised request `status` (with `headers`, e.g. {"Retry-After": "5"}) for
+        the next `seconds`, before the script is consulted: an ESP outage or rate-limit episode of a
+        given length, however often the workers ask. The requests are attempts, not accepted."""
+        with self._lock:
+            self._outage = (
+                time.monotonic() + seconds,
+                _normalise(("status", status, headers or {})),
+            )
+
+    @property
+    def outage_over(self) -> bool:
+        with self._lock:
+            return self._outage is None or time.monotonic() >= self._outage[0]
+
     def refuse(self, *addresses: str) -> None:
         """Refuse every request to any of these addresses from now on (400, see the module docstring)."""
         with self._lock:
@@ -740,9 +823,11 @@ class FakeMailgun:
         """Forget everything received, the counters and any queued outcomes."""
         with self._lock:
             self._script.clear()
+            self._outage = None
             self._released.clear()
             self._attempts.clear()
             self._batches.clear()
+            self._events.clear()
             self._stats.clear()
 
     # --- what was received
@@ -763,6 +848,13 @@ class FakeMailgun:
     def messages(self) -> list[ReceivedMessage]:
         """One per recipient of every accepted request."""
         return [message for batch in self.batches for message in batch.messages]
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        """The `accepted` events GET /events serves, one per recipient of each accepted request
+        (kept in count-only mode too, unless keep_events=False)."""
+        with self._lock:
+            return [{k: v for k, v in event.items() if k != "_domain"} for event in self._events]
 
     def recipients(self) -> list[str]:
         """The address of every message, duplicates included, in order."""
@@ -804,10 +896,92 @@ class FakeMailgun:
     # --- serving
 
     def _serve_get(self, h: _Handler) -> None:
-        if urlsplit(h.path).path == "/stats":
+        url = urlsplit(h.path)
+        if url.path == "/stats":
             h.answer(200, self.stats)
-        else:
+            return
+        match = _EVENTS_PATH.fullmatch(url.path)
+        if match is None:
             h.answer(404, {"message": "Not Found"})
+        elif not self._authorised(h.headers.get("Authorization")):
+            h.answer(401, "Forbidden")
+        else:
+            domain = unquote(match[1])
+            try:
+                query = _page_query(match[2]) if match[2] else _events_query(url.query)
+            except ValueError as error:
+                h.answer(400, {"message": str(error)})
+                return
+            h.answer(200, self._events_page(domain, query))
+
+    def _events_page(self, domain: str, query: dict[str, Any]) -> dict[str, Any]:
+        """One page of Mailgun's GET /v3/<domain>/events: the matching events from `offset`, and
+        paging URLs; the page after the last is empty (that is how a client knows it is done)."""
+        with self._lock:
+            events = [event for event in self._events if event["_domain"] == domain]
+        wanted = [event for event in events if _event_matches(event, query)]
+        if query.get("ascending") == "no":
+            wanted.reverse()
+        offset, limit = query["offset"], query["limit"]
+        page = [
+            {k: v for k, v in event.items() if k != "_domain"}
+            for event in wanted[offset : offset + limit]
+        ]
+        base = f"{self.api_url}/{domain}/events/"
+        return {
+            "items": page,
+            "paging": {
+                "next": base + _page_token({**query, "offset": offset + len(page)}),
+                "previous": base + _page_token({**query, "offset": max(0, offset - limit)}),
+                "first": base + _page_token({**query, "offset": 0}),
+                "last": base + _page_token({**query, "offset": max(0, len(wanted) - limit)}),
+            },
+        }
+
+    def _record_events(self, attempt: Attempt, checked: _Checked, message_id: str) -> None:
+        """Mailgun's `accepted` event of each recipient of an accepted request, with its user
+        variables resolved for that recipient (how merge_metadata arrives), for GET /events."""
+        if not self.keep_events:
+            return
+        now = time.time()
+        fields = dict(attempt.fields)
+        custom = [(key[2:], value) for key, value in attempt.fields if key.startswith("v:")]
+        tags = [value for key, value in attempt.fields if key == "o:tag"]
+        events = []
+        for to_field, addr in checked.to:
+            variables = (checked.recipient_variables or {}).get(addr, {})
+
+            def fill(value: str, variables=variables) -> str:
+                return _PLACEHOLDER.sub(lambda m: _render(variables.get(m[1], m[0])), value)
+
+            events.append(
+                {
+                    "_domain": attempt.domain,
+                    "event": "accepted",
+                    "id": secrets.token_urlsafe(16),
+                    "timestamp": now,
+                    "log-level": "info",
+                    "method": "HTTP",
+                    "recipient": addr,
+                    "recipient-domain": addr.rpartition("@")[2],
+                    "tags": tags,
+                    "user-variables": {name: fill(value) for name, value in custom},
+                    "envelope": {"sender": fields.get("from", ""), "targets": addr},
+                    "message": {
+                        "headers": {
+                            "to": to_field,
+                            "message-id": message_id.strip("<>"),
+                            "from": fields.get("from", ""),
+                            "subject": fill(fields.get("subject", "")),
+                        },
+                        "attachments": [],
+                        "size": len(fields.get("text", "")) + len(fields.get("html", "")),
+                    },
+                    "flags": {"is-authenticated": True, "is-test-mode": False},
+                }
+            )
+        with self._lock:
+            self._events.extend(events)
 
     def _serve_post(self, h: _Handler) -> None:
         length = h.headers.get("Content-Length")
@@ -840,7 +1014,10 @@ class FakeMailgun:
                 self._refuse(h, domain, len(body), "rejected", 400, message, fields)
                 return
             with self._lock:
-                outcome = self._script.popleft() if self._script else ("ok",)
+                if self._outage is not None and time.monotonic() < self._outage[0]:
+                    outcome = self._outage[1]
+                else:
+                    outcome = self._script.popleft() if self._script else ("ok",)
             attempt = self._new_attempt(
                 domain, _public(outcome), fields, len(body), h.headers.get("Content-Type", "")
             )
@@ -928,6 +1105,7 @@ class FakeMailgun:
             return
         message_id = self._message_id(attempt)
         self._accept(attempt, checked, attachments, message_id)
+        self._record_events(attempt, checked, message_id)
         self._timed(started)
         if kind == "ok_then_drop":
             self._count(dropped=1)
@@ -1055,6 +1233,7 @@ def main(argv: list[str] | None = None) -> int:
         record_dir=args.record_dir,
         latency=args.latency_ms / 1000,
         max_recipients=args.max_recipients,
+        keep_events=False,  # flat memory at a million recipients: no events API as a process
     )
     done = threading.Event()
 

@@ -5,7 +5,8 @@ broker and PostgreSQL, anymail's Mailgun backend posting to the fake Mailgun on 
 the fake scripted to fail on cue. What these tests establish, and docs/ARCHITECTURE.md states:
 
 - Every recipient of a mailing gets the release at least once, unless their batch failed for good
-  (a permanent 4xx, or MAIL_BATCH_MAX_ATTEMPTS transient errors): those deliveries are `failed`.
+  (a permanent 4xx, or MAIL_GIVE_UP_AFTER of transient errors: tests/test_fanout_esp_waits.py):
+  those deliveries are `failed`.
 - A recipient gets it twice only when an ESP call whose outcome the worker never learned (the
   connection dropped after the ESP accepted it, a client timeout after the ESP queued it, or the
   worker died between the ESP's answer and the commit that records it) is sent again: at most the
@@ -137,15 +138,15 @@ def test_a_429_is_retried_no_earlier_than_its_retry_after(
         assert retry.received_at - limited.received_at >= 3.0
     else:
         assert retry.received_at >= int(not_before)  # the date has whole seconds
-    assert batch_of(mailing, limited.to).attempts == 2
+    assert batch_of(mailing, limited.to).attempts == 1  # a rate limit is waiting, not an attempt
 
 
 @pytest.mark.parametrize("esp_took_it", [False, True], ids=["never-queued", "queued-late"])
 def test_a_call_that_times_out_is_retried(fake_esp, start_worker, draft, readers, esp_took_it):
-    # The ESP answers after 3 s; the client gives up after 1 s. Whether the ESP queued that batch
-    # meanwhile is unknowable to the worker: it sends the batch again.
+    # The ESP answers after 6 s; the client gives up after 1 s. The retry (1-2 s later) asks the
+    # ESP what it took (nothing yet: it queues the batch only at 6 s) and sends the batch again.
     then = "ok" if esp_took_it else ("status", 503)
-    fake_esp.script([("hang", 3, then)])
+    fake_esp.script([("hang", 6, then)])
     start_worker(**esp_worker_env(fake_esp, TEST_ANYMAIL_REQUESTS_TIMEOUT=1))
     mailing = publish(draft)
 
@@ -189,11 +190,30 @@ def test_a_permanent_error_fails_that_batch_without_a_retry_and_the_mailing_goes
     assert Delivery.objects.filter(mailing=mailing, status=Delivery.Status.SENT).count() == 20
 
 
-def test_an_accepted_batch_whose_answer_is_lost_is_sent_twice_and_only_that_batch(
+def test_an_accepted_batch_whose_answer_is_lost_is_not_sent_again_mailgun_says_it_took_it(
     fake_esp, start_worker, draft, readers
 ):
     fake_esp.script([("ok_then_drop",)])
     start_worker(**esp_worker_env(fake_esp))
+
+    mailing = finished(publish(draft))
+
+    dropped = fake_esp.attempts[0]
+    assert dropped.accepted and dropped.status is None
+    # The retry asked the events API first (subscriptions.reconcile): all five were taken.
+    all_sent_once(fake_esp, mailing, readers)
+    batch = batch_of(mailing, dropped.to)
+    assert (batch.attempts, batch.outcome_unknown) == (2, False)
+    assert batch.last_error.startswith("no answer from the ESP: ConnectionError")
+    rows = Delivery.objects.filter(mailing=mailing, subscriber__email__in=dropped.to)
+    assert set(rows.values_list("esp_message_id", flat=True)) == {dropped.batch.message_id}
+
+
+def test_where_the_esp_cannot_tell_an_accepted_batch_whose_answer_is_lost_is_sent_twice(
+    fake_esp, start_worker, draft, readers
+):
+    fake_esp.script([("ok_then_drop",)])
+    start_worker(**esp_worker_env(fake_esp, MAIL_RECONCILE="off"))
 
     mailing = finished(publish(draft))
 
