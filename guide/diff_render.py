@@ -111,19 +111,23 @@ def _text_link(title: str, url: str) -> str:
 
 
 def _text_paragraph(paragraph: ParagraphChange) -> str:
-    if paragraph.status == ADDED:
-        return "+ " + (_shorten(paragraph.new_text) or NO_TEXT).replace("\n", "\n    ")
     if paragraph.status == REMOVED:
         return f"{_MINUS} " + (_shorten(paragraph.old_text) or NO_TEXT).replace("\n", "\n    ")
     parts = []
     for span in paragraph.spans:
-        if span.op == INSERT:
-            parts.append(f"{{+{span.text}+}}")
+        text = span.text
+        if span.href and span.op == INSERT:
+            text = f"{text} <{span.href}>"  # a new link: its address, once, where it is
+        if paragraph.status == ADDED:
+            parts.append(text)
+        elif span.op == INSERT:
+            parts.append(f"{{+{text}+}}")
         elif span.op == DELETE:
-            parts.append(f"[-{span.text}-]")
+            parts.append(f"[-{text}-]")
         else:
-            parts.append(span.text)
-    return "~ " + "".join(parts).replace("\n", "\n    ")
+            parts.append(text)
+    sign = "+" if paragraph.status == ADDED else "~"
+    return f"{sign} " + ("".join(parts) or NO_TEXT).replace("\n", "\n    ")
 
 
 def _text_link_change(link: LinkChange) -> str:
