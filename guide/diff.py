@@ -54,6 +54,7 @@ from __future__ import annotations
 import difflib
 import pickle
 import re
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -1359,7 +1360,8 @@ class _Differ:
         old_to_new, identical = self.old_to_new, self.identical
         old_blocks = [section.blocks for section in self.old]
         new_blocks = [section.blocks for section in self.new]
-        for k, url in enumerate(news.urls):  # document order
+        for k in self.changed_link_range(olds, news):  # document order
+            url = news.urls[k]
             sj = new_where[4 * k]
             ok = old_index.get(url)
             if ok is None:
@@ -1419,6 +1421,31 @@ class _Differ:
             c.url for cs in changes.values() for c in cs if c.kind != LINK_ADDED and c.old_title
         }
         return changes, removed_counts
+
+    def changed_link_range(self, olds: _Links, news: _Links) -> Iterator[int]:
+        """Indices of the new document's URLs that may have changed, in document order.
+
+        URLs are listed at their first occurrence, so each section's are a run of the list; a
+        section identical to its old self whose run holds the same URLs as the old section's
+        run has nothing to report (each is found first at the same place as before) and is
+        skipped whole, so a diff costs little more than its changed sections.
+        """
+        old_sections = olds.where[0::4]
+        new_sections = news.where[0::4]
+        k = 0
+        total = len(news.urls)
+        while k < total:
+            sj = new_sections[k]
+            end = bisect_right(new_sections, sj, k)
+            i = self.match.get(sj)
+            if i is not None and (i, sj) in self.identical:
+                start_i = bisect_left(old_sections, i)
+                end_i = bisect_right(old_sections, i, start_i)
+                if olds.urls[start_i:end_i] == news.urls[k:end]:
+                    k = end
+                    continue
+            yield from range(k, end)
+            k = end
 
     def block_moved(self, i: int, bi: int, j: int, bj: int) -> None:
         """A moved link's block: if it left its old section and arrived in the new one
