@@ -383,7 +383,8 @@ class GuideDiff:
         as links removed). Paragraphs are counted in sections that exist in both versions and
         were not rewritten: an added section's paragraphs are part of "section added", a
         rewritten one's part of "section rewritten" (sections_rewritten <= sections_changed +
-        sections_moved).
+        sections_moved), and a paragraph added or removed with a new or removed link in it is
+        part of that link.
         """
         counts = dict.fromkeys(
             (
@@ -412,7 +413,18 @@ class GuideDiff:
             elif section.rewritten:
                 counts["sections_rewritten"] += 1
             elif section.status != ADDED:
+                # A list item added (removed) with its new (removed) link is that link: counted
+                # once, as the link.
+                carried = {
+                    link.url
+                    for link in section.links
+                    if link.in_paragraph and link.kind in (LINK_ADDED, LINK_REMOVED)
+                }
                 for paragraph in section.paragraphs:
+                    if paragraph.status != CHANGED and any(
+                        span.href in carried for span in paragraph.spans
+                    ):
+                        continue
                     counts[_PARAGRAPH_COUNT_KEYS[paragraph.status]] += 1
         return counts
 
