@@ -491,8 +491,8 @@ class ParsedSection:
 
 @dataclass(frozen=True, slots=True)
 class ParsedGuide:
-    """A guide read for diffing: its sections in document order. Immutable; pickles; and
-    to_data/from_data give a compact builtin-only form (what guide.parses stores)."""
+    """A guide read for diffing: its sections in document order. Immutable; to_bytes/from_bytes
+    give the form a published version's parse is stored in (guide.parses)."""
 
     sections: tuple[ParsedSection, ...]
     # Each distinct URL at its first occurrence, in document order, and where that is: four ints
@@ -544,46 +544,6 @@ class ParsedGuide:
         if not isinstance(parsed, cls):
             raise TypeError(f"stored parse holds {type(parsed).__name__}, not {cls.__name__}")
         return parsed
-
-    def to_data(self) -> list[Any]:
-        """Builtin-only form (lists, tuples, strings, ints): what is stored for a version."""
-        return [
-            (
-                s.key,
-                s.base,
-                s.title,
-                s.level,
-                s.blocks,
-                # Most blocks have no hidden part: store None rather than the text again.
-                tuple(k if k != t else None for k, t in zip(s.block_keys, s.blocks, strict=True)),
-                s.block_links,
-                s.heading_links,
-                tuple(sorted(s.code)),
-            )
-            for s in self.sections
-        ]
-
-    @classmethod
-    def from_data(cls, data: Sequence[Sequence[Any]]) -> ParsedGuide:
-        sections = []
-        for key, base, title, level, blocks, keys, links, heading, code in data:
-            blocks = tuple(blocks)
-            sections.append(
-                ParsedSection(
-                    key=key,
-                    base=base,
-                    title=title,
-                    level=level,
-                    blocks=blocks,
-                    block_keys=tuple(
-                        t if k is None else k for k, t in zip(keys, blocks, strict=True)
-                    ),
-                    block_links=tuple(tuple(tuple(x) for x in spans) for spans in links),
-                    heading_links=tuple(tuple(x) for x in heading),
-                    code=frozenset(code),
-                )
-            )
-        return cls(tuple(sections))
 
 
 def _link_index(sections: Sequence[ParsedSection]) -> tuple[tuple[str, ...], tuple[int, ...]]:
