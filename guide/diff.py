@@ -872,8 +872,17 @@ def _word_regions(old: str, new: str) -> list[tuple[bool, int, int, int, int]]:
             regions[-1][2], regions[-1][4] = i2, j2
         else:
             regions.append([changed, i1, i2, j1, j2])
+
     # Cleanup: fold an equality into the changes around it while it is no longer (in characters)
-    # than the larger side of the change before it and of the change after it.
+    # than the larger side of the change before it and of the change after it, as
+    # cleanupSemantic does; but only between two replacements: text kept between two pure
+    # insertions (or deletions) stays kept, not struck and inserted again.
+    def replaced(r: list[Any]) -> bool:
+        return r[1] < r[2] and r[3] < r[4]
+
+    def size(r: list[Any]) -> int:
+        return max(oa[r[2]] - oa[r[1]], ob[r[4]] - ob[r[3]])
+
     out: list[list[Any]] = []
     for region in regions:
         out.append(region)
@@ -882,9 +891,9 @@ def _word_regions(old: str, new: str) -> list[tuple[bool, int, int, int, int]]:
             and out[-1][0]
             and not out[-2][0]
             and out[-3][0]
-            and (equal := oa[out[-2][2]] - oa[out[-2][1]])
-            <= max(oa[out[-3][2]] - oa[out[-3][1]], ob[out[-3][4]] - ob[out[-3][3]])
-            and equal <= max(oa[out[-1][2]] - oa[out[-1][1]], ob[out[-1][4]] - ob[out[-1][3]])
+            and replaced(out[-1])
+            and replaced(out[-3])
+            and oa[out[-2][2]] - oa[out[-2][1]] <= min(size(out[-3]), size(out[-1]))
         ):
             after = out.pop()
             out.pop()

@@ -354,6 +354,24 @@ def test_a_rewritten_phrase_is_marked_as_one_deletion_and_one_insertion() -> Non
     assert marked(paragraph) == [("-", "textbooks for math"), ("+", "books on maths")]
 
 
+def test_words_kept_between_two_insertions_stay_unmarked() -> None:
+    diff = diff_guides(
+        GUIDE_1_1,
+        edit(
+            "prml-book/) and [Murphy (2022)](https://probml.github.io/pml-book/book1.html).",
+            "prml-book/), the classic text on Bayesian machine learning, and "
+            "[Murphy (2022)](https://probml.github.io/pml-book/book1.html), its modern "
+            "counterpart in two volumes.",
+        ),
+    )
+    (paragraph,) = paragraphs_of(diff)
+    # Not " and Murphy (2022)" struck and inserted again: nothing of it was deleted.
+    assert marked(paragraph) == [
+        ("+", ", the classic text on Bayesian machine learning,"),
+        ("+", ", its modern counterpart in two volumes"),
+    ]
+
+
 def test_marks_never_split_a_word() -> None:
     diff = diff_guides(GUIDE_1_1, edit("deliberately gentle", "deliberately a gentle one"))
     (paragraph,) = paragraphs_of(diff)
