@@ -1,24 +1,33 @@
 """Plain-text and HTML renderings of a GuideDiff, for e-mails and web pages.
 
-Both renderers show the same things in the same order, so the text/plain and text/html parts of
-an e-mail tell the same story: per reported section a heading line with its status, then new,
-removed, retitled and moved links, then removed and added paragraphs.
+PROVISIONAL (issue 13): a minimal rendering of the word-level diff model while the mail and compare
+page are rebuilt. Both renderers show the same things in the same order: per reported section a
+heading line with its status, then its paragraphs (a changed one once, with [-deleted-] and
+{+inserted+} words), then the link changes not already shown inside a paragraph.
 
-`limit` caps how many items (links + paragraphs) are shown in total, because a first version or a
-large reorganisation can list thousands; when it cuts, a last line says how many were left out and
-the caller links to the full compare page (`diff.item_count > limit` tells it that happened).
+`limit` caps how many items (SectionDiff.item_count) are shown in total; when it cuts, a last line
+says how many were left out (`diff.item_count > limit` tells the caller that happened).
 
 The HTML is built with html.escape only (no Django), has no inline style and no script, and only
-ever puts http, https and mailto URLs in an href: a guide is edited by people, a diff can be
-rebuilt from stored JSON, and either may carry a "javascript:" URL or markup in a title.
+ever puts http, https and mailto URLs in an href.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from html import escape
 
-from guide.diff import INTRO_TITLE, GuideDiff, Link, MovedLink, RetitledLink, SectionDiff
+from guide.diff import (
+    ADDED,
+    DELETE,
+    INSERT,
+    INTRO_TITLE,
+    MOVED,
+    REMOVED,
+    GuideDiff,
+    LinkChange,
+    ParagraphChange,
+    SectionDiff,
+)
 
 __all__ = ["PARAGRAPH_MAX_CHARS", "is_safe_url", "render_html", "render_text"]
 
@@ -29,18 +38,8 @@ _SAFE_SCHEMES = frozenset({"http", "https", "mailto"})
 _MINUS = "\N{MINUS SIGN}"
 _ARROW = "\N{RIGHTWARDS ARROW}"
 _ELLIPSIS = "\N{HORIZONTAL ELLIPSIS}"
-
-# (SectionDiff attribute, label, HTML list class), in display order.
-_LINK_GROUPS = (
-    ("links_added", "New links", "diff-links-added"),
-    ("links_removed", "Removed links", "diff-links-removed"),
-    ("links_retitled", "Retitled links", "diff-links-retitled"),
-    ("links_moved_in", "Moved here", "diff-links-moved"),
-)
-_LINK_LABELS = {attr: label for attr, label, _ in _LINK_GROUPS}
-_LINK_CLASSES = {attr: css for attr, _, css in _LINK_GROUPS}
-_PARAGRAPH_GROUPS = ("paragraphs_removed", "paragraphs_added")
 NO_TEXT = "(no text)"
+_LINK_SIGNS = {"added": "+", "removed": _MINUS, "updated": "~", "retitled": "~", "moved": _ARROW}
 
 
 def is_safe_url(url: str) -> bool:
@@ -68,8 +67,7 @@ def _shorten(text: str, width: int = PARAGRAPH_MAX_CHARS) -> str:
 
 
 def _section_label(section: SectionDiff) -> str:
-    # The heading path rather than the bare title: "Roadmap" alone is ambiguous in a guide where
-    # every track has one.
+    # The heading path rather than the bare title: "Roadmap" alone is ambiguous.
     return section.key or section.title or INTRO_TITLE
 
 
@@ -77,30 +75,29 @@ def _more_line(hidden: int) -> str:
     return f"{_ELLIPSIS} and {hidden} more change{'' if hidden == 1 else 's'}"
 
 
-def _plan(
-    diff: GuideDiff, limit: int | None
-) -> tuple[list[tuple[SectionDiff, list[tuple[str, Sequence[object]]]]], int]:
-    """Which sections and items to show under `limit`, and how many items are left out.
+def _items(section: SectionDiff) -> list[object]:
+    items: list[object] = []
+    if section.status in (REMOVED, MOVED):
+        items.append(section)
+    items.extend(section.paragraphs)
+    items.extend(section.listed_links)
+    return items
 
-    Shared by both renderers so that they always cut at the same place.
-    """
+
+def _plan(diff: GuideDiff, limit: int | None) -> tuple[list[tuple[SectionDiff, list[object]]], int]:
+    """Which sections and items to show under `limit`, and how many items are left out."""
     if limit is not None and limit < 0:
         raise ValueError("limit must be None or >= 0")
     total = diff.item_count
     budget = total if limit is None else min(limit, total)
     shown = 0
-    plan: list[tuple[SectionDiff, list[tuple[str, Sequence[object]]]]] = []
+    plan: list[tuple[SectionDiff, list[object]]] = []
     for section in diff.sections:
         if shown >= budget and shown < total:
             break  # no heading without at least one of its items
-        groups: list[tuple[str, Sequence[object]]] = []
-        for attr in (*(g[0] for g in _LINK_GROUPS), *_PARAGRAPH_GROUPS):
-            items: Sequence[object] = getattr(section, attr)
-            taken = items[: budget - shown]
-            if taken:
-                groups.append((attr, taken))
-                shown += len(taken)
-        plan.append((section, groups))
+        taken = _items(section)[: budget - shown]
+        shown += len(taken)
+        plan.append((section, taken))
     return plan, total - shown
 
 
@@ -113,46 +110,66 @@ def _text_link(title: str, url: str) -> str:
     return f"{title} <{url}>" if title else f"<{url}>"
 
 
-def _text_item(attr: str, item: object) -> str:
-    if isinstance(item, RetitledLink):
-        old_title = item.old_title or NO_TEXT
-        return f"~ {old_title} {_ARROW} {_text_link(item.new_title, item.url)}"
-    if isinstance(item, MovedLink):
-        origin = item.old_section or INTRO_TITLE
-        return f"{_ARROW} {_text_link(item.title, item.url)} (from {origin})"
-    sign = "+" if attr in ("links_added", "paragraphs_added") else _MINUS
-    if isinstance(item, Link):
-        return f"{sign} {_text_link(item.title, item.url)}"
-    # A paragraph. Code blocks keep their newlines: indent continuation lines under the sign.
-    return f"{sign} " + (_shorten(str(item)) or NO_TEXT).replace("\n", "\n    ")
+def _text_paragraph(paragraph: ParagraphChange) -> str:
+    if paragraph.status == REMOVED:
+        return f"{_MINUS} " + (_shorten(paragraph.old_text) or NO_TEXT).replace("\n", "\n    ")
+    parts = []
+    for span in paragraph.spans:
+        text = span.text
+        if span.href and span.op == INSERT:
+            text = f"{text} <{span.href}>"  # a new link: its address, once, where it is
+        if paragraph.status == ADDED:
+            parts.append(text)
+        elif span.op == INSERT:
+            parts.append(f"{{+{text}+}}")
+        elif span.op == DELETE:
+            parts.append(f"[-{text}-]")
+        else:
+            parts.append(text)
+    sign = "+" if paragraph.status == ADDED else "~"
+    return f"{sign} " + ("".join(parts) or NO_TEXT).replace("\n", "\n    ")
+
+
+def _text_link_change(link: LinkChange) -> str:
+    sign = _LINK_SIGNS[link.kind]
+    if link.kind == "updated":
+        return f"{sign} {link.title or NO_TEXT}: <{link.old_url}> {_ARROW} <{link.url}>"
+    if link.kind == "retitled":
+        return f"{sign} {link.old_title or NO_TEXT} {_ARROW} {_text_link(link.title, link.url)}"
+    if link.kind == "moved":
+        origin = link.old_section or INTRO_TITLE
+        return f"{sign} {_text_link(link.title, link.url)} (from {origin})"
+    return f"{sign} {_text_link(link.title, link.url)}"
+
+
+def _text_item(item: object) -> str:
+    if isinstance(item, SectionDiff):
+        if item.status == REMOVED:
+            return (
+                f"{item.removed_link_count} links, "
+                f"{item.removed_paragraph_count} paragraphs removed"
+            )
+        return f"Moved from {item.old_key or INTRO_TITLE}"
+    if isinstance(item, ParagraphChange):
+        return _text_paragraph(item)
+    return _text_link_change(item)  # type: ignore[arg-type]
 
 
 def render_text(diff: GuideDiff, *, limit: int | None = None) -> str:
-    """The diff as plain text for the text/plain part of an e-mail.
-
-    Lines are never wrapped (mail clients do it) and URLs follow titles in angle brackets, which
-    mail clients make clickable without breaking them.
-    """
+    """The diff as plain text for the text/plain part of an e-mail (never wrapped)."""
     if diff.is_empty:
         return NO_CHANGES + "\n"
     plan, hidden = _plan(diff, limit)
     blocks: list[str] = []
-    for section, groups in plan:
+    for section, items in plan:
         label = _section_label(section)
-        if section.status == "added":
+        if section.status == ADDED:
             lines = [f"+ New section: {label}"]
-        elif section.status == "removed":
+        elif section.status == REMOVED:
             lines = [f"{_MINUS} Removed section: {label}"]
         else:
             lines = [f"## {label} ({section.status})"]
-        in_paragraphs = False
-        for attr, items in groups:
-            if attr in _LINK_LABELS:
-                lines.append(f"{_LINK_LABELS[attr]}:")
-            elif not in_paragraphs:
-                lines.append("Paragraphs:")
-                in_paragraphs = True
-            lines.extend(f"  {_text_item(attr, item)}" for item in items)
+        lines.extend(f"  {_text_item(item)}" for item in items)
         blocks.append("\n".join(lines))
     if hidden:
         blocks.append(_more_line(hidden))
@@ -169,78 +186,72 @@ def _html_link(title: str, url: str) -> str:
     if is_safe_url(url):
         return f'<a href="{escape(url, quote=True)}" rel="noopener">{text}</a>'
     # Never an href: show what it was, inert, so an editor can spot and fix it.
-    if not title:
-        return f'<code class="diff-url">{text}</code>'
-    return (
-        f'<span class="diff-link-title">{text}</span> <code class="diff-url">{escape(url)}</code>'
-    )
+    return f'<code class="diff-url">{text}</code>'
 
 
-def _html_paragraph(text: str) -> str:
-    return escape(_shorten(text) or NO_TEXT).replace("\n", "<br>")
+def _html_text(text: str) -> str:
+    return escape(text).replace("\n", "<br>")
+
+
+def _html_paragraph(paragraph: ParagraphChange) -> str:
+    parts = []
+    for span in paragraph.spans:
+        text = _html_text(span.text)
+        if span.op != DELETE and span.href and is_safe_url(span.href):
+            text = f'<a href="{escape(span.href, quote=True)}" rel="noopener">{text}</a>'
+        if span.op == INSERT:
+            text = f"<ins>{text}</ins>"
+        elif span.op == DELETE:
+            text = f"<del>{text}</del>"
+        parts.append(text)
+    return f'<p class="diff-paragraph diff-paragraph-{paragraph.status}">{"".join(parts)}</p>'
+
+
+def _html_link_change(link: LinkChange) -> str:
+    if link.kind == "updated":
+        body = f"{_html_link(link.title, link.url)} <del>{escape(link.old_url)}</del>"
+    elif link.kind == "retitled":
+        body = f"<del>{escape(link.old_title or NO_TEXT)}</del> {_ARROW} " + _html_link(
+            link.title, link.url
+        )
+    elif link.kind == "moved":
+        origin = escape(link.old_section or INTRO_TITLE)
+        body = f"{_html_link(link.title, link.url)} (from {origin})"
+    elif link.kind == "removed":
+        body = f"<del>{escape(link.title or link.url)}</del> <code>{escape(link.url)}</code>"
+    else:
+        body = _html_link(link.title, link.url)
+    return f'<li class="diff-link diff-link-{escape(link.kind, quote=True)}">{body}</li>'
 
 
 def _html_item(item: object) -> str:
-    if isinstance(item, RetitledLink):
-        return (
-            f'<span class="diff-old-title">{escape(item.old_title or NO_TEXT)}</span> {_ARROW} '
-            + _html_link(item.new_title, item.url)
-        )
-    if isinstance(item, MovedLink):
-        origin = escape(item.old_section or INTRO_TITLE)
-        link = _html_link(item.title, item.url)
-        return f'{link} <span class="diff-moved-from">(from {origin})</span>'
-    if isinstance(item, Link):
-        return _html_link(item.title, item.url)
-    raise TypeError(f"not a link change: {item!r}")
+    if isinstance(item, SectionDiff):
+        return f'<p class="diff-section-note">{escape(_text_item(item))}</p>'
+    if isinstance(item, ParagraphChange):
+        return _html_paragraph(item)
+    return f'<ul class="diff-links">{_html_link_change(item)}</ul>'  # type: ignore[arg-type]
 
 
 def _html_heading(section: SectionDiff) -> str:
     label = escape(_section_label(section))
-    if section.status == "added":
+    if section.status == ADDED:
         return f'<h3><span class="diff-status">+ New section:</span> {label}</h3>'
-    if section.status == "removed":
+    if section.status == REMOVED:
         return f'<h3><span class="diff-status">{_MINUS} Removed section:</span> {label}</h3>'
     return f'<h3>{label} <span class="diff-status">({escape(section.status)})</span></h3>'
 
 
 def render_html(diff: GuideDiff, *, limit: int | None = None) -> str:
-    """The diff as an HTML fragment for a web page or an e-mail body.
-
-    Semantic markup with CSS classes only (the e-mail layer inlines a stylesheet); every piece of
-    text is escaped and unsafe URLs are shown as text, so the result is safe to mark as safe.
-    """
+    """The diff as an escaped HTML fragment for a web page or an e-mail body."""
     if diff.is_empty:
         return f'<div class="diff diff-empty"><p class="diff-none">{NO_CHANGES}</p></div>\n'
     plan, hidden = _plan(diff, limit)
     out = ['<div class="diff">']
-    for section, groups in plan:
+    for section, items in plan:
         status = escape(section.status, quote=True)
         out.append(f'<section class="diff-section diff-{status}">')
         out.append(_html_heading(section))
-        paragraphs: list[str] = []
-        for attr, items in groups:
-            if attr in _LINK_LABELS:
-                out.append(f'<h4 class="diff-label">{_LINK_LABELS[attr]}</h4>')
-                out.append(f'<ul class="{_LINK_CLASSES[attr]}">')
-                out.extend(f"<li>{_html_item(item)}</li>" for item in items)
-                out.append("</ul>")
-            elif attr == "paragraphs_removed":
-                paragraphs.extend(
-                    f'<p class="diff-paragraph-removed"><span class="diff-sign">{_MINUS}</span> '
-                    f"<del>{_html_paragraph(str(text))}</del></p>"
-                    for text in items
-                )
-            else:
-                paragraphs.extend(
-                    '<p class="diff-paragraph-added"><span class="diff-sign">+</span> '
-                    f"<ins>{_html_paragraph(str(text))}</ins></p>"
-                    for text in items
-                )
-        if paragraphs:
-            out.append('<div class="diff-paragraphs">')
-            out.extend(paragraphs)
-            out.append("</div>")
+        out.extend(_html_item(item) for item in items)
         out.append("</section>")
     if hidden:
         out.append(f'<p class="diff-more">{escape(_more_line(hidden))}</p>')

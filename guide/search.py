@@ -4,7 +4,7 @@ titles included), and the changelog entries of every published version.
 One interface, two engines: PostgreSQL's full-text search (a weighted tsvector column generated from
 each row, GIN-indexed; websearch syntax, English stemming) in production, SQLite's FTS5 (porter
 stemming) under `make run`. Both are kept by the database itself from guide_searchentry rows
-(migration 0004), which reindex() rewrites for a guide whenever a version of it is published.
+(migration 0005), which reindex() rewrites for a guide whenever a version of it is published.
 
 A visitor's query never reaches either engine as syntax: PostgreSQL parses it with
 websearch_to_tsquery (any input is valid), and for FTS5 each word becomes a quoted phrase.

@@ -190,7 +190,7 @@ def test_the_preview_of_a_published_version_has_no_publish_form(editor_client, v
     response = editor_client.get(f"/admin/guide/version/{v0_10_0.pk}/preview/")
 
     assert response.status_code == 200
-    assert "1 section added, 2 sections changed" in text(response)
+    assert "1 section added, 1 new link, 1 paragraph edited" in text(response)
     assert b"/publish/" not in response.content
 
 

@@ -49,7 +49,7 @@ def _run(statements_by_vendor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('guide', '0003_scheduled_needs_time_message'),
+        ('guide', '0004_parsedcontent'),
     ]
 
     operations = [
