@@ -64,3 +64,19 @@ def test_an_admin_sees_the_mlmw_name_and_every_column_of_each_list_at_1280_px(
         assert widths["table"] <= widths["box"], f"{path}: columns hidden ({widths})"
         last_header = table.locator("thead th").last
         assert last_header.bounding_box()["x"] + last_header.bounding_box()["width"] <= 1280
+
+
+def test_an_admin_reads_the_dashboard_on_a_phone(page: Page, site: str, list_admin, guide):
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(site + "/admin/")
+    page.get_by_label("Username").fill("ada")
+    page.get_by_label("Password").fill("ada-password")
+    page.get_by_role("button", name="Log in").click()
+
+    charts = page.locator(".dashboard-charts svg")
+    expect(charts).to_have_count(4)
+    for index in range(4):
+        box = charts.nth(index).bounding_box()
+        assert 0 <= box["x"] and box["x"] + box["width"] <= 390, "a chart wider than the phone"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / "admin-dashboard-390.png", full_page=True)

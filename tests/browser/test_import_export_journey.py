@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from subscriptions.models import Subscriber
+from tests.browser.conftest import SCREENSHOTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -29,9 +30,11 @@ def csv_file(text: str) -> dict:
     return {"name": "subscribers.csv", "mimeType": "text/csv", "buffer": text.encode()}
 
 
+@pytest.mark.parametrize("width", [390, 1280])
 def test_an_admin_imports_a_csv_with_a_bad_row_fixes_it_imports_and_exports(
-    page: Page, site: str, list_admin, guide
+    page: Page, site: str, list_admin, guide, width: int
 ):
+    page.set_viewport_size({"width": width, "height": 844})
     page.goto(site + "/admin/")
     page.get_by_label("Username").fill("ada")
     page.get_by_label("Password").fill("ada-password")
@@ -101,3 +104,5 @@ def test_an_admin_imports_a_csv_with_a_bad_row_fixes_it_imports_and_exports(
         "consent_at, source."
     )
     assert Subscriber.objects.count() == 2
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"import-export-back-{width}.png", full_page=True)
