@@ -19,7 +19,7 @@ def send_verification(request_id: int, nonce: str) -> bool:
     """Mail the verification link, if that link is still the current one (at-least-once, as
     subscriptions.tasks.send_confirmation)."""
     request = (
-        AccessRequest.objects.select_related("artifact")
+        AccessRequest.objects.select_related("artifact__guide")
         .filter(pk=request_id, status=AccessRequest.Status.UNVERIFIED, verify_nonce=nonce)
         .first()
     )

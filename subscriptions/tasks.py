@@ -27,7 +27,13 @@ def send_confirmation(subscriber_id: int, nonce: str) -> bool:
     if subscriber is None:
         return False
     url = emails.absolute(reverse("subscriptions:confirm", args=[tokens.confirm_token(subscriber)]))
-    context = {"confirm_url": url, "max_age_hours": settings.CONFIRMATION_MAX_AGE_HOURS}
+    context = {
+        "confirm_url": url,
+        "max_age_hours": settings.CONFIRMATION_MAX_AGE_HOURS,
+        # What the link confirms: the mail names it, so the owner consents to what they read.
+        "guides": list(subscriber.guides.order_by("title")),
+        "cadence": subscriber.get_cadence_display(),
+    }
     if not send_transactional(emails.build("confirm", subscriber, context)):
         return False
     record(subscriber, SubscriberEvent.Kind.CONFIRMATION_SENT)
