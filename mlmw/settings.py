@@ -311,8 +311,8 @@ if not re.fullmatch(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*", ADMIN_PATH):
     raise ImproperlyConfigured(
         f"ADMIN_PATH={ADMIN_PATH!r} must be a URL path of letters, digits, - and _ (e.g. staff-4f2a)."
     )
-# Failed admin sign-ins (django-ratelimit rates, counted in the cache): per client IP and per username
-# tried, so neither one address guessing many accounts nor many addresses guessing one account get far.
+# Failed admin sign-ins (django-ratelimit rates, counted in the cache): per client IP, and per username
+# tried from one client IP (never per username alone, so nobody can lock the owner out; mlmw.login).
 ADMIN_LOGIN_RATE_PER_IP = env_str("ADMIN_LOGIN_RATE_PER_IP", "20/h")
 ADMIN_LOGIN_RATE_PER_USERNAME = env_str("ADMIN_LOGIN_RATE_PER_USERNAME", "5/15m")
 for _name in ("ADMIN_LOGIN_RATE_PER_IP", "ADMIN_LOGIN_RATE_PER_USERNAME"):
