@@ -3,7 +3,7 @@
 Only failures count (a member who signs in every day never meets the limit). Once either limit is
 reached, the page answers 429 with a message saying so, without checking the password: a correct
 guess then is worth nothing to an attacker. Usernames are counted as the login form and the user
-model read them (NFKC, then case-folded), so "ａdmin" or "𝐚𝐝𝐦𝐢𝐧" is the same account to guess at.
+model read them (NFKC, then case-folded), so a full-width or bold "admin" is the same account to guess at.
 No limit is per username alone: failures from someone else's network never refuse the owner's
 right password. Counters live in the cache (Redis in production), so every gunicorn worker shares
 them; the client IP is the one rate limits use everywhere (subscriptions.views.client_ip, which
