@@ -182,6 +182,19 @@ def _anymail_value(name: str, value: str) -> str | bool | float:
 # Every ANYMAIL_<NAME> variable becomes ANYMAIL["<NAME>"], e.g. ANYMAIL_POSTMARK_SERVER_TOKEN.
 ANYMAIL = {name: _anymail_value(name, value) for name, value in env_prefixed("ANYMAIL_").items()}
 
+
+# The ESPs whose webhooks /anymail/<esp>/… answers (the others are 404): by default the one
+# EMAIL_BACKEND sends through (mlmw.webhooks).
+def _esps_of_backend(backend: str) -> list[str]:
+    # "anymail.backends.postmark.EmailBackend": postmark; none for SMTP or the console.
+    if backend == "subscriptions.esp.MailgunBatchBackend":
+        return ["mailgun"]
+    parts = backend.split(".")
+    return [parts[2]] if len(parts) == 4 and parts[:2] == ["anymail", "backends"] else []
+
+
+ESP_WEBHOOKS = env_list("ESP_WEBHOOKS", _esps_of_backend(EMAIL_BACKEND))
+
 # --- Celery -----------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "")
 # No broker: run tasks in-process, right away (the embedded set-up of `make run`).
