@@ -12,12 +12,14 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 MAX_LENGTH = 254  # RFC 5321 path limit
+MAX_LOCAL_LENGTH = 64  # RFC 5321 local-part limit
 
 
 def normalize_address(raw: str) -> str:
     """The address as we store and send it: trimmed, domain lower-case in IDNA (ASCII) form.
 
-    Refuses display names ("Ann <ann@x>"), CR/LF (header injection), and anything over 254 characters.
+    Refuses display names ("Ann <ann@x>"), CR/LF (header injection), anything over 254 characters, a
+    local part over 64, and a domain without a dot (a@localhost).
     The local part keeps its case (it is the mailbox owner's), but uniqueness ignores case: see key().
     """
     if not isinstance(raw, str):
@@ -43,6 +45,15 @@ def normalize_address(raw: str) -> str:
         raise ValidationError(
             f"An email address can have at most {MAX_LENGTH} characters.", code="max_length"
         )
+    if len(local) > MAX_LOCAL_LENGTH:
+        raise ValidationError(
+            f"The part before the @ can have at most {MAX_LOCAL_LENGTH} characters.",
+            code="max_length",
+        )
+    if "." not in ascii_domain:
+        # "localhost", "intranet": Django's validator lets localhost through; no one outside this
+        # machine's network has such an address.
+        raise ValidationError("The domain of this address is not valid.", code="invalid_domain")
     validate_email(address)
     return address
 
