@@ -61,6 +61,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Pages of personal links (a `token` in the URL): Cache-Control: private, no-store.
+    "mlmw.privacy.PrivateTokenPagesMiddleware",
 ]
 
 ROOT_URLCONF = "mlmw.urls"
