@@ -350,7 +350,9 @@ CONFIRMATION_MAX_AGE_HOURS = env_int("CONFIRMATION_MAX_AGE_HOURS", 72, min_value
 CONFIRMATION_RESEND_SECONDS = env_int("CONFIRMATION_RESEND_SECONDS", 600, min_value=0)
 # django-ratelimit rates ("count/period", period s, m, h or d) for the subscribe form.
 SUBSCRIBE_RATE_PER_IP = env_str("SUBSCRIBE_RATE_PER_IP", "20/h")
-SUBSCRIBE_RATE_PER_MAILBOX = env_str("SUBSCRIBE_RATE_PER_MAILBOX", "5/h")
+# Per mailbox (subscriptions.addresses.mailbox_key), across the subscribe and access forms: each
+# attempt counts, so it caps the mails a stranger can make us send to one inbox (3 a day).
+SUBSCRIBE_RATE_PER_MAILBOX = env_str("SUBSCRIBE_RATE_PER_MAILBOX", "3/d")
 # Soft bounces (deferred/temporary failures) within this many days before a subscriber counts as bounced.
 SOFT_BOUNCE_LIMIT = env_int("SOFT_BOUNCE_LIMIT", 3, min_value=1)
 SOFT_BOUNCE_WINDOW_DAYS = env_int("SOFT_BOUNCE_WINDOW_DAYS", 30, min_value=1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from functools import lru_cache
 
 import idna
@@ -73,9 +74,11 @@ def key(address: str) -> str:
 
 
 def mailbox_key(address: str) -> str:
-    """Variants that reach one inbox count as one for rate limits: dots and +tags are ignored."""
+    """Variants that may reach one inbox count as one for rate limits: dots are ignored, and so are
+    sub-address tags after "+" (most providers) or "-" (Yahoo, Fastmail, Postfix set-ups). Folding
+    "ann-marie" into "ann" only makes the limit stricter for both."""
     local, _, domain = address.lower().partition("@")
-    local = local.split("+", 1)[0].replace(".", "")
+    local = re.split(r"[+-]", local, maxsplit=1)[0].replace(".", "")
     return f"{local}@{domain}"
 
 
