@@ -390,6 +390,13 @@ MAIL_BATCH_LEASE_SECONDS = env_int(
 MAIL_REQUEUE_AFTER_SECONDS = env_int("MAIL_REQUEUE_AFTER_SECONDS", 300, min_value=1)
 if MAIL_BATCH_LEASE_SECONDS <= CELERY_TASK_TIME_LIMIT:
     raise ImproperlyConfigured("MAIL_BATCH_LEASE_SECONDS must exceed CELERY_TASK_TIME_LIMIT.")
+# Addresses that never confirmed are deleted, with their history, this many days after their last
+# confirmation mail (subscriptions.retention).
+PENDING_RETENTION_DAYS = env_int("PENDING_RETENTION_DAYS", 30, min_value=1)
+CELERY_BEAT_SCHEDULE["purge-pending-subscribers"] = {
+    "task": "subscriptions.tasks.purge_pending_subscribers",
+    "schedule": env_int("PENDING_PURGE_INTERVAL", 3600, min_value=60),
+}
 CELERY_BEAT_SCHEDULE["sweep-mailings"] = {
     "task": "subscriptions.tasks.sweep_mailings",
     "schedule": env_int("MAIL_SWEEP_INTERVAL", 60, min_value=1),

@@ -71,6 +71,13 @@ def send_import_confirmations(first_id: int, last_id: int, sent_at: str) -> int:
     return len(pending)
 
 
+@shared_task(ignore_result=True)
+def purge_pending_subscribers() -> int:
+    from subscriptions import retention
+
+    return retention.purge_pending()
+
+
 # --- Release mail: thin wrappers around subscriptions.delivery ----------------------------------------
 
 
