@@ -8,10 +8,20 @@ from celery import shared_task
 from django.conf import settings
 from django.urls import reverse
 
-from subscriptions import emails, tokens
+from guide.models import Guide
+from subscriptions import emails, lifecycle, tokens
 from subscriptions.delivery import MAIL_TASK_RETRY, send_transactional
 from subscriptions.lifecycle import record
 from subscriptions.models import Subscriber, SubscriberEvent
+
+
+@shared_task(ignore_result=True)
+def subscribe(address: str, guide_ids: list[int], cadence: str, source: str) -> None:
+    """The subscribe form's request, decided here rather than in the view: the view does the same
+    work and takes the same time for every address, new, pending or confirmed (no enumeration by
+    timing)."""
+    guides = Guide.objects.filter(pk__in=guide_ids) if guide_ids else ()
+    lifecycle.subscribe(address, guides=guides, cadence=cadence, source=source)
 
 
 @shared_task(ignore_result=True, **MAIL_TASK_RETRY)
