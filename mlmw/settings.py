@@ -50,6 +50,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Bodies over PUBLIC_MAX_BODY_BYTES / WEBHOOK_MAX_BODY_BYTES are 413 before they are read.
+    "mlmw.limits.RequestSizeMiddleware",
     # /healthz is answered here, before host validation (CommonMiddleware) and sessions: see mlmw.health.
     "mlmw.health.HealthCheckMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -236,6 +238,11 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- Security ---------------------------------------------------------------------------------------
+# Request bodies (mlmw.limits): public forms are a few hundred bytes; an ESP's bounce report can
+# quote the bounced message. The admin keeps Django's limit (DATA_UPLOAD_MAX_MEMORY_SIZE, 2.5 MB) and
+# ACCESS_UPLOAD_MAX_BYTES for artifact uploads.
+PUBLIC_MAX_BODY_BYTES = env_int("PUBLIC_MAX_BODY_BYTES", 32 * 1024, min_value=1024)
+WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 1024 * 1024, min_value=1024)
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SESSION_COOKIE_HTTPONLY = True
