@@ -86,18 +86,26 @@ def _unusable(request: HttpRequest, reason: str, artifact: Artifact | None) -> H
     return response
 
 
-@require_http_methods(["GET", "HEAD"])
-def download(request: HttpRequest, token: str) -> HttpResponse:
-    if is_ratelimited(
+def _too_many_downloads(request: HttpRequest) -> HttpResponse | None:
+    """429 once this IP is over ACCESS_DOWNLOAD_RATE_PER_IP, counted over personal and public
+    downloads together (each holds a web thread for as long as the transfer takes)."""
+    if not is_ratelimited(
         request,
         group="access-download-ip",
         key="ip",
         rate=settings.ACCESS_DOWNLOAD_RATE_PER_IP,
         increment=True,
     ):
-        response = render(request, "access/slow_down.html", status=429)
-        response["Retry-After"] = "60"
-        return response
+        return None
+    response = render(request, "access/slow_down.html", status=429)
+    response["Retry-After"] = "60"
+    return response
+
+
+@require_http_methods(["GET", "HEAD"])
+def download(request: HttpRequest, token: str) -> HttpResponse:
+    if refused := _too_many_downloads(request):
+        return refused
     link = (
         GrantToken.objects.select_related("grant__artifact")
         .filter(token_hash=hash_token(token))
@@ -140,6 +148,8 @@ def download(request: HttpRequest, token: str) -> HttpResponse:
 @require_safe
 def public_download(request: HttpRequest, pk: int, revision_pk: int) -> HttpResponse:
     """A revision anyone may download: of a public file artifact, or one marked public."""
+    if refused := _too_many_downloads(request):
+        return refused
     revision = get_object_or_404(
         ArtifactRevision.objects.select_related("artifact"), pk=revision_pk, artifact_id=pk
     )
