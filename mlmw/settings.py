@@ -363,12 +363,11 @@ SUBSCRIBE_RATE_PER_MAILBOX = env_str("SUBSCRIBE_RATE_PER_MAILBOX", "3/d")
 # Soft bounces (deferred/temporary failures) within this many days before a subscriber counts as bounced.
 SOFT_BOUNCE_LIMIT = env_int("SOFT_BOUNCE_LIMIT", 3, min_value=1)
 SOFT_BOUNCE_WINDOW_DAYS = env_int("SOFT_BOUNCE_WINDOW_DAYS", 30, min_value=1)
-# The mailbox in the List-Unsubscribe mailto: alternative and the List-Id of every list mail.
-LIST_UNSUBSCRIBE_MAILTO = env_str("LIST_UNSUBSCRIBE_MAILTO", "unsubscribe@mlmw.example")
 # How many reverse proxies in front of the app append to X-Forwarded-For (0: use REMOTE_ADDR). Rate
 # limits and consent records use the client address this yields.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, min_value=0, max_value=5)
 RATELIMIT_IP_META_KEY = "subscriptions.views.client_ip"
+# The List-Id of every list mail (List-Unsubscribe is the HTTPS one-click URL alone).
 LIST_ID = env_str("LIST_ID", "MLMW guide updates <updates.mlmw.example>")
 
 # --- Release mail (the fan-out) ---------------------------------------------------------------------

@@ -418,8 +418,7 @@ def _list_headers() -> dict[str, str]:
 
 
 def _unsubscribe_header(unsubscribe_url: str, subscriber: Subscriber | Recipient) -> str:
-    mailto = f"mailto:{settings.LIST_UNSUBSCRIBE_MAILTO}?subject=unsubscribe%20{subscriber.uid.hex}"
-    return f"<{unsubscribe_url}>, <{mailto}>"
+    return f"<{unsubscribe_url}>"  # HTTPS one-click only: no code reads a mailto: mailbox
 
 
 @dataclass

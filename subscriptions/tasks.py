@@ -44,7 +44,7 @@ def send_confirmation(subscriber_id: int, nonce: str) -> bool:
         "guides": list(subscriber.guides.order_by("title")),
         "cadence": subscriber.get_cadence_display(),
     }
-    if not send_transactional(emails.build("confirm", subscriber, context)):
+    if not send_transactional(emails.build("confirm", subscriber, context, list_mail=False)):
         return False
     record(subscriber, SubscriberEvent.Kind.CONFIRMATION_SENT)
     return True

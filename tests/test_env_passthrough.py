@@ -1,6 +1,6 @@
 """Every setting the code reads from the environment is documented in .env.example, and every variable
 .env.example names reaches the containers through docker-compose.yml: a value set in .env is never
-silently dropped (production once sent the example List-Id and a bouncing unsubscribe mailto)."""
+silently dropped (production once sent the example List-Id whatever .env said)."""
 
 from __future__ import annotations
 
@@ -46,4 +46,4 @@ def test_compose_passes_every_variable_env_example_names_to_the_containers():
 
 
 def test_the_check_reads_real_files():
-    assert {"LIST_ID", "LIST_UNSUBSCRIBE_MAILTO", "SITE_URL"} <= settings_reads() & example_names()
+    assert {"LIST_ID", "DEFAULT_FROM_EMAIL", "SITE_URL"} <= settings_reads() & example_names()
