@@ -367,6 +367,13 @@ SOFT_BOUNCE_WINDOW_DAYS = env_int("SOFT_BOUNCE_WINDOW_DAYS", 30, min_value=1)
 # limits and consent records use the client address this yields.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, min_value=0, max_value=5)
 RATELIMIT_IP_META_KEY = "subscriptions.views.client_ip"
+# Where replies to release and access mails go (a person: the editors); empty: to the From address.
+REPLY_TO = env_str("REPLY_TO", "")
+# The sender part of every mail's Feedback-ID ("<kind>:<sender>"), for Gmail's feedback loop.
+FEEDBACK_ID_SENDER = env_str("FEEDBACK_ID_SENDER", "mlmw")
+# Postmark's message streams: release mail in the broadcast stream, everything else transactional.
+POSTMARK_BROADCAST_STREAM = env_str("POSTMARK_BROADCAST_STREAM", "broadcast")
+POSTMARK_TRANSACTIONAL_STREAM = env_str("POSTMARK_TRANSACTIONAL_STREAM", "outbound")
 # The List-Id of every list mail (List-Unsubscribe is the HTTPS one-click URL alone).
 LIST_ID = env_str("LIST_ID", "MLMW guide updates <updates.mlmw.example>")
 

@@ -54,7 +54,7 @@ from django.utils import timezone
 
 from guide.catchup import catch_up
 from guide.models import Version
-from subscriptions import emails, tokens
+from subscriptions import emails, mailkinds, tokens
 from subscriptions.models import CADENCE_BUMPS, Baseline, Batch, Delivery, Mailing, Subscriber
 
 logger = logging.getLogger(__name__)
@@ -439,6 +439,7 @@ def _send_merged(variant: Variant, deliveries: list[Recipient], conn, mailing_id
         connection=conn,
     )
     message.attach_alternative(_fill(variant.html, placeholders, escape=False), "text/html")
+    mailkinds.identify(message, "release")
     merge_data, merge_headers, merge_metadata = {}, {}, {}
     personal = _personal_values_many(deliveries)
     for d, values in zip(deliveries, personal, strict=True):
@@ -637,6 +638,7 @@ def _send_single(variant: Variant, deliveries: list[Recipient], conn, mailing_id
             connection=conn,
         )
         message.attach_alternative(_fill(variant.html, values, escape=True), "text/html")
+        mailkinds.identify(message, "release")
         try:
             sent[d.delivery_id] = send_one(message)
         except RecipientRefused as exc:
@@ -1103,4 +1105,5 @@ def send_test(version: Version, to: str) -> None:
         headers={"Auto-Submitted": "auto-generated", "List-Id": settings.LIST_ID},
     )
     message.attach_alternative(_fill(variant.html, example, escape=True), "text/html")
+    mailkinds.identify(message, "release")
     message.send()

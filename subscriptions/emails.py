@@ -21,7 +21,7 @@ from django.template import engines
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from subscriptions import tokens
+from subscriptions import mailkinds, tokens
 from subscriptions.models import Subscriber
 
 _inliner = css_inline.CSSInliner(keep_style_tags=True)  # keep @media (dark mode, phones)
@@ -83,7 +83,7 @@ def build(
     without them when `list_mail` is false (the confirmation: nobody is on the list yet)."""
     context = {"subscriber": subscriber, **subscriber_links(subscriber), **(context or {})}
     headers = list_headers(subscriber) if list_mail else {"Auto-Submitted": "auto-generated"}
-    return _message(render(kind, context), to or subscriber.email, headers)
+    return _message(kind, render(kind, context), to or subscriber.email, headers)
 
 
 def build_personal(
@@ -97,11 +97,16 @@ def build_personal(
     list: access-request verifications, grants and denials. No List-* headers, since there is no list
     to leave; `headers` adds any (a grant holder's notice carries its own one-click opt-out)."""
     return _message(
-        render(kind, context or {}), to, {"Auto-Submitted": "auto-generated", **(headers or {})}
+        kind,
+        render(kind, context or {}),
+        to,
+        {"Auto-Submitted": "auto-generated", **(headers or {})},
     )
 
 
-def _message(mail: RenderedMail, to: str, headers: dict[str, str]) -> EmailMultiAlternatives:
+def _message(
+    kind: str, mail: RenderedMail, to: str, headers: dict[str, str]
+) -> EmailMultiAlternatives:
     message = EmailMultiAlternatives(
         subject=mail.subject,
         body=mail.text,
@@ -110,4 +115,4 @@ def _message(mail: RenderedMail, to: str, headers: dict[str, str]) -> EmailMulti
         headers=headers,
     )
     message.attach_alternative(mail.html, "text/html")
-    return message
+    return mailkinds.identify(message, kind)
