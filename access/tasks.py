@@ -31,6 +31,7 @@ def send_verification(request_id: int, nonce: str) -> bool:
         "artifact": request.artifact,
         "verify_url": url,
         "max_age_hours": settings.CONFIRMATION_MAX_AGE_HOURS,
+        "data_url": privacy.data_url(request),
     }
     return send_transactional(emails.build_personal("access_verify", request.email, context))
 
@@ -49,6 +50,7 @@ def send_grant_link(grant_id: int) -> bool:
         "artifact": grant.artifact,
         "grant": grant,
         "link": link.url(),
+        "data_url": privacy.data_url(grant.request),
     }
     message = emails.build_personal("access_granted", grant.request.email, context)
     if not send_transactional(message):
@@ -70,6 +72,7 @@ def send_denial(request_id: int) -> bool:
         "request": request,
         "artifact": request.artifact,
         "request_url": emails.absolute(request.artifact.get_request_url()),
+        "data_url": privacy.data_url(request),
     }
     return send_transactional(emails.build_personal("access_denied", request.email, context))
 

@@ -38,6 +38,7 @@ def personal_pages(ann: Subscriber, grant_token: str) -> list[str]:
         f"/access/{grant_token}/",
         "/access/not-a-link/",
         "/access-notices/damaged/stop/",
+        "/access-data/damaged/",
     ]
 
 
