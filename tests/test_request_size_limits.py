@@ -4,6 +4,7 @@ visitor sends is spooled to disk or held in a worker's memory. The admin keeps D
 from __future__ import annotations
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 
 from subscriptions.models import Subscriber
 
@@ -54,3 +55,12 @@ def test_an_ordinary_form_post_is_well_under_the_limit(client, guide, settings):
 
     assert response.status_code == 200
     assert "Check your inbox" in response.content.decode()
+
+
+def test_a_file_in_a_public_form_is_refused_and_nothing_is_stored(client, guide):
+    upload = SimpleUploadedFile("x.bin", b"x" * 1024)
+
+    response = client.post("/subscribe/", {"email": "ann@example.org", "file": upload})
+
+    assert response.status_code == 400
+    assert not Subscriber.objects.exists()
