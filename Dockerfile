@@ -34,4 +34,4 @@ RUN useradd --system --uid 10001 --no-create-home --home-dir /app mlmw \
 USER mlmw
 
 EXPOSE 8000
-CMD ["gunicorn", "mlmw.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+CMD ["gunicorn", "mlmw.wsgi", "--config", "python:mlmw.gunicorn_conf", "--bind", "0.0.0.0:8000"]

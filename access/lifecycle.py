@@ -37,8 +37,9 @@ def request_access(
 ) -> None:
     """Ask for an artifact. Returns nothing on purpose: the caller answers every case alike.
 
-    One unverified request per address and artifact: asking again updates it and mails a new link
-    (voiding the old one), at most once per CONFIRMATION_RESEND_SECONDS.
+    One unverified request per address and artifact: asking again past CONFIRMATION_RESEND_SECONDS
+    replaces its choices and mails a new link (voiding the old one); within it nothing changes, so a
+    link verifies exactly what its mail named (docs/security.md, "Consent").
     """
     from access.tasks import send_verification
 
@@ -50,15 +51,16 @@ def request_access(
             .filter(artifact=artifact, email_key=addresses.key(address), status=Status.UNVERIFIED)
             .first()
         )
+        if found is not None and not may_mail_again(found.verify_sent_at, now):
+            # The link mailed in the resend window verifies exactly what its mail offered: a later
+            # submission (anyone may type the address) changes nothing and sends nothing.
+            return
         request = found or AccessRequest(artifact=artifact, email_key=addresses.key(address))
         request.email = address
         request.name = name[:100]
         request.reason = reason[:500]
         request.want_updates = want_updates
         request.want_revisions = want_revisions
-        if found is not None and not may_mail_again(found.verify_sent_at, now):
-            request.save()
-            return
         request.new_verify_nonce()
         request.verify_sent_at = now
         request.save()

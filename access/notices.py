@@ -20,7 +20,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from access import lifecycle
+from access import lifecycle, privacy
 from access.models import ArtifactRevision, Grant
 from subscriptions import emails
 from subscriptions.delivery import (
@@ -168,4 +168,5 @@ def _context(link: lifecycle.Link, revision: ArtifactRevision) -> dict:
         "downloads_left": max(grant.max_downloads - grant.download_count, 0),
         "link": link.url(),
         "stop_url": _stop_url(grant),
+        "data_url": privacy.data_url(grant.request),
     }

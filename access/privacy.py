@@ -8,10 +8,39 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core import signing
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 
 from access.models import AccessRequest
+from subscriptions import emails
+
+_DATA = "mlmw.access.data"
+
+
+class BadToken(Exception):
+    """Tampered or malformed."""
+
+
+def data_token(request: AccessRequest) -> str:
+    """The secret of the "your data" link in every access mail: names the request by its random uid
+    (never the address), never expires (old mails keep working), as the subscription links."""
+    return signing.Signer(salt=_DATA).sign(request.uid.hex)
+
+
+def data_url(request: AccessRequest) -> str:
+    return emails.absolute(reverse("access:my_data", args=[data_token(request)]))
+
+
+def read_data_token(token: str) -> str | None:
+    """The address key a data link is for; None when its request is gone (erased, purged);
+    BadToken when the link was tampered with."""
+    try:
+        uid = signing.Signer(salt=_DATA).unsign(token)
+    except signing.BadSignature:
+        raise BadToken from None
+    return AccessRequest.objects.filter(uid=uid).values_list("email_key", flat=True).first()
 
 
 def _when(value) -> str | None:

@@ -15,6 +15,9 @@ from access.models import ArtifactRevision
 
 CHUNK = 64 * 1024
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# Far above "bytes=" and two 19-digit offsets (the largest int64) or a few ranges; far below the
+# 4,300 digits int() refuses.
+MAX_RANGE_HEADER = 200
 
 
 class Unsatisfiable(Exception):
@@ -24,6 +27,9 @@ class Unsatisfiable(Exception):
 def parse_range(header: str, size: int) -> tuple[int, int] | None:
     """(first, last) byte of a single range, None to send the whole file (no, several or malformed
     ranges: RFC 9110 lets a server ignore Range), Unsatisfiable when it lies outside the file."""
+    if len(header) > MAX_RANGE_HEADER:
+        # No file has offsets that long: nothing to satisfy, and no huge number is parsed.
+        raise Unsatisfiable
     match = _RANGE.match(header.strip().replace(" ", ""))
     if not match or not any(match.groups()):
         return None

@@ -12,6 +12,8 @@ urlpatterns = [
         name="public_download",
     ),
     path("access/verify/<str:token>/", views.verify, name="verify"),
+    path("access-data/<str:token>/", views.my_data, name="my_data"),
+    path("access-data/<str:token>/export.json", views.my_data_export, name="my_data_export"),
     path("access-notices/<str:token>/stop/", views.stop_notices, name="stop_notices"),
     path("access/<str:token>/", views.download, name="download"),
 ]

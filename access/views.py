@@ -6,6 +6,8 @@ form's address rules, rate limits, honeypot and one answer (subscriptions.forms,
 
 from __future__ import annotations
 
+import json
+
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
@@ -16,9 +18,12 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_safe
 from django_ratelimit.core import is_ratelimited
 
-from access import lifecycle, notices, serving
+from access import lifecycle, notices, privacy, serving, tasks
 from access.forms import RequestForm
 from access.models import Artifact, ArtifactRevision, Download, Grant, GrantToken, hash_token
+from subscriptions import lifecycle as subscriptions_lifecycle
+from subscriptions.lifecycle import enqueue_on_commit
+from subscriptions.models import Subscriber
 from subscriptions.views import check_inbox, client_ip, over_address_limits, visitor
 
 
@@ -45,14 +50,12 @@ def request_access(request: HttpRequest, pk: int) -> HttpResponse:
     answer = check_inbox(request, purpose="verify your request")
     if form.is_bot or over_address_limits(request, address):
         return answer
-    lifecycle.request_access(
-        artifact,
-        address,
-        name=form.cleaned_data["name"],
-        reason=form.cleaned_data["reason"],
-        want_updates=form.cleaned_data["want_updates"],
-        want_revisions=form.cleaned_data["want_revisions"],
-    )
+    # Decided by the task, so this view reads no request: the same work and time for every address.
+    choices = {
+        name: form.cleaned_data[name]
+        for name in ("name", "reason", "want_updates", "want_revisions")
+    }
+    enqueue_on_commit(tasks.request_access, artifact.pk, address, choices)
     return answer
 
 
@@ -86,18 +89,26 @@ def _unusable(request: HttpRequest, reason: str, artifact: Artifact | None) -> H
     return response
 
 
-@require_http_methods(["GET", "HEAD"])
-def download(request: HttpRequest, token: str) -> HttpResponse:
-    if is_ratelimited(
+def _too_many_downloads(request: HttpRequest) -> HttpResponse | None:
+    """429 once this IP is over ACCESS_DOWNLOAD_RATE_PER_IP, counted over personal and public
+    downloads together (each holds a web thread for as long as the transfer takes)."""
+    if not is_ratelimited(
         request,
         group="access-download-ip",
         key="ip",
         rate=settings.ACCESS_DOWNLOAD_RATE_PER_IP,
         increment=True,
     ):
-        response = render(request, "access/slow_down.html", status=429)
-        response["Retry-After"] = "60"
-        return response
+        return None
+    response = render(request, "access/slow_down.html", status=429)
+    response["Retry-After"] = "60"
+    return response
+
+
+@require_http_methods(["GET", "HEAD"])
+def download(request: HttpRequest, token: str) -> HttpResponse:
+    if refused := _too_many_downloads(request):
+        return refused
     link = (
         GrantToken.objects.select_related("grant__artifact")
         .filter(token_hash=hash_token(token))
@@ -140,6 +151,8 @@ def download(request: HttpRequest, token: str) -> HttpResponse:
 @require_safe
 def public_download(request: HttpRequest, pk: int, revision_pk: int) -> HttpResponse:
     """A revision anyone may download: of a public file artifact, or one marked public."""
+    if refused := _too_many_downloads(request):
+        return refused
     revision = get_object_or_404(
         ArtifactRevision.objects.select_related("artifact"), pk=revision_pk, artifact_id=pk
     )
@@ -168,3 +181,47 @@ def stop_notices(request: HttpRequest, token: str) -> HttpResponse:
         "access/stop_notices.html",
         {"stopped": request.method == "POST", "artifact": grant.artifact},
     )
+
+
+def _data_owner(request: HttpRequest, token: str) -> str | HttpResponse:
+    """The address key of a "your data" link, or the page saying why there is none."""
+    try:
+        email_key = privacy.read_data_token(token)
+    except privacy.BadToken:
+        return render(request, "subscriptions/invalid_link.html", status=400)
+    if email_key is None:
+        return render(request, "access/my_data.html", {"gone": True}, status=410)
+    return email_key
+
+
+@require_http_methods(["GET", "POST"])
+def my_data(request: HttpRequest, token: str) -> HttpResponse:
+    """Self-service for anyone who asked for an artifact, subscriber or not: what we hold, a JSON
+    download of it, and erasure (POST with the box ticked)."""
+    email_key = _data_owner(request, token)
+    if isinstance(email_key, HttpResponse):
+        return email_key
+    requests = privacy.export(email_key)
+    if request.method == "POST":
+        if request.POST.get("confirm") != "yes":
+            context = {"requests": requests, "token": token, "erase_error": True}
+            return render(request, "access/my_data.html", context, status=400)
+        subscriber = Subscriber.objects.filter(email_key=email_key).first()
+        if subscriber is not None:  # their subscription goes too, with its suppression entry
+            subscriptions_lifecycle.erase(subscriber, how="self-service (access link)")
+        privacy.erase(email_key)
+        return render(request, "access/my_data.html", {"erased": True})
+    return render(request, "access/my_data.html", {"requests": requests, "token": token})
+
+
+@require_safe
+def my_data_export(request: HttpRequest, token: str) -> HttpResponse:
+    email_key = _data_owner(request, token)
+    if isinstance(email_key, HttpResponse):
+        return email_key
+    response = HttpResponse(
+        json.dumps({"access_requests": privacy.export(email_key)}, indent=2),
+        content_type="application/json",
+    )
+    response["Content-Disposition"] = 'attachment; filename="mlmw-access-requests.json"'
+    return response

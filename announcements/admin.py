@@ -12,14 +12,14 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from announcements import posting
+from announcements import posting, targets
 from announcements.models import Announcement
 
 
 @admin.register(Announcement)
 class AnnouncementAdmin(admin.ModelAdmin):
     list_display = [
-        "version", "channel", "target", "status", "attempts", "post_link", "last_error_short",
+        "version", "channel", "target_shown", "status", "attempts", "post_link", "last_error_short",
         "updated_at",
     ]  # fmt: skip
     list_filter = ["channel", "status"]
@@ -27,7 +27,7 @@ class AnnouncementAdmin(admin.ModelAdmin):
     list_select_related = ["version__guide"]
     actions = ["retry_failed"]
     readonly_fields = [
-        "version", "channel", "target", "status", "attempts", "last_error", "last_countdown",
+        "version", "channel", "target_shown", "status", "attempts", "error", "last_countdown",
         "external_id", "post_link", "next_attempt_at", "claimed_at", "created_at", "updated_at",
         "sent_at",
     ]  # fmt: skip
@@ -39,9 +39,18 @@ class AnnouncementAdmin(admin.ModelAdmin):
             return obj.external_id or "—"
         return format_html('<a href="{}" rel="noopener noreferrer">{}</a>', obj.url, obj.url)
 
+    # Webhook URLs may carry a token: the admin shows scheme and host only, in errors too.
+    @admin.display(description="target")
+    def target_shown(self, obj: Announcement) -> str:
+        return targets.shown(obj.target)
+
+    @admin.display(description="last error")
+    def error(self, obj: Announcement) -> str:
+        return targets.masked(obj.last_error, obj.target)
+
     @admin.display(description="last error")
     def last_error_short(self, obj: Announcement) -> str:
-        return obj.last_error[:120]
+        return targets.masked(obj.last_error, obj.target)[:120]
 
     @admin.action(description="Retry the selected failed announcements", permissions=["change"])
     def retry_failed(self, request: HttpRequest, queryset: QuerySet[Announcement]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
+from announcements import targets
 from guide.models import Version
 
 
@@ -44,7 +45,7 @@ class Announcement(models.Model):
         indexes = [models.Index(fields=["status", "next_attempt_at"])]
 
     def __str__(self) -> str:
-        return f"{self.version} on {self.channel} ({self.target})"
+        return f"{self.version} on {self.channel} ({targets.shown(self.target)})"
 
 
 class MovedTarget(models.Model):

@@ -26,7 +26,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from announcements import channels
+from announcements import channels, targets
 from announcements.channels import ChannelError
 from announcements.models import Announcement
 from guide.models import Version
@@ -248,7 +248,7 @@ def channel_states() -> list[dict]:
                 "name": name,
                 "label": cls.label,
                 "on": channel is not None,
-                "targets": channel.targets() if channel else [],
+                "targets": [targets.shown(t) for t in channel.targets()] if channel else [],
                 "reason": "" if channel else cls.off_reason(),
             }
         )

@@ -101,6 +101,18 @@ class VersionAdmin(admin.ModelAdmin):
             return [*self.readonly_fields, "guide", "number", "content", "status", "publish_at"]
         return self.readonly_fields
 
+    def has_delete_permission(self, request: HttpRequest, obj: Version | None = None) -> bool:
+        # A published version was mailed: subscribers' baselines, public URLs and feed entries point
+        # at it, and the next release's diff starts from it. Only drafts can go.
+        if obj is not None and obj.is_published:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset) -> None:
+        # The bulk action asked has_delete_permission per object first; this keeps it true even if
+        # a version was published between the confirmation page and the POST.
+        super().delete_queryset(request, queryset.exclude(status=Version.Status.PUBLISHED))
+
     def formfield_for_choice_field(self, db_field, request, **kwargs):
         if db_field.name == "status":
             # "Published" is reached only through publish(), never by editing the field.

@@ -276,6 +276,7 @@ class ParsedContent(models.Model):
     def __str__(self) -> str:
         return f"parse {self.content_hash[:12]} (format {self.format}, {len(self.data)} bytes)"
 
+
 class SearchEntry(models.Model):
     """One searchable piece of a guide: a section of its latest published version, or a changelog entry.
 

@@ -1,13 +1,18 @@
-"""The admin's login page with limits on failed sign-ins, per client IP and per username.
+"""The admin's login page with limits on failed sign-ins: per (username, client IP), and per client IP.
 
 Only failures count (a member who signs in every day never meets the limit). Once either limit is
 reached, the page answers 429 with a message saying so, without checking the password: a correct
-guess then is worth nothing to an attacker. Counters live in the cache (Redis in production), so
-every gunicorn worker shares them; the client IP is the one rate limits use everywhere
-(subscriptions.views.client_ip, which honours TRUSTED_PROXY_COUNT).
+guess then is worth nothing to an attacker. Usernames are counted as the login form and the user
+model read them (NFKC, then case-folded), so a full-width or bold "admin" is the same account to guess at.
+No limit is per username alone: failures from someone else's network never refuse the owner's
+right password. Counters live in the cache (Redis in production), so every gunicorn worker shares
+them; the client IP is the one rate limits use everywhere (subscriptions.views.client_ip, which
+honours TRUSTED_PROXY_COUNT). Hand-written rather than django-axes: see README, "Admin sign-in".
 """
 
 from __future__ import annotations
+
+import unicodedata
 
 from django.conf import settings
 from django.contrib import admin
@@ -18,6 +23,8 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django_ratelimit.core import get_usage
 
+from subscriptions.views import client_ip
+
 GROUP = "mlmw.admin-login"
 REFUSED = (
     "Too many failed sign-in attempts for this account or from your network. "
@@ -25,15 +32,21 @@ REFUSED = (
 )
 
 
-def _username_key(group: str, request: HttpRequest) -> str:
-    # Case and surrounding spaces do not make a new account to guess at.
-    return request.POST.get("username", "").strip().lower()
+def username_key(username: str) -> str:
+    """The account a typed username names, for counting: the form's NFKC (UsernameField) with
+    surrounding spaces stripped, then case-folded (and NFKC again, as casefold can undo it)."""
+    folded = unicodedata.normalize("NFKC", username).strip().casefold()
+    return unicodedata.normalize("NFKC", folded)
+
+
+def _username_at_ip_key(group: str, request: HttpRequest) -> str:
+    return f"{username_key(request.POST.get('username', ''))}|{client_ip(request)}"
 
 
 def _limits(request: HttpRequest):
     return [
         {"key": "ip", "rate": settings.ADMIN_LOGIN_RATE_PER_IP},
-        {"key": _username_key, "rate": settings.ADMIN_LOGIN_RATE_PER_USERNAME},
+        {"key": _username_at_ip_key, "rate": settings.ADMIN_LOGIN_RATE_PER_USERNAME},
     ]
 
 

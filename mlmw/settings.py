@@ -50,6 +50,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Bodies over PUBLIC_MAX_BODY_BYTES / WEBHOOK_MAX_BODY_BYTES are 413 before they are read.
+    "mlmw.limits.RequestSizeMiddleware",
     # /healthz is answered here, before host validation (CommonMiddleware) and sessions: see mlmw.health.
     "mlmw.health.HealthCheckMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -61,6 +63,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Pages of personal links (a `token` in the URL): Cache-Control: private, no-store.
+    "mlmw.privacy.PrivateTokenPagesMiddleware",
 ]
 
 ROOT_URLCONF = "mlmw.urls"
@@ -182,6 +186,19 @@ def _anymail_value(name: str, value: str) -> str | bool | float:
 # Every ANYMAIL_<NAME> variable becomes ANYMAIL["<NAME>"], e.g. ANYMAIL_POSTMARK_SERVER_TOKEN.
 ANYMAIL = {name: _anymail_value(name, value) for name, value in env_prefixed("ANYMAIL_").items()}
 
+
+# The ESPs whose webhooks /anymail/<esp>/… answers (the others are 404): by default the one
+# EMAIL_BACKEND sends through (mlmw.webhooks).
+def _esps_of_backend(backend: str) -> list[str]:
+    # "anymail.backends.postmark.EmailBackend": postmark; none for SMTP or the console.
+    if backend == "subscriptions.esp.MailgunBatchBackend":
+        return ["mailgun"]
+    parts = backend.split(".")
+    return [parts[2]] if len(parts) == 4 and parts[:2] == ["anymail", "backends"] else []
+
+
+ESP_WEBHOOKS = env_list("ESP_WEBHOOKS", _esps_of_backend(EMAIL_BACKEND))
+
 # --- Celery -----------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "")
 # No broker: run tasks in-process, right away (the embedded set-up of `make run`).
@@ -222,6 +239,11 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- Security ---------------------------------------------------------------------------------------
+# Request bodies (mlmw.limits): public forms are a few hundred bytes; an ESP's bounce report can
+# quote the bounced message. The admin keeps Django's limit (DATA_UPLOAD_MAX_MEMORY_SIZE, 2.5 MB) and
+# ACCESS_UPLOAD_MAX_BYTES for artifact uploads.
+PUBLIC_MAX_BODY_BYTES = env_int("PUBLIC_MAX_BODY_BYTES", 32 * 1024, min_value=1024)
+WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 1024 * 1024, min_value=1024)
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SESSION_COOKIE_HTTPONLY = True
@@ -312,8 +334,8 @@ if not re.fullmatch(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*", ADMIN_PATH):
     raise ImproperlyConfigured(
         f"ADMIN_PATH={ADMIN_PATH!r} must be a URL path of letters, digits, - and _ (e.g. staff-4f2a)."
     )
-# Failed admin sign-ins (django-ratelimit rates, counted in the cache): per client IP and per username
-# tried, so neither one address guessing many accounts nor many addresses guessing one account get far.
+# Failed admin sign-ins (django-ratelimit rates, counted in the cache): per client IP, and per username
+# tried from one client IP (never per username alone, so nobody can lock the owner out; mlmw.login).
 ADMIN_LOGIN_RATE_PER_IP = env_str("ADMIN_LOGIN_RATE_PER_IP", "20/h")
 ADMIN_LOGIN_RATE_PER_USERNAME = env_str("ADMIN_LOGIN_RATE_PER_USERNAME", "5/15m")
 for _name in ("ADMIN_LOGIN_RATE_PER_IP", "ADMIN_LOGIN_RATE_PER_USERNAME"):
@@ -336,16 +358,24 @@ CONFIRMATION_MAX_AGE_HOURS = env_int("CONFIRMATION_MAX_AGE_HOURS", 72, min_value
 CONFIRMATION_RESEND_SECONDS = env_int("CONFIRMATION_RESEND_SECONDS", 600, min_value=0)
 # django-ratelimit rates ("count/period", period s, m, h or d) for the subscribe form.
 SUBSCRIBE_RATE_PER_IP = env_str("SUBSCRIBE_RATE_PER_IP", "20/h")
-SUBSCRIBE_RATE_PER_MAILBOX = env_str("SUBSCRIBE_RATE_PER_MAILBOX", "5/h")
+# Per mailbox (subscriptions.addresses.mailbox_key), across the subscribe and access forms: each
+# attempt counts, so it caps the mails a stranger can make us send to one inbox (3 a day).
+SUBSCRIBE_RATE_PER_MAILBOX = env_str("SUBSCRIBE_RATE_PER_MAILBOX", "3/d")
 # Soft bounces (deferred/temporary failures) within this many days before a subscriber counts as bounced.
 SOFT_BOUNCE_LIMIT = env_int("SOFT_BOUNCE_LIMIT", 3, min_value=1)
 SOFT_BOUNCE_WINDOW_DAYS = env_int("SOFT_BOUNCE_WINDOW_DAYS", 30, min_value=1)
-# The mailbox in the List-Unsubscribe mailto: alternative and the List-Id of every list mail.
-LIST_UNSUBSCRIBE_MAILTO = env_str("LIST_UNSUBSCRIBE_MAILTO", "unsubscribe@mlmw.example")
 # How many reverse proxies in front of the app append to X-Forwarded-For (0: use REMOTE_ADDR). Rate
 # limits and consent records use the client address this yields.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, min_value=0, max_value=5)
 RATELIMIT_IP_META_KEY = "subscriptions.views.client_ip"
+# Where replies to release and access mails go (a person: the editors); empty: to the From address.
+REPLY_TO = env_str("REPLY_TO", "")
+# The sender part of every mail's Feedback-ID ("<kind>:<sender>"), for Gmail's feedback loop.
+FEEDBACK_ID_SENDER = env_str("FEEDBACK_ID_SENDER", "mlmw")
+# Postmark's message streams: release mail in the broadcast stream, everything else transactional.
+POSTMARK_BROADCAST_STREAM = env_str("POSTMARK_BROADCAST_STREAM", "broadcast")
+POSTMARK_TRANSACTIONAL_STREAM = env_str("POSTMARK_TRANSACTIONAL_STREAM", "outbound")
+# The List-Id of every list mail (List-Unsubscribe is the HTTPS one-click URL alone).
 LIST_ID = env_str("LIST_ID", "MLMW guide updates <updates.mlmw.example>")
 
 # --- Release mail (the fan-out) ---------------------------------------------------------------------
@@ -385,6 +415,13 @@ MAIL_BATCH_LEASE_SECONDS = env_int(
 MAIL_REQUEUE_AFTER_SECONDS = env_int("MAIL_REQUEUE_AFTER_SECONDS", 300, min_value=1)
 if MAIL_BATCH_LEASE_SECONDS <= CELERY_TASK_TIME_LIMIT:
     raise ImproperlyConfigured("MAIL_BATCH_LEASE_SECONDS must exceed CELERY_TASK_TIME_LIMIT.")
+# Addresses that never confirmed are deleted, with their history, this many days after their last
+# confirmation mail (subscriptions.retention).
+PENDING_RETENTION_DAYS = env_int("PENDING_RETENTION_DAYS", 30, min_value=1)
+CELERY_BEAT_SCHEDULE["purge-pending-subscribers"] = {
+    "task": "subscriptions.tasks.purge_pending_subscribers",
+    "schedule": env_int("PENDING_PURGE_INTERVAL", 3600, min_value=60),
+}
 CELERY_BEAT_SCHEDULE["sweep-mailings"] = {
     "task": "subscriptions.tasks.sweep_mailings",
     "schedule": env_int("MAIL_SWEEP_INTERVAL", 60, min_value=1),

@@ -34,6 +34,8 @@ ANYMAIL = {
     "WEBHOOK_SECRET": "hook:tests-only",
     "MAILGUN_WEBHOOK_SIGNING_KEY": "mailgun-signing-key-tests-only",
 }
+# The suite posts both ESPs' real payloads to their webhooks (tests/test_bounce_webhooks.py).
+ESP_WEBHOOKS = ["postmark", "mailgun"]
 # A number for anymail (ANYMAIL_REQUESTS_TIMEOUT from the environment arrives as text, which
 # requests refuses): the fake-ESP worker tests set a short client timeout through this.
 if os.environ.get("TEST_ANYMAIL_REQUESTS_TIMEOUT"):

@@ -4,7 +4,7 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.templatetags.static import static
 from django.urls import include, path
 
-from mlmw import login
+from mlmw import login, webhooks
 
 
 def favicon(request: HttpRequest) -> HttpResponseRedirect:
@@ -25,8 +25,9 @@ urlpatterns = [
     # Before admin.site.urls, so this login (with failed-sign-in limits, see mlmw.login) is the one.
     path(f"{settings.ADMIN_PATH}/login/", login.login, name="admin-login"),
     path(f"{settings.ADMIN_PATH}/", admin.site.urls),
-    # The ESPs' tracking webhooks (bounces, complaints), protected by ANYMAIL_WEBHOOK_SECRET.
-    path("anymail/", include("anymail.urls")),
+    # The ESPs' tracking webhooks (bounces, complaints), protected by ANYMAIL_WEBHOOK_SECRET: only
+    # those of the ESPs in ESP_WEBHOOKS (mlmw.webhooks).
+    path("anymail/", include((webhooks.urlpatterns(settings.ESP_WEBHOOKS), "anymail"))),
     path("favicon.ico", favicon),
     path("", include("subscriptions.urls")),
     path("", include("access.urls")),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from functools import lru_cache
 
 import idna
@@ -12,12 +13,14 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 MAX_LENGTH = 254  # RFC 5321 path limit
+MAX_LOCAL_LENGTH = 64  # RFC 5321 local-part limit
 
 
 def normalize_address(raw: str) -> str:
     """The address as we store and send it: trimmed, domain lower-case in IDNA (ASCII) form.
 
-    Refuses display names ("Ann <ann@x>"), CR/LF (header injection), and anything over 254 characters.
+    Refuses display names ("Ann <ann@x>"), CR/LF (header injection), anything over 254 characters, a
+    local part over 64, and a domain without a dot (a@localhost).
     The local part keeps its case (it is the mailbox owner's), but uniqueness ignores case: see key().
     """
     if not isinstance(raw, str):
@@ -43,6 +46,15 @@ def normalize_address(raw: str) -> str:
         raise ValidationError(
             f"An email address can have at most {MAX_LENGTH} characters.", code="max_length"
         )
+    if len(local) > MAX_LOCAL_LENGTH:
+        raise ValidationError(
+            f"The part before the @ can have at most {MAX_LOCAL_LENGTH} characters.",
+            code="max_length",
+        )
+    if "." not in ascii_domain:
+        # "localhost", "intranet": Django's validator lets localhost through; no one outside this
+        # machine's network has such an address.
+        raise ValidationError("The domain of this address is not valid.", code="invalid_domain")
     validate_email(address)
     return address
 
@@ -62,9 +74,11 @@ def key(address: str) -> str:
 
 
 def mailbox_key(address: str) -> str:
-    """Variants that reach one inbox count as one for rate limits: dots and +tags are ignored."""
+    """Variants that may reach one inbox count as one for rate limits: dots are ignored, and so are
+    sub-address tags after "+" (most providers) or "-" (Yahoo, Fastmail, Postfix set-ups). Folding
+    "ann-marie" into "ann" only makes the limit stricter for both."""
     local, _, domain = address.lower().partition("@")
-    local = local.split("+", 1)[0].replace(".", "")
+    local = re.split(r"[+-]", local, maxsplit=1)[0].replace(".", "")
     return f"{local}@{domain}"
 
 

@@ -2,8 +2,42 @@
 
 from __future__ import annotations
 
+from email.utils import parseaddr
+
 from django.conf import settings
-from django.core.checks import Tags, Warning, register
+from django.core.checks import Error, Tags, Warning, register
+
+# Domains reserved for documentation and tests (RFC 2606, RFC 6761): nobody receives mail there,
+# and mailbox providers judge a sender that names one.
+_RESERVED = (".example", ".test", ".invalid", ".localhost")
+_EXAMPLE_DOMAINS = {"example.com", "example.net", "example.org", "localhost"}
+
+
+def is_example_domain(domain: str) -> bool:
+    domain = domain.lower().rstrip(".")
+    return domain in _EXAMPLE_DOMAINS or domain.endswith(_RESERVED) or "." not in domain
+
+
+@register(Tags.security, deploy=True)
+def check_mail_identity(app_configs, **kwargs) -> list[Error]:
+    """In production, mail must name a domain that exists: the From address, List-Id and Reply-To."""
+    if settings.DEBUG:
+        return []
+    named = {
+        "DEFAULT_FROM_EMAIL": parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2],
+        "LIST_ID": settings.LIST_ID.rpartition("<")[2].rstrip(">").strip(),
+    }
+    if settings.REPLY_TO:
+        named["REPLY_TO"] = parseaddr(settings.REPLY_TO)[1].rpartition("@")[2]
+    return [
+        Error(
+            f"{name} names {domain or 'no domain'!r}, a domain reserved for examples: production "
+            "mail would go out under a domain nobody owns. Set it to your own domain.",
+            id="mlmw.E001",
+        )
+        for name, domain in named.items()
+        if is_example_domain(domain)
+    ]
 
 
 @register(Tags.security, deploy=True)

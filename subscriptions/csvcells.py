@@ -4,8 +4,9 @@ Excel and LibreOffice run a cell that begins with = + - @, a tab or a carriage r
 (CSV or formula injection, OWASP), and a subscriber's address or source may begin with any of them:
 `=1+1@example.org` and `-x@example.org` are valid addresses. So:
 
-- The export (`protect`) writes one apostrophe before every cell that begins with = + - @ TAB CR, or
-  with an apostrophe. A spreadsheet shows such a cell as text and runs nothing.
+- The export (`protect`) writes one apostrophe before every cell that begins with = + - @ TAB CR (or
+  their full-width forms), or with an apostrophe. A spreadsheet shows such a cell as text and runs
+  nothing.
 - The import (`unprotect`) removes exactly one leading apostrophe from a cell whose next character is
   one of = + - @ TAB CR or an apostrophe, and leaves every other cell as it is.
 
@@ -20,7 +21,9 @@ from __future__ import annotations
 
 # What a spreadsheet reads as the start of a formula (OWASP's list), and the escape itself: an
 # apostrophe is escaped too, so that a value which begins with one reads back unchanged.
-_ESCAPED_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
+# Their full-width forms too (U+FF1D, U+FF0B, U+FF0D, U+FF20): some spreadsheets with East Asian
+# input settings read them as the ASCII ones.
+_ESCAPED_STARTS = ("=", "+", "-", "@", "\t", "\r", "'", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 
 def protect(value: str) -> str:

@@ -55,7 +55,7 @@ from django.utils import timezone
 
 from guide.catchup import catch_up
 from guide.models import Version
-from subscriptions import emails, reconcile, tokens
+from subscriptions import emails, mailkinds, reconcile, tokens
 from subscriptions.models import CADENCE_BUMPS, Baseline, Batch, Delivery, Mailing, Subscriber
 
 logger = logging.getLogger(__name__)
@@ -433,8 +433,7 @@ def _list_headers() -> dict[str, str]:
 
 
 def _unsubscribe_header(unsubscribe_url: str, subscriber: Subscriber | Recipient) -> str:
-    mailto = f"mailto:{settings.LIST_UNSUBSCRIBE_MAILTO}?subject=unsubscribe%20{subscriber.uid.hex}"
-    return f"<{unsubscribe_url}>, <{mailto}>"
+    return f"<{unsubscribe_url}>"  # HTTPS one-click only: no code reads a mailto: mailbox
 
 
 @dataclass
@@ -459,6 +458,7 @@ def _send_merged(
         connection=conn,
     )
     message.attach_alternative(_fill(variant.html, placeholders, escape=False), "text/html")
+    mailkinds.identify(message, "release")
     merge_data, merge_headers, merge_metadata = {}, {}, {}
     personal = _personal_values_many(deliveries)
     for d, values in zip(deliveries, personal, strict=True):
@@ -660,6 +660,7 @@ def _send_single(
             connection=conn,
         )
         message.attach_alternative(_fill(variant.html, values, escape=True), "text/html")
+        mailkinds.identify(message, "release")
         try:
             sent[d.delivery_id] = send_one(message)
         except RecipientRefused as exc:
@@ -1281,4 +1282,5 @@ def send_test(version: Version, to: str) -> None:
         headers={"Auto-Submitted": "auto-generated", "List-Id": settings.LIST_ID},
     )
     message.attach_alternative(_fill(variant.html, example, escape=True), "text/html")
+    mailkinds.identify(message, "release")
     message.send()

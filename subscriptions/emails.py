@@ -2,7 +2,8 @@
 
 templates/emails/<kind>/subject.txt, body.txt and body.html (extending emails/base.html). The HTML has
 its CSS inlined by css-inline, because many mail clients drop <style>. Mail to a subscriber carries the
-list headers (RFC 2369 List-Unsubscribe, RFC 8058 one-click, List-Id) and Auto-Submitted.
+list headers (RFC 2369 List-Unsubscribe, RFC 8058 one-click, List-Id) and Auto-Submitted; the
+confirmation mail, sent before anyone is on the list, carries only Auto-Submitted.
 
 Rendering and addressing are separate steps so the release fan-out can render a variant once and
 address it to many recipients.
@@ -20,7 +21,7 @@ from django.template import engines
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from subscriptions import tokens
+from subscriptions import mailkinds, tokens
 from subscriptions.models import Subscriber
 
 _inliner = css_inline.CSSInliner(keep_style_tags=True)  # keep @media (dark mode, phones)
@@ -60,10 +61,10 @@ def render(kind: str, context: dict[str, Any]) -> RenderedMail:
 
 
 def list_headers(subscriber: Subscriber) -> dict[str, str]:
+    # Only the HTTPS one-click URL: a mailto: would promise an unsubscribe that no code reads.
     links = subscriber_links(subscriber)
     return {
-        "List-Unsubscribe": f"<{links['unsubscribe_url']}>, <mailto:{settings.LIST_UNSUBSCRIBE_MAILTO}"
-        f"?subject=unsubscribe%20{subscriber.uid.hex}>",
+        "List-Unsubscribe": f"<{links['unsubscribe_url']}>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         "List-Id": settings.LIST_ID,
         "Auto-Submitted": "auto-generated",
@@ -76,10 +77,13 @@ def build(
     context: dict[str, Any] | None = None,
     *,
     to: str | None = None,
+    list_mail: bool = True,
 ) -> EmailMultiAlternatives:
-    """A ready-to-send message of `kind` to one subscriber, with their links and the list headers."""
+    """A ready-to-send message of `kind` to one subscriber, with their links and the list headers;
+    without them when `list_mail` is false (the confirmation: nobody is on the list yet)."""
     context = {"subscriber": subscriber, **subscriber_links(subscriber), **(context or {})}
-    return _message(render(kind, context), to or subscriber.email, list_headers(subscriber))
+    headers = list_headers(subscriber) if list_mail else {"Auto-Submitted": "auto-generated"}
+    return _message(kind, render(kind, context), to or subscriber.email, headers)
 
 
 def build_personal(
@@ -93,11 +97,16 @@ def build_personal(
     list: access-request verifications, grants and denials. No List-* headers, since there is no list
     to leave; `headers` adds any (a grant holder's notice carries its own one-click opt-out)."""
     return _message(
-        render(kind, context or {}), to, {"Auto-Submitted": "auto-generated", **(headers or {})}
+        kind,
+        render(kind, context or {}),
+        to,
+        {"Auto-Submitted": "auto-generated", **(headers or {})},
     )
 
 
-def _message(mail: RenderedMail, to: str, headers: dict[str, str]) -> EmailMultiAlternatives:
+def _message(
+    kind: str, mail: RenderedMail, to: str, headers: dict[str, str]
+) -> EmailMultiAlternatives:
     message = EmailMultiAlternatives(
         subject=mail.subject,
         body=mail.text,
@@ -106,4 +115,4 @@ def _message(mail: RenderedMail, to: str, headers: dict[str, str]) -> EmailMulti
         headers=headers,
     )
     message.attach_alternative(mail.html, "text/html")
-    return message
+    return mailkinds.identify(message, kind)

@@ -55,6 +55,10 @@ class HoneypotMixin(forms.Form):
         return bool(self.cleaned_data.get("website"))
 
 
+# The pages with a subscribe form besides each guide's page (whose source is the guide's slug).
+PAGE_SOURCES = frozenset({"form", "home", "resend", "old-link", "manage"})
+
+
 class SubscribeForm(HoneypotMixin, PreferencesForm):
     email = AddressField(label="Email address")
     source = forms.SlugField(required=False, max_length=60, widget=forms.HiddenInput)
@@ -67,6 +71,14 @@ class SubscribeForm(HoneypotMixin, PreferencesForm):
 
     def clean_cadence(self) -> str:
         return self.cleaned_data.get("cadence") or Cadence.EVERY
+
+    def clean_source(self) -> str:
+        """Which of our pages the form was on, as the consent record keeps it: only the names our
+        pages put in the field; anything else (a visitor's "import", "access-…") is plain "form"."""
+        value = self.cleaned_data.get("source") or ""
+        if value in PAGE_SOURCES or Guide.objects.filter(slug=value).exists():
+            return value
+        return "form"
 
 
 class ResendForm(forms.Form):

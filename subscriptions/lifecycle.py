@@ -83,7 +83,9 @@ def subscribe(
     """Ask for a subscription. Returns nothing on purpose: callers must answer every case alike.
 
     New, unsubscribed, bounced or erased addresses become pending and get a confirmation mail;
-    pending ones get a new link (at most one mail per CONFIRMATION_RESEND_SECONDS); confirmed ones get
+    pending ones get the new choices and a new link that voids the old one, unless their last mail is
+    younger than CONFIRMATION_RESEND_SECONDS: then nothing changes, so a link confirms exactly the
+    choices its mail named (docs/security.md, "Consent"); confirmed ones get
     a note with their preferences link and nothing changes (their preferences are changed only
     through that link, never by someone who merely knows the address).
     """
@@ -114,9 +116,15 @@ def subscribe(
                 subscriber.save(update_fields=["confirm_sent_at"])
                 enqueue_on_commit(send_already_subscribed, subscriber.pk)
             return
+        elif subscriber.status == Subscriber.Status.PENDING and not _may_send_confirmation(
+            subscriber, now
+        ):
+            # A link mailed in the resend window confirms exactly what its mail offered: a later
+            # submission (anyone may type the address) changes nothing and sends nothing.
+            return
         else:
-            # Pending, unsubscribed, bounced or complained: nothing reaches them until they confirm,
-            # so the latest choices simply replace the earlier ones.
+            # Pending past the resend window, unsubscribed, bounced or complained: the new choices
+            # replace the earlier ones and go out in a new mail whose link voids the earlier link.
             again = subscriber.status != Subscriber.Status.PENDING
             subscriber.status = Subscriber.Status.PENDING
             subscriber.cadence = cadence

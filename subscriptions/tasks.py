@@ -8,11 +8,21 @@ from celery import shared_task
 from django.conf import settings
 from django.urls import reverse
 
+from guide.models import Guide
 from mlmw.celery import DATABASE_RETRY
-from subscriptions import emails, importing, tokens
+from subscriptions import emails, importing, lifecycle, tokens
 from subscriptions.delivery import MAIL_TASK_RETRY, send_transactional
 from subscriptions.lifecycle import record
 from subscriptions.models import Subscriber, SubscriberEvent
+
+
+@shared_task(ignore_result=True)
+def subscribe(address: str, guide_ids: list[int], cadence: str, source: str) -> None:
+    """The subscribe form's request, decided here rather than in the view: the view does the same
+    work and takes the same time for every address, new, pending or confirmed (no enumeration by
+    timing)."""
+    guides = Guide.objects.filter(pk__in=guide_ids) if guide_ids else ()
+    lifecycle.subscribe(address, guides=guides, cadence=cadence, source=source)
 
 
 @shared_task(ignore_result=True, **MAIL_TASK_RETRY)
@@ -28,8 +38,14 @@ def send_confirmation(subscriber_id: int, nonce: str) -> bool:
     if subscriber is None:
         return False
     url = emails.absolute(reverse("subscriptions:confirm", args=[tokens.confirm_token(subscriber)]))
-    context = {"confirm_url": url, "max_age_hours": settings.CONFIRMATION_MAX_AGE_HOURS}
-    if not send_transactional(emails.build("confirm", subscriber, context)):
+    context = {
+        "confirm_url": url,
+        "max_age_hours": settings.CONFIRMATION_MAX_AGE_HOURS,
+        # What the link confirms: the mail names it, so the owner consents to what they read.
+        "guides": list(subscriber.guides.order_by("title")),
+        "cadence": subscriber.get_cadence_display(),
+    }
+    if not send_transactional(emails.build("confirm", subscriber, context, list_mail=False)):
         return False
     record(subscriber, SubscriberEvent.Kind.CONFIRMATION_SENT)
     return True
@@ -64,6 +80,13 @@ def send_import_confirmations(first_id: int, last_id: int, sent_at: str) -> int:
     for pk, nonce in pending:
         send_confirmation.delay(pk, nonce)
     return len(pending)
+
+
+@shared_task(ignore_result=True)
+def purge_pending_subscribers() -> int:
+    from subscriptions import retention
+
+    return retention.purge_pending()
 
 
 # --- Release mail: thin wrappers around subscriptions.delivery ----------------------------------------

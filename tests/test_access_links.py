@@ -103,3 +103,16 @@ def test_too_many_downloads_from_one_ip_are_slowed_down(client, topic_list, sett
     statuses = [client.head(f"/access/{token}/").status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
     assert "Too many downloads" in text(client.get(f"/access/{token}/"))
+
+
+def test_public_downloads_count_against_the_same_per_ip_limit(client, topic_list, settings):
+    settings.ACCESS_DOWNLOAD_RATE_PER_IP = "3/h"
+    revision = topic_list.revisions.get()
+    revision.public = True
+    revision.save()
+    url = f"/artifacts/{topic_list.pk}/revisions/{revision.pk}/download/"
+
+    statuses = [client.head(url).status_code for _ in range(4)]
+
+    assert statuses == [200, 200, 200, 429]
+    assert client.get(url)["Retry-After"] == "60"

@@ -139,3 +139,30 @@ def test_a_public_or_link_artifact_has_no_request_form(client, guide):
 
     site = make_artifact(guide, "Website", kind="link", url="https://trics.me", policy="public")
     assert client.get(site.get_request_url()).status_code == 404
+
+
+def view_work(client, on_commit, url: str, address: str) -> tuple[list[str], int]:
+    """The SQL the request view runs (values left out) and the tasks it leaves for the commit."""
+    import re
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries, on_commit() as callbacks:
+        client.post(url, {"email": address, "want_updates": "on"})
+    return [re.sub(r"'[^']*'|\b\d+\b", "?", q["sql"]) for q in queries], len(callbacks)
+
+
+@pytest.mark.parametrize("case", ["unverified", "waiting for review", "approved", "subscribed"])
+def test_the_request_view_does_the_same_work_for_every_address(
+    case, topic_list, url, client, settings, django_capture_on_commit_callbacks
+):
+    new_work = view_work(client, django_capture_on_commit_callbacks, url, REFERENCE_ADDRESS)
+    CASES[case][0](topic_list, settings, client, url)
+
+    work = view_work(client, django_capture_on_commit_callbacks, url, ADDRESS)
+
+    assert work == new_work
+    assert work[1] == 1  # one task, which decides
+    read = [sql for sql in work[0] if "access_accessrequest" in sql or "subscriptions_" in sql]
+    assert not read  # no request or subscriber is read here

@@ -96,3 +96,21 @@ def test_x_sendfile_names_the_stored_path(client, topic_list, settings, media_ro
     _, token = grant_for(topic_list)
     response = client.get(f"/access/{token}/")
     assert response["X-Sendfile"] == str(media_root / topic_list.latest_revision().file.name)
+
+
+def test_a_range_too_long_to_name_any_offset_is_unsatisfiable_on_both_downloads(
+    client, link, topic_list
+):
+    huge = "bytes=" + "9" * 5000 + "-"
+    public = topic_list.revisions.get()
+    public.public = True
+    public.save()
+
+    personal = client.get(link, HTTP_RANGE=huge)
+    anyone = client.get(
+        f"/artifacts/{topic_list.pk}/revisions/{public.pk}/download/", HTTP_RANGE=huge
+    )
+
+    assert (personal.status_code, anyone.status_code) == (416, 416)
+    assert personal["Content-Range"] == f"bytes */{SIZE}"
+    assert not Download.objects.exists()  # a refused range is no download

@@ -67,6 +67,9 @@ def test_an_address_of_254_characters_is_accepted(client, post_committed, mailou
         ),
         ("ann@@example.org", "Enter a valid email address, like ann@example.org."),
         ("ann@exa_mple.org", "The domain of this address is not valid."),
+        ("a@localhost", "The domain of this address is not valid."),
+        ("ann@intranet", "The domain of this address is not valid."),
+        ("a" * 65 + "@example.org", "The part before the @ can have at most 64 characters."),
         ("   ", "This field is required."),
     ],
     ids=[
@@ -81,6 +84,9 @@ def test_an_address_of_254_characters_is_accepted(client, post_committed, mailou
         "quoted name",
         "two @",
         "bad domain",
+        "localhost",
+        "dotless domain",
+        "65-character local part",
         "blank",
     ],
 )

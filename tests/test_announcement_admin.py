@@ -82,3 +82,23 @@ def test_nobody_adds_edits_or_deletes_an_announcement_by_hand(
     assert client.post(f"{ANNOUNCEMENTS}{row.pk}/delete/", {"post": "yes"}).status_code == 403
     row.refresh_from_db()
     assert (row.status, row.attempts) == (Announcement.Status.SENT, 1)
+
+
+def test_webhook_urls_and_their_tokens_are_masked_everywhere_in_the_admin(
+    editor_client, settings, webhook_on, draft, django_capture_on_commit_callbacks
+):
+    url = f"{webhook_on.url}/hooks/T0KEN-in-path?key=s3cret"
+    settings.WEBHOOK_URLS = [url]
+    webhook_on.script([("status", 403)])
+    [row] = publish_now(draft, django_capture_on_commit_callbacks)
+    assert row.status == "failed" and row.target == url
+
+    pages = [
+        editor_client.get(ANNOUNCEMENTS).content.decode(),
+        editor_client.get(f"{ANNOUNCEMENTS}{row.pk}/change/").content.decode(),
+    ]
+
+    host = url.split("/hooks/")[0]
+    for page in pages:
+        assert "T0KEN-in-path" not in page and "s3cret" not in page
+        assert f"{host}/…" in page

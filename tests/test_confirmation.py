@@ -246,3 +246,14 @@ def test_the_expired_page_form_sends_a_fresh_link_that_confirms(
     assert fresh != old
     assert "You are subscribed" in text(confirmed)
     assert Subscriber.objects.get().status == Subscriber.Status.CONFIRMED
+
+
+@pytest.mark.parametrize("forged", ["import", "access-mlmw", "admin", "x" * 60])
+def test_the_source_in_the_consent_record_is_one_of_our_pages_never_what_a_visitor_sent(
+    guide, client, post_committed, forged
+):
+    post_committed(client, "/subscribe/", {"email": ADDRESS, "source": forged})
+
+    subscriber = Subscriber.objects.get()
+    assert subscriber.source == "form"
+    assert subscriber.events.get(kind=Kind.SUBSCRIBED).detail == "via form"

@@ -24,7 +24,8 @@ from subscriptions.models import Subscriber
 from tests.pages import text
 
 CREATED = "2026-10-01T08:30:00+00:00"
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# With the full-width look-alikes some spreadsheets also run as formulas.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 
 def add(email: str, *, source: str = "form", guides: list[Guide] = (), **fields) -> Subscriber:
@@ -185,3 +186,16 @@ def test_the_import_removes_exactly_one_apostrophe_and_only_before_what_the_expo
     cell, value
 ):
     assert unprotect(cell) == value
+
+
+@pytest.mark.parametrize("start", ["\uff1d", "\uff0b", "\uff0d", "\uff20"])
+def test_a_cell_beginning_with_a_full_width_formula_character_is_exported_as_text(
+    tmp_path, guide, start
+):
+    add("ann@example.org", source=f"{start}HYPERLINK(1)")
+
+    with export(tmp_path).open(newline="", encoding="utf-8") as exported:
+        [row] = list(csv.DictReader(exported))
+
+    assert row["source"] == f"'{start}HYPERLINK(1)"
+    assert unprotect(row["source"]) == f"{start}HYPERLINK(1)"

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -24,6 +26,7 @@ def clean_environment() -> dict[str, str]:
         not in {
             "DATABASE_URL", "CSRF_TRUSTED_ORIGINS", "TRUST_X_FORWARDED_PROTO", "SUPPRESSION_KEY",
             "CELERY_BROKER_URL", "CACHE_URL", "EMAIL_BACKEND", "ADMIN_PATH", "LOG_FORMAT",
+            "DEFAULT_FROM_EMAIL", "LIST_ID", "REPLY_TO",
         }
     }  # fmt: skip
 
@@ -46,6 +49,8 @@ def deploy_check(tmp_path: Path, **extra: str) -> subprocess.CompletedProcess:
             "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
             "ANYMAIL_WEBHOOK_SECRET": "hook:" + secrets.token_urlsafe(20),
             "SUPPRESSION_KEY": secrets.token_urlsafe(32),
+            "DEFAULT_FROM_EMAIL": "MLMW guide <updates@mlmw.org>",
+            "LIST_ID": "MLMW guide updates <updates.mlmw.org>",
             **extra,
         }
     )
@@ -127,6 +132,8 @@ def test_the_deploy_check_passes_with_the_production_shape_of_docker_compose(tmp
             "EMAIL_BACKEND": "anymail.backends.postmark.EmailBackend",
             "ANYMAIL_POSTMARK_SERVER_TOKEN_FILE": write_secret(secrets_dir, "postmark", "pm-token"),
             "ANYMAIL_WEBHOOK_SECRET_FILE": write_secret(secrets_dir, "hook", "hook:hook-pass"),
+            "DEFAULT_FROM_EMAIL": "MLMW guide <updates@mlmw.org>",
+            "LIST_ID": "MLMW guide updates <updates.mlmw.org>",
         }
     )
 
@@ -171,3 +178,19 @@ def test_a_secret_given_both_inline_and_as_a_file_stops_the_process(tmp_path):
         .splitlines()[-1]
         .endswith("Set either SECRET_KEY or SECRET_KEY_FILE, not both.")
     )
+
+
+@pytest.mark.parametrize(
+    "setting, value",
+    [
+        ("DEFAULT_FROM_EMAIL", "MLMW guide <updates@mlmw.example>"),
+        ("DEFAULT_FROM_EMAIL", "updates@example.com"),
+        ("LIST_ID", "MLMW guide updates <updates.mlmw.example>"),
+        ("REPLY_TO", "editors@mlmw.test"),
+    ],
+)
+def test_the_deploy_check_fails_on_mail_that_names_an_example_domain(tmp_path, setting, value):
+    result = deploy_check(tmp_path, **{setting: value})
+
+    assert result.returncode != 0
+    assert "mlmw.E001" in result.stderr and setting in result.stderr

@@ -55,8 +55,7 @@ def expected_mail(subscriber: Subscriber, since: Version | None, version: Versio
 
 def unsubscribe_header(subscriber: Subscriber) -> str:
     url = emails.subscriber_links(subscriber)["unsubscribe_url"]
-    mailto = f"mailto:{settings.LIST_UNSUBSCRIBE_MAILTO}?subject=unsubscribe%20{subscriber.uid.hex}"
-    return f"<{url}>, <{mailto}>"
+    return f"<{url}>"
 
 
 def addresses(subscribers) -> list[str]:

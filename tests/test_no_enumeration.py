@@ -212,3 +212,27 @@ def test_a_mail_server_failure_gets_the_same_answer_and_is_logged(
     )
     [failure] = [r for r in caplog.records if r.levelname == "ERROR" and "on_commit" in r.message]
     assert failure.exc_info is not None
+
+
+def view_work(client, on_commit, address: str) -> tuple[list[str], int]:
+    """The SQL the subscribe view runs (values left out) and the tasks it leaves for the commit."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries, on_commit() as callbacks:
+        client.post("/subscribe/", {"email": address, "cadence": "major"})
+    return [re.sub(r"'[^']*'|\b\d+\b", "?", q["sql"]) for q in queries], len(callbacks)
+
+
+@pytest.mark.parametrize("case", ["pending", "confirmed", "unsubscribed", "erased_earlier"])
+def test_the_subscribe_view_does_the_same_work_for_every_address(
+    client, guide, settings, case, django_capture_on_commit_callbacks
+):
+    new_work = view_work(client, django_capture_on_commit_callbacks, REFERENCE_ADDRESS)
+    globals()[case](settings, client)
+
+    work = view_work(client, django_capture_on_commit_callbacks, ADDRESS)
+
+    assert work == new_work
+    assert work[1] == 1  # one task, which decides
+    assert not [sql for sql in work[0] if "subscriptions_" in sql]  # no subscriber is read here

@@ -104,6 +104,7 @@ def test_one_confirmation_mail_per_address_per_resend_window(
     guide, subscribe, mailoutbox, settings
 ):
     settings.CONFIRMATION_RESEND_SECONDS = 600
+    settings.SUBSCRIBE_RATE_PER_MAILBOX = "10/d"  # only the resend window applies here
     with time_machine.travel(T0, tick=False) as traveller:
         subscribe("ann@example.org")
         first_link = mailed_path(mailoutbox[0].body, "/confirm/")
@@ -160,3 +161,24 @@ def test_behind_a_trusted_proxy_the_limit_counts_per_visitor_not_per_proxy(
     via_proxy("third@example.org", "198.51.100.1")  # same visitor again: over its limit
 
     assert stored() == ["first@example.org", "second@example.org"]
+
+
+def test_a_mailbox_gets_at_most_three_mails_a_day_however_its_address_is_tagged(
+    guide, subscribe, mailoutbox, settings
+):
+    settings.CONFIRMATION_RESEND_SECONDS = 0  # every attempt may mail, so only the cap applies
+    for n, address in enumerate(
+        [
+            "victim@example.org",
+            "victim+1@example.org",
+            "victim-1@example.org",
+            "v.ictim@example.org",
+        ]
+    ):
+        subscribe(address, ip=f"203.0.113.{n + 1}")
+
+    assert [m.to for m in mailoutbox] == [
+        ["victim@example.org"],
+        ["victim+1@example.org"],
+        ["victim-1@example.org"],
+    ]

@@ -77,6 +77,6 @@ def test_an_admin_reads_the_dashboard_on_a_phone(page: Page, site: str, list_adm
     expect(charts).to_have_count(4)
     for index in range(4):
         box = charts.nth(index).bounding_box()
-        assert 0 <= box["x"] and box["x"] + box["width"] <= 390, "a chart wider than the phone"
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390, "a chart wider than the phone"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / "admin-dashboard-390.png", full_page=True)
