@@ -153,10 +153,10 @@ def download(request: HttpRequest, token: str) -> HttpResponse:
         return _unusable(request, "invalid", None)
     grant = link.grant
     artifact = grant.artifact
-    if problem := grant.problem():
-        # A transfer under way may finish after its download used up the last one.
-        if problem != "used_up" or not _resumable(request, grant):
-            return _unusable(request, problem, artifact)
+    problem = grant.problem()
+    # A transfer under way may finish after its download used up the last one.
+    if problem and (problem != "used_up" or not _resumable(request, grant)):
+        return _unusable(request, problem, artifact)
     revision = artifact.latest_revision()
     if revision is None:
         return _unusable(request, "unavailable", artifact)
