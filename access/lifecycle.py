@@ -225,7 +225,7 @@ class Link:
     token_id: int
 
     def url(self) -> str:
-        return emails.absolute(reverse("access:download", args=[self.token]))
+        return emails.absolute(reverse("access:link", args=[self.token]))
 
 
 def issue_link(grant_id: int) -> Link | None:

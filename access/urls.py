@@ -15,5 +15,6 @@ urlpatterns = [
     path("access-data/<str:token>/", views.my_data, name="my_data"),
     path("access-data/<str:token>/export.json", views.my_data_export, name="my_data_export"),
     path("access-notices/<str:token>/stop/", views.stop_notices, name="stop_notices"),
-    path("access/<str:token>/", views.download, name="download"),
+    path("access/<str:token>/", views.link_page, name="link"),
+    path("access/<str:token>/file/", views.download, name="file"),
 ]

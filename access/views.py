@@ -7,12 +7,14 @@ form's address rules, rate limits, honeypot and one answer (subscriptions.forms,
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_safe
@@ -105,8 +107,41 @@ def _too_many_downloads(request: HttpRequest) -> HttpResponse | None:
     return response
 
 
+@require_safe
+def link_page(request: HttpRequest, token: str) -> HttpResponse:
+    """What a personal link opens: the file, its size, the downloads left, the expiry and a button.
+
+    Opening it counts nothing, so a mail scanner that follows every link uses nothing up."""
+    link = (
+        GrantToken.objects.select_related("grant__artifact")
+        .filter(token_hash=hash_token(token))
+        .first()
+    )
+    if link is None:
+        return _unusable(request, "invalid", None)
+    grant = link.grant
+    if problem := grant.problem():
+        return _unusable(request, problem, grant.artifact)
+    revision = grant.artifact.latest_revision()
+    if revision is None:
+        return _unusable(request, "unavailable", grant.artifact)
+    context = {
+        "grant": grant,
+        "artifact": grant.artifact,
+        "revision": revision,
+        "downloads_left": grant.max_downloads - grant.download_count,
+        "file_url": reverse("access:file", args=[token]),
+    }
+    response = render(request, "access/link.html", context)
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
 @require_http_methods(["GET", "HEAD"])
 def download(request: HttpRequest, token: str) -> HttpResponse:
+    """The file behind a personal link. A new download counts once against the cap; a resumed one
+    (a Range that starts past the first byte, within ACCESS_RESUME_HOURS of a counted download of
+    the same grant) and HEAD count nothing."""
     if refused := _too_many_downloads(request):
         return refused
     link = (
@@ -118,7 +153,9 @@ def download(request: HttpRequest, token: str) -> HttpResponse:
         return _unusable(request, "invalid", None)
     grant = link.grant
     artifact = grant.artifact
-    if problem := grant.problem():
+    problem = grant.problem()
+    # A transfer under way may finish after its download used up the last one.
+    if problem and (problem != "used_up" or not _resumable(request, grant)):
         return _unusable(request, problem, artifact)
     revision = artifact.latest_revision()
     if revision is None:
@@ -127,7 +164,8 @@ def download(request: HttpRequest, token: str) -> HttpResponse:
         byte_range = serving.wanted_range(request, revision)
     except serving.Unsatisfiable:
         return serving.unsatisfiable(revision)
-    if request.method == "GET":
+    resuming = byte_range is not None and byte_range[0] > 0 and _resumable(request, grant)
+    if request.method == "GET" and not resuming:
         # Count and log under a conditional update, so parallel requests cannot pass the cap.
         with transaction.atomic():
             counted = (
@@ -146,6 +184,16 @@ def download(request: HttpRequest, token: str) -> HttpResponse:
                 byte_range=request.headers.get("Range", "")[:60] if byte_range else "",
             )
     return serving.serve(request, revision, byte_range)
+
+
+def _resumable(request: HttpRequest, grant: Grant) -> bool:
+    """Whether this request continues a counted download: a Range past the first byte, and a
+    download of this grant counted within ACCESS_RESUME_HOURS."""
+    header = request.headers.get("Range", "")
+    if not header or header.replace(" ", "").startswith(("bytes=0-", "bytes=-")):
+        return False
+    since = timezone.now() - timedelta(hours=settings.ACCESS_RESUME_HOURS)
+    return grant.downloads.filter(at__gte=since).exists()
 
 
 @require_safe

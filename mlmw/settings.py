@@ -431,6 +431,9 @@ CELERY_BEAT_SCHEDULE["sweep-mailings"] = {
 # A personal download link works this many days, for this many downloads (each GET counts; HEAD not).
 ACCESS_GRANT_DAYS = env_int("ACCESS_GRANT_DAYS", 30, min_value=1)
 ACCESS_DOWNLOAD_CAP = env_int("ACCESS_DOWNLOAD_CAP", 20, min_value=1)
+# A Range request past the first byte within this many hours of a counted download of the same
+# grant continues that download: it counts nothing, and may finish after the cap is reached.
+ACCESS_RESUME_HOURS = env_int("ACCESS_RESUME_HOURS", 24, min_value=1)
 ACCESS_DOWNLOAD_RATE_PER_IP = env_str("ACCESS_DOWNLOAD_RATE_PER_IP", "60/h")
 # Largest artifact upload, in bytes.
 ACCESS_UPLOAD_MAX_BYTES = env_int("ACCESS_UPLOAD_MAX_BYTES", 50 * 1024 * 1024, min_value=1)

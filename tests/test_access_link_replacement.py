@@ -50,7 +50,7 @@ def notify(topic_list, django_capture_on_commit_callbacks):
 
 def works(token: str) -> bool:
     """Whether the link downloads the file now (a download counts against the cap)."""
-    response = Client().get(f"/access/{token}/")
+    response = Client().get(f"/access/{token}/file/")
     if response.status_code == 200:
         assert b"".join(response.streaming_content).startswith(b"# MDTP topic list")
         return True

@@ -31,7 +31,7 @@ def refused(response, artifact) -> str:
 
 def test_a_live_link_downloads_and_counts(client, topic_list):
     grant, token = grant_for(topic_list)
-    response = client.get(f"/access/{token}/")
+    response = client.get(f"/access/{token}/file/")
     assert b"".join(response.streaming_content) == TOPIC_LIST_BYTES
     grant.refresh_from_db()
     assert grant.download_count == 1
@@ -50,7 +50,7 @@ def test_a_tampered_link_is_refused(client, topic_list):
 def test_an_expired_link_is_refused(client, topic_list):
     grant, token = grant_for(topic_list)
     with time_machine.travel(grant.expires_at + timedelta(seconds=1), tick=False):
-        page = refused(client.get(f"/access/{token}/"), topic_list)
+        page = refused(client.get(f"/access/{token}/file/"), topic_list)
     assert "has expired" in page
     assert not Download.objects.exists()
 
@@ -65,15 +65,15 @@ def test_a_revoked_link_is_refused(client, topic_list, reviewing_editor):
     client.logout()
     grant.refresh_from_db()
     assert grant.revoked_at is not None
-    page = refused(client.get(f"/access/{token}/"), topic_list)
+    page = refused(client.get(f"/access/{token}/file/"), topic_list)
     assert "withdrawn" in page
 
 
 def test_a_link_over_its_download_cap_is_refused(client, topic_list):
     grant, token = grant_for(topic_list, max_downloads=2)
     for _ in range(2):
-        assert client.get(f"/access/{token}/").status_code == 200
-    page = refused(client.get(f"/access/{token}/"), topic_list)
+        assert client.get(f"/access/{token}/file/").status_code == 200
+    page = refused(client.get(f"/access/{token}/file/"), topic_list)
     assert "as many times as it may be" in page
     grant.refresh_from_db()
     assert grant.download_count == 2
@@ -85,7 +85,7 @@ def test_every_refusal_has_the_same_page_shape(client, topic_list):
     requests shows, whichever link is used."""
     _, live = grant_for(topic_list, email="a@example.org", revoked_at=timezone.now())
     _, capped = grant_for(topic_list, email="b@example.org", max_downloads=0)
-    pages = [text(client.get(f"/access/{token}/")) for token in (live, capped)]
+    pages = [text(client.get(f"/access/{token}/file/")) for token in (live, capped)]
     first, second = (page.replace("This link was withdrawn.", "X") for page in pages)
     second = second.replace("This link has been used as many times as it may be.", "X")
     assert first == second
@@ -100,9 +100,9 @@ def test_the_token_is_stored_only_as_its_hash(topic_list):
 def test_too_many_downloads_from_one_ip_are_slowed_down(client, topic_list, settings):
     settings.ACCESS_DOWNLOAD_RATE_PER_IP = "3/h"
     _, token = grant_for(topic_list)
-    statuses = [client.head(f"/access/{token}/").status_code for _ in range(4)]
+    statuses = [client.head(f"/access/{token}/file/").status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
-    assert "Too many downloads" in text(client.get(f"/access/{token}/"))
+    assert "Too many downloads" in text(client.get(f"/access/{token}/file/"))
 
 
 def test_public_downloads_count_against_the_same_per_ip_limit(client, topic_list, settings):

@@ -31,7 +31,7 @@ def subscriber(guide) -> Subscriber:
 def test_the_json_export_includes_requests_grants_and_downloads(client, subscriber, topic_list):
     grant, token = grant_for(topic_list, ADDRESS)
     AccessRequest.objects.filter(pk=grant.request_id).update(reason="For my course.")
-    client.get(f"/access/{token}/", REMOTE_ADDR="203.0.113.5", HTTP_USER_AGENT="Reader")
+    client.get(f"/access/{token}/file/", REMOTE_ADDR="203.0.113.5", HTTP_USER_AGENT="Reader")
 
     response = client.get(f"/manage/{tokens.manage_token(subscriber)}/export.json")
     data = json.loads(response.content)
@@ -46,7 +46,7 @@ def test_the_json_export_includes_requests_grants_and_downloads(client, subscrib
 
 def test_erasure_removes_requests_grants_and_the_download_log(client, subscriber, topic_list):
     _, token = grant_for(topic_list, ADDRESS)
-    client.get(f"/access/{token}/")
+    client.get(f"/access/{token}/file/")
     AccessRequest.objects.create(
         artifact=topic_list, email="bob@example.org", email_key="bob@example.org"
     )

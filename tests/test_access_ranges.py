@@ -19,7 +19,7 @@ def _empty_cache(clear_cache):
 @pytest.fixture
 def link(topic_list) -> str:
     _, token = grant_for(topic_list)
-    return f"/access/{token}/"
+    return f"/access/{token}/file/"
 
 
 def body(response) -> bytes:
@@ -82,7 +82,7 @@ def test_x_accel_redirect_hands_the_transfer_to_nginx(client, topic_list, settin
     settings.ACCESS_SENDFILE = "x-accel-redirect"
     settings.ACCESS_SENDFILE_PREFIX = "/protected/"
     _, token = grant_for(topic_list)
-    response = client.get(f"/access/{token}/")
+    response = client.get(f"/access/{token}/file/")
     revision = topic_list.latest_revision()
     assert response["X-Accel-Redirect"] == "/protected/" + revision.file.name
     assert response.content == b""
@@ -94,7 +94,7 @@ def test_x_accel_redirect_hands_the_transfer_to_nginx(client, topic_list, settin
 def test_x_sendfile_names_the_stored_path(client, topic_list, settings, media_root):
     settings.ACCESS_SENDFILE = "x-sendfile"
     _, token = grant_for(topic_list)
-    response = client.get(f"/access/{token}/")
+    response = client.get(f"/access/{token}/file/")
     assert response["X-Sendfile"] == str(media_root / topic_list.latest_revision().file.name)
 
 

@@ -96,7 +96,13 @@ def test_a_reader_requests_verifies_is_approved_and_downloads_the_file(
     assert token not in GrantToken.objects.values_list("token_hash", flat=True)  # only hashed
     assert grant.tokens.get().mailed_at is not None  # the mail went out: recorded with its link
 
-    response = browser.get(download_path)
+    # The link opens a page about the file (counting nothing), whose button downloads it.
+    link_page = browser.get(download_path)
+    assert link_page.status_code == 200
+    assert "Downloads left20 of 20" in text(link_page)
+    assert (download_path + "file/") in link_page.content.decode()
+    assert not Download.objects.exists()
+    response = browser.get(download_path + "file/")
     assert response.status_code == 200
     assert b"".join(response.streaming_content) == TOPIC_LIST_BYTES
     assert response["Content-Type"] == "text/markdown; charset=utf-8"

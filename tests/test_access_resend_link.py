@@ -50,7 +50,7 @@ def committed(django_capture_on_commit_callbacks):
 
 
 def download(token: str) -> int:
-    response = Client().get(f"/access/{token}/")
+    response = Client().get(f"/access/{token}/file/")
     if response.status_code == 200:
         assert b"".join(response.streaming_content) == TOPIC_LIST_BYTES
     return response.status_code

@@ -69,8 +69,8 @@ def test_holders_who_asked_get_one_notice_with_a_working_new_link(
     # The mailed link downloads the new revision; the old link was replaced.
     path = mailed_path(mail.text, "/access/")
     reader = Client()
-    assert b"".join(reader.get(path).streaming_content) == NEW_BYTES
-    assert reader.get(f"/access/{old_token}/").status_code == 410
+    assert b"".join(reader.get(path + "file/").streaming_content) == NEW_BYTES
+    assert reader.get(f"/access/{old_token}/file/").status_code == 410
 
     # Running the batch or the notice again sends nothing more.
     for batch in Batch.objects.filter(mailing=mailing):

@@ -64,7 +64,7 @@ def test_links_mailed_before_the_upgrade_keep_working_and_going_back_keeps_the_n
     from access.models import Artifact
 
     add_revision(Artifact.objects.get(pk=artifact.pk), TOPIC_LIST_BYTES)
-    response = Client().get("/access/mailed/")
+    response = Client().get("/access/mailed/file/")
     assert b"".join(response.streaming_content) == TOPIC_LIST_BYTES
     tokens = new.get_model("access", "GrantToken").objects.all()
     assert [(t.grant_id, t.token_hash, t.mailed_at) for t in tokens] == [

@@ -13,6 +13,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from access.models import AccessRequest, Download
+from tests.browser.conftest import SCREENSHOTS
 from tests.conftest import TOPIC_LIST_BYTES, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -72,11 +73,23 @@ def test_a_visitor_requests_the_topic_list_an_editor_approves_and_the_visitor_do
     assert "Happy reading!" in grant_mail.text
     [download_link] = re.findall(re.escape(site) + r"/access/[A-Za-z0-9_-]+/", grant_mail.text)
 
-    # The visitor opens the mailed link: the browser downloads the file.
+    # The visitor opens the mailed link: a page says what the file is and how many downloads are
+    # left (opening it counts nothing); its button downloads the file, and the count moves by one.
+    for width in (390, 1280):
+        page.set_viewport_size({"width": width, "height": 844})
+        page.goto(download_link)
+        expect(page.get_by_role("heading", name="MDTP topic list")).to_be_visible()
+        expect(page.locator("#downloads-left")).to_have_text("20 of 20")
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=SCREENSHOTS / f"personal-link-{width}.png", full_page=True)
+    assert not Download.objects.exists()
     with page.expect_download() as download_info:
-        page.evaluate("url => { window.location.href = url }", download_link)
+        page.get_by_role("link", name="Download").click()
     download = download_info.value
     assert download.suggested_filename == "mdtp-topic-list.md"
     assert download.path().read_bytes() == TOPIC_LIST_BYTES
+    page.reload()
+    expect(page.locator("#downloads-left")).to_have_text("19 of 20")
     logged = Download.objects.get()
     assert logged.user_agent.startswith("Mozilla/5.0")
