@@ -680,7 +680,7 @@ def test_skipping_bad_rows_imports_the_good_ones_and_reports_the_bad_ones(
     assert [error.line for error in result.skipped.errors] == [3, 4]
     assert importing.report_csv(result.skipped).splitlines() == [
         "line,reason",
-        "3,address 'bob@example': Enter a valid email address",
+        "3,address 'bob@example': The domain of this address is not valid",
         "4,\"unknown guide 'nosuchguide' (the guides are mdtp, mlmw)\"",
     ]
 
