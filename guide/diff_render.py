@@ -1,46 +1,79 @@
-"""Plain-text and HTML renderings of a GuideDiff, for e-mails and web pages.
+"""The one rendering of a GuideDiff, as HTML (compare page, admin preview, release mail) and as
+plain text (the mail's text part).
 
-Both renderers show the same things in the same order, so the text/plain and text/html parts of
-an e-mail tell the same story: per reported section a heading line with its status, then new,
-removed, retitled and moved links, then removed and added paragraphs.
+What a reader sees, section by section, in the order of the new guide:
+- a changed paragraph once, with the changed words marked inline (<ins>/<del>; `[-old-]{+new+}`
+  in text); an added or removed paragraph once, labelled;
+- a new link inside its paragraph, highlighted, never listed again; only links whose paragraph is
+  not shown (a URL update, a rename, a move, a removal) are listed, one line each;
+- a removed section as one line with its counts, a moved section as one line plus its own edits.
 
-`limit` caps how many items (links + paragraphs) are shown in total, because a first version or a
-large reorganisation can list thousands; when it cuts, a last line says how many were left out and
-the caller links to the full compare page (`diff.item_count > limit` tells it that happened).
+Both renderers follow one `Plan`, so the two parts of a mail cut at the same item when a `limit`
+applies, and both end with "N more changes: see them on the web" when something was left out.
 
-The HTML is built with html.escape only (no Django), has no inline style and no script, and only
-ever puts http, https and mailto URLs in an href: a guide is edited by people, a diff can be
-rebuilt from stored JSON, and either may carry a "javascript:" URL or markup in a title.
+The HTML is built with html.escape only, has no inline style and no script (the mail inlines its
+own stylesheet, the site links one), and only ever puts http, https and mailto URLs in an href: a
+guide is edited by people, a diff can be rebuilt from stored JSON, and either may carry a
+"javascript:" URL or markup in a title. Removed links are struck and never clickable.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from html import escape
+from urllib.parse import urlsplit
 
-from guide.diff import INTRO_TITLE, GuideDiff, Link, MovedLink, RetitledLink, SectionDiff
+from guide.diff import (
+    ADDED,
+    CHANGED,
+    DELETE,
+    INSERT,
+    MOVED,
+    REMOVED,
+    GuideDiff,
+    LinkChange,
+    ParagraphChange,
+    SectionDiff,
+    Span,
+)
+from guide.markdown import slugify_heading
 
-__all__ = ["PARAGRAPH_MAX_CHARS", "is_safe_url", "render_html", "render_text"]
+__all__ = [
+    "CONTEXT_CHARS",
+    "Plan",
+    "is_safe_url",
+    "more_line",
+    "plan",
+    "render_html",
+    "render_text",
+    "section_label",
+]
 
-# Long enough for a real paragraph's gist, short enough that one quote does not fill an e-mail.
-PARAGRAPH_MAX_CHARS = 300
 NO_CHANGES = "No changes"
+INTRODUCTION = "Introduction"
+# Unchanged text kept around a change: enough to recognise the sentence, short enough that a
+# one-word fix in a long paragraph stays a one-line read.
+CONTEXT_CHARS = 90
+# An added or removed paragraph is shown up to this many characters of plain text (its links
+# are always kept: a new link is shown nowhere else).
+PARAGRAPH_CHARS = 320
+CODE_LINES = 12
 _SAFE_SCHEMES = frozenset({"http", "https", "mailto"})
-_MINUS = "\N{MINUS SIGN}"
 _ARROW = "\N{RIGHTWARDS ARROW}"
 _ELLIPSIS = "\N{HORIZONTAL ELLIPSIS}"
+_MINUS = "\N{MINUS SIGN}"
 
-# (SectionDiff attribute, label, HTML list class), in display order.
-_LINK_GROUPS = (
-    ("links_added", "New links", "diff-links-added"),
-    ("links_removed", "Removed links", "diff-links-removed"),
-    ("links_retitled", "Retitled links", "diff-links-retitled"),
-    ("links_moved_in", "Moved here", "diff-links-moved"),
-)
-_LINK_LABELS = {attr: label for attr, label, _ in _LINK_GROUPS}
-_LINK_CLASSES = {attr: css for attr, _, css in _LINK_GROUPS}
-_PARAGRAPH_GROUPS = ("paragraphs_removed", "paragraphs_added")
-NO_TEXT = "(no text)"
+# Listed links, in display order, with the label a reader sees.
+_LINK_ORDER = ("updated", "added", "retitled", "moved", "removed")
+_LINK_LABELS = {
+    "updated": "Link updated",
+    "added": "New link",
+    "retitled": "Link renamed",
+    "moved": "Link moved here",
+    "removed": "Link removed",
+}
 
 
 def is_safe_url(url: str) -> bool:
@@ -56,52 +89,186 @@ def is_safe_url(url: str) -> bool:
     return bool(sep) and scheme.lower() in _SAFE_SCHEMES
 
 
-def _shorten(text: str, width: int = PARAGRAPH_MAX_CHARS) -> str:
-    """Cut `text` to at most `width` characters, at a word boundary when there is one nearby."""
-    if len(text) <= width:
-        return text
-    cut = text[: width - 1]
-    space = cut.rfind(" ")
-    if space >= width * 2 // 3:
-        cut = cut[:space]
-    return cut.rstrip() + _ELLIPSIS
-
-
-def _section_label(section: SectionDiff) -> str:
+def section_label(section: SectionDiff) -> str:
     # The heading path rather than the bare title: "Roadmap" alone is ambiguous in a guide where
     # every track has one.
-    return section.key or section.title or INTRO_TITLE
+    return section.key or INTRODUCTION
 
 
-def _more_line(hidden: int) -> str:
-    return f"{_ELLIPSIS} and {hidden} more change{'' if hidden == 1 else 's'}"
+def more_line(hidden: int) -> str:
+    return f"{hidden} more change{'' if hidden == 1 else 's'}: see them on the web"
 
 
-def _plan(
-    diff: GuideDiff, limit: int | None
-) -> tuple[list[tuple[SectionDiff, list[tuple[str, Sequence[object]]]]], int]:
-    """Which sections and items to show under `limit`, and how many items are left out.
+# --------------------------------------------------------------------------------------------
+# The plan: which items each renderer shows
+# --------------------------------------------------------------------------------------------
 
-    Shared by both renderers so that they always cut at the same place.
+
+@dataclass(frozen=True, slots=True)
+class ShownSection:
+    section: SectionDiff
+    anchor: str
+    headline: bool  # the "removed" / "moved" line, which counts as one item
+    paragraphs: tuple[ParagraphChange, ...]
+    links: tuple[LinkChange, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    sections: tuple[ShownSection, ...]
+    total: int  # items in the whole diff
+    hidden: int  # items left out by the limit
+
+
+def _listed_links(section: SectionDiff) -> list[LinkChange]:
+    order = {kind: n for n, kind in enumerate(_LINK_ORDER)}
+    listed = [link for link in section.links if not link.in_paragraph]
+    return sorted(listed, key=lambda link: order.get(link.kind, len(order)))
+
+
+def _anchors(sections: Iterable[SectionDiff]) -> list[str]:
+    anchors, seen = [], set()
+    for section in sections:
+        base = "change-" + slugify_heading(section_label(section))
+        anchor, n = base, 1
+        while anchor in seen:
+            n += 1
+            anchor = f"{base}-{n}"
+        seen.add(anchor)
+        anchors.append(anchor)
+    return anchors
+
+
+def plan(diff: GuideDiff, limit: int | None = None) -> Plan:
+    """Which sections and items to show under `limit` (None: all), cut at whole items.
+
+    An item is a paragraph shown, a link listed, or the one line of a removed or moved section.
+    A section heading is never shown without at least one of its items.
     """
     if limit is not None and limit < 0:
         raise ValueError("limit must be None or >= 0")
-    total = diff.item_count
-    budget = total if limit is None else min(limit, total)
-    shown = 0
-    plan: list[tuple[SectionDiff, list[tuple[str, Sequence[object]]]]] = []
+    units = []
     for section in diff.sections:
-        if shown >= budget and shown < total:
-            break  # no heading without at least one of its items
-        groups: list[tuple[str, Sequence[object]]] = []
-        for attr in (*(g[0] for g in _LINK_GROUPS), *_PARAGRAPH_GROUPS):
-            items: Sequence[object] = getattr(section, attr)
-            taken = items[: budget - shown]
-            if taken:
-                groups.append((attr, taken))
-                shown += len(taken)
-        plan.append((section, groups))
-    return plan, total - shown
+        headline = section.status in (REMOVED, MOVED)
+        paragraphs = () if section.status == REMOVED else section.paragraphs
+        links = [] if section.status == REMOVED else _listed_links(section)
+        units.append((section, headline, paragraphs, links))
+    total = sum(int(h) + len(p) + len(ln) for _, h, p, ln in units)
+    budget = total if limit is None else min(limit, total)
+    shown: list[ShownSection] = []
+    used = 0
+    for (section, headline, paragraphs, links), anchor in zip(
+        units, _anchors(diff.sections), strict=True
+    ):
+        if used >= budget:
+            break
+        room = budget - used - int(headline)
+        if room < 0:
+            break
+        kept_paragraphs = tuple(paragraphs[:room])
+        kept_links = tuple(links[: room - len(kept_paragraphs)])
+        used += int(headline) + len(kept_paragraphs) + len(kept_links)
+        if not (headline or kept_paragraphs or kept_links):
+            continue
+        shown.append(ShownSection(section, anchor, headline, kept_paragraphs, kept_links))
+    return Plan(sections=tuple(shown), total=total, hidden=total - used)
+
+
+# --------------------------------------------------------------------------------------------
+# Trimming: long unchanged text is elided, changes and links never are
+# --------------------------------------------------------------------------------------------
+
+
+def _cut_head(text: str, width: int) -> str:
+    """The first `width` characters of `text`, at a word, then an ellipsis."""
+    if len(text) <= width:
+        return text
+    cut = text[:width]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > width // 2 else cut).rstrip() + _ELLIPSIS + " "
+
+
+def _cut_tail(text: str, width: int) -> str:
+    if len(text) <= width:
+        return text
+    cut = text[-width:]
+    space = cut.find(" ")
+    return " " + _ELLIPSIS + (cut[space:] if 0 <= space < width // 2 else cut).lstrip()
+
+
+def _trim(change: ParagraphChange) -> list[Span]:
+    """The spans of `change` with long plain runs shortened.
+
+    Only runs that are not a link and, in a changed paragraph, not a change are shortened: the
+    words that changed and every link are what the reader came for.
+    """
+    spans = list(change.spans)
+    if change.code:
+        return _trim_code(spans)
+    whole = change.status != CHANGED
+    if whole:
+        width = PARAGRAPH_CHARS if change.status == ADDED else PARAGRAPH_CHARS // 2
+        left = max(width - sum(len(s.text) for s in spans if s.href is not None), 40)
+        out, elided = [], False
+        for span in spans:
+            if span.href is None:
+                if left <= 0:
+                    if not elided:
+                        out.append(Span(span.op, _ELLIPSIS + " ", None))
+                        elided = True
+                    continue
+                text = _cut_head(span.text, left)
+                left -= len(span.text)
+                elided = text != span.text
+                span = Span(span.op, text, None)
+            out.append(span)
+        return out
+    out = []
+    last = len(spans) - 1
+    for i, span in enumerate(spans):
+        if span.op == "=" and span.href is None and len(span.text) > CONTEXT_CHARS:
+            if i == 0:
+                text = _cut_tail(span.text, CONTEXT_CHARS)
+            elif i == last:
+                text = _cut_head(span.text, CONTEXT_CHARS)
+            elif len(span.text) > 2 * CONTEXT_CHARS + 10:
+                text = (
+                    _cut_head(span.text, CONTEXT_CHARS).rstrip()
+                    + _cut_tail(span.text, CONTEXT_CHARS)[len(_ELLIPSIS) + 1 :]
+                )
+            else:
+                text = span.text
+            span = Span(span.op, text, None)
+        out.append(span)
+    return out
+
+
+def _trim_code(spans: list[Span]) -> list[Span]:
+    out, lines = [], 0
+    for span in spans:
+        if lines >= CODE_LINES:
+            out.append(Span("=", _ELLIPSIS, None))
+            break
+        room = CODE_LINES - lines
+        parts = span.text.split("\n")
+        if len(parts) - 1 >= room:
+            span = Span(span.op, "\n".join(parts[: room + 1]), span.href)
+        lines += span.text.count("\n")
+        out.append(span)
+    return out
+
+
+def _short_url(url: str, width: int = 60) -> str:
+    """A URL as a reader recognises it: host and path, without the scheme, shortened."""
+    parts = urlsplit(url)
+    shown = (parts.netloc + parts.path).rstrip("/") if parts.netloc else url
+    if parts.query:
+        shown += "?" + parts.query
+    return shown if len(shown) <= width else shown[: width - 1] + _ELLIPSIS
+
+
+def _section_origin(key: str) -> str:
+    return key or INTRODUCTION
 
 
 # --------------------------------------------------------------------------------------------
@@ -109,54 +276,86 @@ def _plan(
 # --------------------------------------------------------------------------------------------
 
 
-def _text_link(title: str, url: str) -> str:
-    return f"{title} <{url}>" if title else f"<{url}>"
+def _text_spans(spans: Sequence[Span], *, marks: bool) -> str:
+    """Spans as text: `[-old-]{+new+}` when `marks`; a link's URL follows its (new) text once."""
+    out: list[str] = []
+    for i, span in enumerate(spans):
+        text = span.text
+        if marks and span.op == INSERT:
+            text = "{+" + text + "+}"
+        elif marks and span.op == DELETE:
+            text = "[-" + text + "-]"
+        out.append(text)
+        following = spans[i + 1] if i + 1 < len(spans) else None
+        ends_link = following is None or following.href != span.href or following.op == DELETE
+        # A new link's URL, once, after its text; unchanged and removed links go without (the
+        # HTML part links the unchanged ones; a removed URL must not be clickable anywhere).
+        if span.href and span.op == INSERT and ends_link and is_safe_url(span.href):
+            out.append(f" <{span.href}>")
+    return "".join(out)
 
 
-def _text_item(attr: str, item: object) -> str:
-    if isinstance(item, RetitledLink):
-        old_title = item.old_title or NO_TEXT
-        return f"~ {old_title} {_ARROW} {_text_link(item.new_title, item.url)}"
-    if isinstance(item, MovedLink):
-        origin = item.old_section or INTRO_TITLE
-        return f"{_ARROW} {_text_link(item.title, item.url)} (from {origin})"
-    sign = "+" if attr in ("links_added", "paragraphs_added") else _MINUS
-    if isinstance(item, Link):
-        return f"{sign} {_text_link(item.title, item.url)}"
-    # A paragraph. Code blocks keep their newlines: indent continuation lines under the sign.
-    return f"{sign} " + (_shorten(str(item)) or NO_TEXT).replace("\n", "\n    ")
+def _text_paragraph(change: ParagraphChange) -> str:
+    spans = _trim(change)
+    if change.status == ADDED:
+        body = _text_spans(spans, marks=False)
+        return "New paragraph:\n" + body if change.code else "New: " + body
+    if change.status == REMOVED:
+        body = "".join(s.text for s in spans)
+        return "Removed paragraph:\n" + body if change.code else "Removed: " + body
+    return _text_spans(spans, marks=True)
 
 
-def render_text(diff: GuideDiff, *, limit: int | None = None) -> str:
-    """The diff as plain text for the text/plain part of an e-mail.
+def _text_link(link: LinkChange) -> str:
+    label = _LINK_LABELS.get(link.kind, link.kind)
+    title = link.title or _short_url(link.url)
+    url = f" <{link.url}>" if is_safe_url(link.url) else f" ({link.url})"
+    if link.kind == "updated":
+        renamed = f" (was {link.old_title})" if link.old_title else ""
+        return f"{label}: {title}{renamed}{url}, was {_short_url(link.old_url)}"
+    if link.kind == "retitled":
+        return f"{label}: {link.old_title or _short_url(link.url)} {_ARROW} {title}{url}"
+    if link.kind == "moved":
+        return f"{label} from {_section_origin(link.old_section)}: {title}{url}"
+    if link.kind == "removed":
+        return f"{label}: {title}"
+    return f"{label}: {title}{url}"
 
-    Lines are never wrapped (mail clients do it) and URLs follow titles in angle brackets, which
-    mail clients make clickable without breaking them.
-    """
+
+def _text_heading(shown: ShownSection) -> str:
+    section = shown.section
+    label = section_label(section)
+    if section.status == REMOVED:
+        return (
+            f"## Section {label} removed: {_count(section.removed_link_count, 'link')}, "
+            f"{_count(section.removed_paragraph_count, 'paragraph')}"
+        )
+    if section.status == ADDED:
+        return f"## New section: {label}"
+    if section.status == MOVED:
+        return f"## {label} (moved from {_section_origin(section.old_key)})"
+    return f"## {label}"
+
+
+def render_text(diff: GuideDiff, *, limit: int | None = None, more_url: str = "") -> str:
+    """The diff as plain text for the text/plain part of an e-mail: the same items as
+    render_html, in the same order. Lines are not wrapped (mail clients do it)."""
     if diff.is_empty:
         return NO_CHANGES + "\n"
-    plan, hidden = _plan(diff, limit)
+    shown = plan(diff, limit)
     blocks: list[str] = []
-    for section, groups in plan:
-        label = _section_label(section)
-        if section.status == "added":
-            lines = [f"+ New section: {label}"]
-        elif section.status == "removed":
-            lines = [f"{_MINUS} Removed section: {label}"]
-        else:
-            lines = [f"## {label} ({section.status})"]
-        in_paragraphs = False
-        for attr, items in groups:
-            if attr in _LINK_LABELS:
-                lines.append(f"{_LINK_LABELS[attr]}:")
-            elif not in_paragraphs:
-                lines.append("Paragraphs:")
-                in_paragraphs = True
-            lines.extend(f"  {_text_item(attr, item)}" for item in items)
-        blocks.append("\n".join(lines))
-    if hidden:
-        blocks.append(_more_line(hidden))
+    for entry in shown.sections:
+        lines = [_text_heading(entry)]
+        lines.extend(_text_paragraph(p) for p in entry.paragraphs)
+        lines.extend(_text_link(link) for link in entry.links)
+        blocks.append("\n\n".join(lines))
+    if shown.hidden:
+        blocks.append(more_line(shown.hidden) + (f": {more_url}" if more_url else ""))
     return "\n\n".join(blocks) + "\n"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -164,85 +363,213 @@ def render_text(diff: GuideDiff, *, limit: int | None = None) -> str:
 # --------------------------------------------------------------------------------------------
 
 
+def _html_text(text: str, *, code: bool) -> str:
+    text = escape(text)
+    return text if code else text.replace("\n", "<br>")
+
+
+def _html_spans(spans: Sequence[Span], *, status: str, code: bool) -> str:
+    out: list[str] = []
+    for span in spans:
+        text = _html_text(span.text, code=code)
+        if span.href and span.op != DELETE:
+            if is_safe_url(span.href):
+                text = f'<a href="{escape(span.href, quote=True)}">{text}</a>'
+            else:  # never an href: shown inert, so an editor can spot and fix it
+                text = f'{text} <code class="diff-url">{escape(span.href)}</code>'
+        if span.op == INSERT and (status == CHANGED or span.href):
+            css = ' class="diff-new-link"' if span.href else ""
+            out.append(f"<ins{css}>{text}</ins>")
+        elif span.op == DELETE and status == CHANGED:
+            out.append(f"<del>{text}</del>")
+        else:
+            out.append(text)
+    return "".join(out)
+
+
+def _html_paragraph(change: ParagraphChange) -> str:
+    spans = _trim(change)
+    body = _html_spans(spans, status=change.status, code=change.code)
+    if change.status == ADDED:
+        tag = '<span class="diff-tag diff-tag-added">New</span> '
+    elif change.status == REMOVED:
+        tag = '<span class="diff-tag diff-tag-removed">Removed</span> '
+        body = f"<del>{body}</del>"
+    else:
+        tag = ""
+    css = f"diff-p diff-p-{escape(change.status, quote=True)}"
+    if change.code:
+        return f'<div class="{css}">{tag}<pre class="diff-code">{body}</pre></div>'
+    return f'<p class="{css}">{tag}{body}</p>'
+
+
 def _html_link(title: str, url: str) -> str:
-    text = escape(title or url)
+    text = escape(title or _short_url(url))
     if is_safe_url(url):
-        return f'<a href="{escape(url, quote=True)}" rel="noopener">{text}</a>'
-    # Never an href: show what it was, inert, so an editor can spot and fix it.
-    if not title:
-        return f'<code class="diff-url">{text}</code>'
-    return (
-        f'<span class="diff-link-title">{text}</span> <code class="diff-url">{escape(url)}</code>'
-    )
+        return f'<a href="{escape(url, quote=True)}">{text}</a>'
+    return f'{text} <code class="diff-url">{escape(url)}</code>'
 
 
-def _html_paragraph(text: str) -> str:
-    return escape(_shorten(text) or NO_TEXT).replace("\n", "<br>")
+def _html_struck_url(url: str) -> str:
+    return f'<del class="diff-old-url">{escape(_short_url(url))}</del>'
 
 
-def _html_item(item: object) -> str:
-    if isinstance(item, RetitledLink):
-        return (
-            f'<span class="diff-old-title">{escape(item.old_title or NO_TEXT)}</span> {_ARROW} '
-            + _html_link(item.new_title, item.url)
+def _html_link_item(link: LinkChange) -> str:
+    label = f'<span class="diff-label">{_LINK_LABELS.get(link.kind, escape(link.kind))}</span> '
+    if link.kind == "updated":
+        renamed = (
+            f'<del class="diff-old-title">{escape(link.old_title)}</del> ' if link.old_title else ""
         )
-    if isinstance(item, MovedLink):
-        origin = escape(item.old_section or INTRO_TITLE)
-        link = _html_link(item.title, item.url)
-        return f'{link} <span class="diff-moved-from">(from {origin})</span>'
-    if isinstance(item, Link):
-        return _html_link(item.title, item.url)
-    raise TypeError(f"not a link change: {item!r}")
+        new = _html_link(_short_url(link.url), link.url)
+        title = escape(link.title or _short_url(link.url))
+        return f"{label}{renamed}{title}: {_html_struck_url(link.old_url)} {_ARROW} {new}"
+    if link.kind == "retitled":
+        old = f'<del class="diff-old-title">{escape(link.old_title or _short_url(link.url))}</del>'
+        return f"{label}{old} {_ARROW} {_html_link(link.title, link.url)}"
+    if link.kind == "moved":
+        origin = escape(_section_origin(link.old_section))
+        return f"{label}{_html_link(link.title, link.url)} <span class=\"diff-muted\">from {origin}</span>"
+    if link.kind == "removed":
+        return f'{label}<del class="diff-removed-link">{escape(link.title or _short_url(link.url))}</del>'
+    return f'{label}<ins class="diff-new-link">{_html_link(link.title, link.url)}</ins>'
 
 
-def _html_heading(section: SectionDiff) -> str:
-    label = escape(_section_label(section))
-    if section.status == "added":
-        return f'<h3><span class="diff-status">+ New section:</span> {label}</h3>'
-    if section.status == "removed":
-        return f'<h3><span class="diff-status">{_MINUS} Removed section:</span> {label}</h3>'
-    return f'<h3>{label} <span class="diff-status">({escape(section.status)})</span></h3>'
+def _html_heading(entry: ShownSection) -> str:
+    section = entry.section
+    label = escape(section_label(section))
+    status = section.status
+    if status == REMOVED:
+        counts = (
+            f"{_count(section.removed_link_count, 'link')}, "
+            f"{_count(section.removed_paragraph_count, 'paragraph')}"
+        )
+        return (
+            f'<h3 class="diff-heading"><span class="diff-tag diff-tag-removed">Removed</span> '
+            f'<del>{label}</del></h3>\n<p class="diff-summary-line">Section {label} removed: '
+            f"{counts}.</p>"
+        )
+    if status == ADDED:
+        return f'<h3 class="diff-heading"><span class="diff-tag diff-tag-added">New</span> {label}</h3>'
+    if status == MOVED:
+        origin = escape(_section_origin(section.old_key))
+        return (
+            f'<h3 class="diff-heading"><span class="diff-tag diff-tag-moved">Moved</span> '
+            f'{label}</h3>\n<p class="diff-summary-line">Section moved here from {origin}.</p>'
+        )
+    return f'<h3 class="diff-heading">{label}</h3>'
 
 
-def render_html(diff: GuideDiff, *, limit: int | None = None) -> str:
+def render_html(
+    diff: GuideDiff,
+    *,
+    limit: int | None = None,
+    more_url: str = "",
+    navigation: bool = False,
+    context: Mapping[str, str] | None = None,
+) -> str:
     """The diff as an HTML fragment for a web page or an e-mail body.
 
-    Semantic markup with CSS classes only (the e-mail layer inlines a stylesheet); every piece of
-    text is escaped and unsafe URLs are shown as text, so the result is safe to mark as safe.
+    Each section has an id (its anchor). `navigation` (the compare page) adds a "Next change"
+    link from each section to the next one, which works without JavaScript; `context` maps a
+    section key to already safe HTML of that section as it reads now, shown collapsed under it.
+    Every piece of text is escaped and unsafe URLs are shown as text, so the result is safe.
     """
     if diff.is_empty:
-        return f'<div class="diff diff-empty"><p class="diff-none">{NO_CHANGES}</p></div>\n'
-    plan, hidden = _plan(diff, limit)
-    out = ['<div class="diff">']
-    for section, groups in plan:
-        status = escape(section.status, quote=True)
-        out.append(f'<section class="diff-section diff-{status}">')
-        out.append(_html_heading(section))
-        paragraphs: list[str] = []
-        for attr, items in groups:
-            if attr in _LINK_LABELS:
-                out.append(f'<h4 class="diff-label">{_LINK_LABELS[attr]}</h4>')
-                out.append(f'<ul class="{_LINK_CLASSES[attr]}">')
-                out.extend(f"<li>{_html_item(item)}</li>" for item in items)
-                out.append("</ul>")
-            elif attr == "paragraphs_removed":
-                paragraphs.extend(
-                    f'<p class="diff-paragraph-removed"><span class="diff-sign">{_MINUS}</span> '
-                    f"<del>{_html_paragraph(str(text))}</del></p>"
-                    for text in items
-                )
-            else:
-                paragraphs.extend(
-                    '<p class="diff-paragraph-added"><span class="diff-sign">+</span> '
-                    f"<ins>{_html_paragraph(str(text))}</ins></p>"
-                    for text in items
-                )
-        if paragraphs:
-            out.append('<div class="diff-paragraphs">')
-            out.extend(paragraphs)
-            out.append("</div>")
-        out.append("</section>")
-    if hidden:
-        out.append(f'<p class="diff-more">{escape(_more_line(hidden))}</p>')
+        return f'<div class="diff diff-empty" id="changes"><p class="diff-none">{NO_CHANGES}</p></div>\n'
+    shown = plan(diff, limit)
+    context = context or {}
+    out = ['<div class="diff" id="changes">']
+    for n, entry in enumerate(shown.sections):
+        status = escape(entry.section.status, quote=True)
+        out.append(f'<div class="diff-section diff-{status}" id="{entry.anchor}">')
+        out.append(_html_heading(entry))
+        out.extend(_html_paragraph(p) for p in entry.paragraphs)
+        if entry.links:
+            out.append('<ul class="diff-links">')
+            out.extend(
+                f'<li class="diff-link-{escape(link.kind, quote=True)}">{_html_link_item(link)}</li>'
+                for link in entry.links
+            )
+            out.append("</ul>")
+        around = context.get(entry.section.key)
+        if around and entry.section.status != REMOVED:
+            out.append(
+                '<details class="diff-context"><summary>The whole section as it reads now'
+                f'</summary><div class="diff-context-body">{around}</div></details>'
+            )
+        if navigation:
+            following = shown.sections[n + 1].anchor if n + 1 < len(shown.sections) else ""
+            target, words = (following, "Next change") if following else ("changes", "Back to the first change")
+            out.append(f'<p class="diff-nav"><a href="#{target}">{words}</a></p>')
+        out.append("</div>")
+    if shown.hidden:
+        line = escape(more_line(shown.hidden))
+        if more_url and is_safe_url(more_url):
+            line = f'<a href="{escape(more_url, quote=True)}">{line}</a>'
+        out.append(f'<p class="diff-more">{line}</p>')
     out.append("</div>")
     return "\n".join(out) + "\n"
+
+
+# --------------------------------------------------------------------------------------------
+# Unchanged context for the compare page
+# --------------------------------------------------------------------------------------------
+
+_HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_SEPARATOR = " \N{SINGLE RIGHT-POINTING ANGLE QUOTATION MARK} "
+
+
+def section_sources(markdown: str) -> dict[str, str]:
+    """Each section's Markdown source by its heading-path key ("" = the introduction).
+
+    A line scan (ATX headings outside fenced code), cheap enough for a page view; keys follow the
+    diff's rule (titles joined by " › ", a repeated path numbered " (2)"). A setext heading is
+    not split out: its text stays in the section before, which only widens that context.
+    """
+    from guide.markdown import inline_to_text
+
+    sections: dict[str, list[str]] = {"": []}
+    path: list[tuple[int, str]] = []
+    key, fence = "", ""
+    for line in markdown.splitlines():
+        opened = _FENCE.match(line)
+        if fence:
+            if opened and opened.group(1)[0] == fence[0] and len(opened.group(1)) >= len(fence):
+                fence = ""
+        elif opened:
+            fence = opened.group(1)
+        elif heading := _HEADING.match(line):
+            level = len(heading.group(1))
+            title = inline_to_text(heading.group(2) or "").strip() or "(untitled)"
+            while path and path[-1][0] >= level:
+                path.pop()
+            path.append((level, title))
+            base = _SEPARATOR.join(t for _, t in path)
+            key, n = base, 1
+            while key in sections:
+                n += 1
+                key = f"{base} ({n})"
+            sections[key] = []
+            continue
+        sections[key].append(line)
+    return {k: "\n".join(lines).strip() for k, lines in sections.items()}
+
+
+def section_context(
+    diff: GuideDiff, markdown: str, render: Callable[[str], str], *, limit: int = 200
+) -> dict[str, str]:
+    """HTML of each changed section as it reads in `markdown`, for render_html(context=...).
+
+    Only sections whose paragraphs changed get one, at most `limit` of them, so a sweeping
+    release does not render the whole guide twice.
+    """
+    sources = section_sources(markdown)
+    out: dict[str, str] = {}
+    for section in diff.sections:
+        if len(out) >= limit:
+            break
+        if section.paragraphs and section.status in (CHANGED, MOVED) and sources.get(section.key):
+            out[section.key] = str(render(sources[section.key]))
+    return out
+
