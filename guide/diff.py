@@ -51,15 +51,23 @@ from markdown_it_pyrs import MarkdownIt as RustMarkdownIt
 from markdown_it_pyrs import Node
 
 __all__ = [
+    "ADDED",
+    "CHANGED",
+    "DELETE",
+    "EQUAL",
+    "INSERT",
     "INTRO_TITLE",
+    "MOVED",
+    "REMOVED",
     "SECTION_SEPARATOR",
     "GuideDiff",
     "Link",
-    "MovedLink",
+    "LinkChange",
+    "ParagraphChange",
     "ParsedGuide",
     "ParsedSection",
-    "RetitledLink",
     "SectionDiff",
+    "Span",
     "clear_parse_cache",
     "diff_guides",
     "parse_guide",
@@ -76,7 +84,23 @@ UNTITLED = "(untitled)"
 ADDED = "added"
 REMOVED = "removed"
 CHANGED = "changed"
-_STATUSES = (ADDED, REMOVED, CHANGED)
+MOVED = "moved"
+_SECTION_STATUSES = (ADDED, REMOVED, CHANGED, MOVED)
+_PARAGRAPH_STATUSES = (ADDED, REMOVED, CHANGED)
+
+# Span operations: unchanged, inserted, deleted (the signs a text diff would show).
+EQUAL = "="
+INSERT = "+"
+DELETE = "-"
+_SPAN_OPS = (EQUAL, INSERT, DELETE)
+
+# LinkChange kinds.
+LINK_ADDED = "added"
+LINK_REMOVED = "removed"
+LINK_UPDATED = "updated"
+LINK_RETITLED = "retitled"
+LINK_MOVED = "moved"
+_LINK_KINDS = (LINK_ADDED, LINK_REMOVED, LINK_UPDATED, LINK_RETITLED, LINK_MOVED)
 
 
 # --------------------------------------------------------------------------------------------
@@ -88,104 +112,231 @@ _STATUSES = (ADDED, REMOVED, CHANGED)
 class Link:
     url: str
     title: str
-    section: str  # section key where it appears
+    section: str  # key of the section of its first occurrence
 
 
 @dataclass(frozen=True, slots=True)
-class RetitledLink:
-    url: str
-    old_title: str
-    new_title: str
-    section: str  # key in the new document
+class Span:
+    """A run of a block's text: unchanged ("="), inserted ("+") or deleted ("-").
+
+    href: the link this run is (part of) the text of, or None: for "=" and "+" the link in the
+    new block, for "-" the link in the old block. Adjacent runs with the same (op, href) are
+    merged.
+    """
+
+    op: str
+    text: str
+    href: str | None = None
+
+    def to_list(self) -> list[str]:
+        return [self.op, self.text] if self.href is None else [self.op, self.text, self.href]
+
+    @classmethod
+    def from_list(cls, data: Sequence[str]) -> Span:
+        if data[0] not in _SPAN_OPS:
+            raise ValueError(f"unknown span op {data[0]!r}")
+        return cls(data[0], data[1], data[2] if len(data) > 2 else None)
 
 
 @dataclass(frozen=True, slots=True)
-class MovedLink:
-    url: str
-    title: str  # the title in the new document
-    old_section: str
-    new_section: str
+class ParagraphChange:
+    """One block (paragraph, list item, quote paragraph, table row, code block) that changed.
+
+    ADDED: every span is "+"; REMOVED: every span is "-"; CHANGED: a word diff of the old block
+    against the new one, so old_text is the old block's display text and new_text the new one's.
+    """
+
+    status: str  # ADDED | REMOVED | CHANGED
+    spans: tuple[Span, ...]
+    code: bool = False  # a code block: render preformatted, keep newlines
+
+    @property
+    def old_text(self) -> str:
+        return "".join(s.text for s in self.spans if s.op != INSERT)
+
+    @property
+    def new_text(self) -> str:
+        return "".join(s.text for s in self.spans if s.op != DELETE)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "status": self.status,
+            "spans": [span.to_list() for span in self.spans],
+        }
+        if self.code:
+            data["code"] = True
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ParagraphChange:
+        if data["status"] not in _PARAGRAPH_STATUSES:
+            raise ValueError(f"unknown paragraph status {data['status']!r}")
+        return cls(
+            status=data["status"],
+            spans=tuple(Span.from_list(s) for s in data["spans"]),
+            code=bool(data.get("code", False)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LinkChange:
+    """One link that changed, reported once, in the section where it is (was, for "removed").
+
+    - "added": a URL the old version did not have; "removed": one the new version does not have.
+    - "updated": old_url gave way to url at the same place (same title in the same section, or
+      the same position in a paired block); old_title is set if the title changed as well.
+    - "retitled": same URL, new title (old_title).
+    - "moved": same URL, first found in another section now (old_section); old_title is set if
+      it was retitled too (still one item).
+    in_paragraph: its change is visible inside a reported ParagraphChange of this section (a "+"
+    span with href=url for added/retitled/updated, a "-" span with href=url for removed), so a
+    renderer shows it there and does not list it again.
+    """
+
+    kind: str
+    url: str  # the new URL ("removed": the old one)
+    title: str  # the new title ("removed": the old one)
+    old_url: str = ""
+    old_title: str = ""
+    old_section: str = ""
+    in_paragraph: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"kind": self.kind, "url": self.url, "title": self.title}
+        for name in ("old_url", "old_title", "old_section"):
+            if value := getattr(self, name):
+                data[name] = value
+        if self.in_paragraph:
+            data["in_paragraph"] = True
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LinkChange:
+        if data["kind"] not in _LINK_KINDS:
+            raise ValueError(f"unknown link change {data['kind']!r}")
+        return cls(
+            kind=data["kind"],
+            url=data["url"],
+            title=data["title"],
+            old_url=data.get("old_url", ""),
+            old_title=data.get("old_title", ""),
+            old_section=data.get("old_section", ""),
+            in_paragraph=bool(data.get("in_paragraph", False)),
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class SectionDiff:
-    key: str
-    title: str  # heading text (new doc's, or old doc's for a removed section)
-    level: int  # heading level 0-6 (0 = introduction)
-    status: str  # "added" | "removed" | "changed"
-    links_added: tuple[Link, ...] = ()
-    links_removed: tuple[Link, ...] = ()
-    links_retitled: tuple[RetitledLink, ...] = ()
-    links_moved_in: tuple[MovedLink, ...] = ()
-    paragraphs_added: tuple[str, ...] = ()
-    paragraphs_removed: tuple[str, ...] = ()
+    """What changed in one section (a heading and what follows it up to the next heading).
+
+    - ADDED: paragraphs are its blocks (all "added"), links the links first found in it.
+    - REMOVED: compact, nothing listed: removed_paragraph_count blocks, and removed_link_count
+      links that left the guide with it (a link still elsewhere is reported "moved" there).
+    - CHANGED: its paragraph and link changes.
+    - MOVED: its heading path changed (old_key) but its content is (mostly) the same; its own
+      edits, if any, are listed as for a changed section.
+    rewritten: most of a changed (or moved) section's text changed; the summary then says
+    "1 section rewritten" instead of counting its paragraphs.
+    """
+
+    key: str  # heading path: titles joined by SECTION_SEPARATOR ("" = introduction)
+    title: str
+    level: int  # 0 (introduction) .. 6
+    status: str  # ADDED | REMOVED | CHANGED | MOVED
+    paragraphs: tuple[ParagraphChange, ...] = ()
+    links: tuple[LinkChange, ...] = ()
+    old_key: str = ""  # MOVED: where it was
+    removed_link_count: int = 0  # REMOVED only
+    removed_paragraph_count: int = 0  # REMOVED only
+    rewritten: bool = False
+
+    @property
+    def listed_links(self) -> tuple[LinkChange, ...]:
+        """The link changes a renderer lists as items (the others show inside paragraphs)."""
+        return tuple(link for link in self.links if not link.in_paragraph)
 
     @property
     def item_count(self) -> int:
-        """Links and paragraphs this section reports; what a renderer's `limit` counts."""
-        return (
-            len(self.links_added)
-            + len(self.links_removed)
-            + len(self.links_retitled)
-            + len(self.links_moved_in)
-            + len(self.paragraphs_added)
-            + len(self.paragraphs_removed)
-        )
+        """What a renderer's limit counts: paragraphs shown + links listed (in_paragraph=False),
+        and 1 for a removed section (it is one item) or for a moved section's move."""
+        count = len(self.paragraphs) + sum(1 for link in self.links if not link.in_paragraph)
+        if self.status in (REMOVED, MOVED):
+            count += 1
+        return count
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "key": self.key,
             "title": self.title,
             "level": self.level,
             "status": self.status,
-            "links_added": [_link_dict(link) for link in self.links_added],
-            "links_removed": [_link_dict(link) for link in self.links_removed],
-            "links_retitled": [
-                {
-                    "url": r.url,
-                    "old_title": r.old_title,
-                    "new_title": r.new_title,
-                    "section": r.section,
-                }
-                for r in self.links_retitled
-            ],
-            "links_moved_in": [
-                {
-                    "url": m.url,
-                    "title": m.title,
-                    "old_section": m.old_section,
-                    "new_section": m.new_section,
-                }
-                for m in self.links_moved_in
-            ],
-            "paragraphs_added": list(self.paragraphs_added),
-            "paragraphs_removed": list(self.paragraphs_removed),
+            "paragraphs": [p.to_dict() for p in self.paragraphs],
+            "links": [link.to_dict() for link in self.links],
         }
+        if self.old_key or self.status == MOVED:
+            data["old_key"] = self.old_key
+        if self.status == REMOVED:
+            data["removed_link_count"] = self.removed_link_count
+            data["removed_paragraph_count"] = self.removed_paragraph_count
+        if self.rewritten:
+            data["rewritten"] = True
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SectionDiff:
-        if data["status"] not in _STATUSES:
+        if data["status"] not in _SECTION_STATUSES:
             raise ValueError(f"unknown section status {data['status']!r}")
         return cls(
             key=data["key"],
             title=data["title"],
             level=int(data["level"]),
             status=data["status"],
-            links_added=tuple(Link(**d) for d in data.get("links_added", ())),
-            links_removed=tuple(Link(**d) for d in data.get("links_removed", ())),
-            links_retitled=tuple(RetitledLink(**d) for d in data.get("links_retitled", ())),
-            links_moved_in=tuple(MovedLink(**d) for d in data.get("links_moved_in", ())),
-            paragraphs_added=tuple(data.get("paragraphs_added", ())),
-            paragraphs_removed=tuple(data.get("paragraphs_removed", ())),
+            paragraphs=tuple(ParagraphChange.from_dict(p) for p in data.get("paragraphs", ())),
+            links=tuple(LinkChange.from_dict(link) for link in data.get("links", ())),
+            old_key=data.get("old_key", ""),
+            removed_link_count=int(data.get("removed_link_count", 0)),
+            removed_paragraph_count=int(data.get("removed_paragraph_count", 0)),
+            rewritten=bool(data.get("rewritten", False)),
         )
-
-
-def _link_dict(link: Link) -> dict[str, str]:
-    return {"url": link.url, "title": link.title, "section": link.section}
 
 
 def _plural(count: int, singular: str, plural: str) -> str:
     return f"{count} {singular if count == 1 else plural}"
+
+
+# (counts() key, singular, plural), in the order the summary names them.
+_SUMMARY_PARTS = (
+    ("sections_added", "section added", "sections added"),
+    ("new_links", "new link", "new links"),
+    ("links_updated", "link updated", "links updated"),
+    ("paragraphs_edited", "paragraph edited", "paragraphs edited"),
+    ("sections_rewritten", "section rewritten", "sections rewritten"),
+    ("paragraphs_added", "paragraph added", "paragraphs added"),
+    ("paragraphs_removed", "paragraph removed", "paragraphs removed"),
+    ("links_retitled", "link retitled", "links retitled"),
+    ("links_moved", "link moved", "links moved"),
+    ("sections_moved", "section moved", "sections moved"),
+    ("links_removed", "link removed", "links removed"),
+    ("sections_removed", "section removed", "sections removed"),
+)
+_LINK_COUNT_KEYS = {
+    LINK_ADDED: "new_links",
+    LINK_UPDATED: "links_updated",
+    LINK_REMOVED: "links_removed",
+    LINK_RETITLED: "links_retitled",
+    LINK_MOVED: "links_moved",
+}
+_PARAGRAPH_COUNT_KEYS = {
+    ADDED: "paragraphs_added",
+    REMOVED: "paragraphs_removed",
+    CHANGED: "paragraphs_edited",
+}
+_SECTION_COUNT_KEYS = {
+    ADDED: "sections_added",
+    REMOVED: "sections_removed",
+    CHANGED: "sections_changed",
+    MOVED: "sections_moved",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,65 +351,74 @@ class GuideDiff:
     sections: tuple[SectionDiff, ...] = ()
 
     @property
-    def links_added(self) -> tuple[Link, ...]:
-        return tuple(link for s in self.sections for link in s.links_added)
-
-    @property
-    def links_removed(self) -> tuple[Link, ...]:
-        return tuple(link for s in self.sections for link in s.links_removed)
-
-    @property
-    def links_retitled(self) -> tuple[RetitledLink, ...]:
-        return tuple(link for s in self.sections for link in s.links_retitled)
-
-    @property
-    def links_moved(self) -> tuple[MovedLink, ...]:
-        return tuple(link for s in self.sections for link in s.links_moved_in)
-
-    @property
-    def sections_added(self) -> tuple[SectionDiff, ...]:
-        return tuple(s for s in self.sections if s.status == ADDED)
-
-    @property
-    def sections_removed(self) -> tuple[SectionDiff, ...]:
-        return tuple(s for s in self.sections if s.status == REMOVED)
-
-    @property
-    def sections_changed(self) -> tuple[SectionDiff, ...]:
-        return tuple(s for s in self.sections if s.status == CHANGED)
-
-    @property
     def is_empty(self) -> bool:
         return not self.sections
 
     @property
     def item_count(self) -> int:
-        """Links added+removed+retitled+moved plus paragraphs added+removed.
-
-        A link both moved and retitled counts twice: it is shown twice. Callers compare this with
-        a renderer's `limit` to know whether the rendering was cut.
-        """
+        """Items a renderer shows in full (see SectionDiff.item_count); what its limit counts."""
         return sum(s.item_count for s in self.sections)
 
-    def summary(self) -> str:
-        """One line for a subject or a preview, e.g. "2 sections changed, 12 new links"."""
-        counts = (
-            (len(self.sections_added), "section added", "sections added"),
-            (len(self.sections_removed), "section removed", "sections removed"),
-            (len(self.sections_changed), "section changed", "sections changed"),
-            (len(self.links_added), "new link", "new links"),
-            (len(self.links_removed), "link removed", "links removed"),
-            (len(self.links_retitled), "link retitled", "links retitled"),
-            (len(self.links_moved), "link moved", "links moved"),
+    def counts(self) -> dict[str, int]:
+        """What a reader cares about, each counted once:
+        new_links, links_updated, links_removed, links_retitled, links_moved,
+        sections_added, sections_removed, sections_moved, sections_changed,
+        paragraphs_added, paragraphs_removed, paragraphs_edited; and sections_rewritten.
+
+        Links are counted wherever they are (a removed section's links that left the guide count
+        as links removed). Paragraphs are counted in sections that exist in both versions and
+        were not rewritten: an added section's paragraphs are part of "section added", a
+        rewritten one's part of "section rewritten" (sections_rewritten <= sections_changed +
+        sections_moved).
+        """
+        counts = dict.fromkeys(
+            (
+                "new_links",
+                "links_updated",
+                "links_removed",
+                "links_retitled",
+                "links_moved",
+                "sections_added",
+                "sections_removed",
+                "sections_moved",
+                "sections_changed",
+                "sections_rewritten",
+                "paragraphs_added",
+                "paragraphs_removed",
+                "paragraphs_edited",
+            ),
+            0,
         )
-        parts = [_plural(n, one, many) for n, one, many in counts if n]
-        # Every reported section has a status, so a non-empty diff always has a part.
+        for section in self.sections:
+            counts[_SECTION_COUNT_KEYS[section.status]] += 1
+            for link in section.links:
+                counts[_LINK_COUNT_KEYS[link.kind]] += 1
+            if section.status == REMOVED:
+                counts["links_removed"] += section.removed_link_count
+            elif section.rewritten:
+                counts["sections_rewritten"] += 1
+            elif section.status != ADDED:
+                for paragraph in section.paragraphs:
+                    counts[_PARAGRAPH_COUNT_KEYS[paragraph.status]] += 1
+        return counts
+
+    def summary(self) -> str:
+        """One line for a preheader or a page, e.g. "3 new links, 2 links updated, 1 section
+        rewritten"; a URL-only sweep reads "69 links updated". Empty diff: "No changes"."""
+        counts = self.counts()
+        parts = [
+            _plural(counts[key], one, many) for key, one, many in _SUMMARY_PARTS if counts[key]
+        ]
+        if not parts and self.sections:
+            # Only possible for sections changed in ways no count names (none today).
+            parts = [_plural(len(self.sections), "section changed", "sections changed")]
         return ", ".join(parts) if parts else "No changes"
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable form (lists and strings only); `from_dict` reverses it."""
+        """JSON-serialisable form (lists, strings, numbers); `from_dict` reverses it."""
         return {
             "summary": self.summary(),
+            "counts": self.counts(),
             "item_count": self.item_count,
             "sections": [s.to_dict() for s in self.sections],
         }
@@ -1228,112 +1388,75 @@ def _paragraph_changes(
 
 
 def diff_guides(old: str | ParsedGuide | None, new: str | ParsedGuide) -> GuideDiff:
-    """The structural changes from `old` to `new` (`old=None` for a guide's first version).
+    """The changes from `old` to `new` (`old=None` for a guide's first version).
 
-    Link identity is the URL: a link is added/removed iff its URL is absent from the whole other
-    document, so moving a link between sections is reported as a move, not as a removal plus an
-    addition. Links are attributed to the section of their first occurrence.
+    PROVISIONAL: block-level engine mapped onto the new data model; the word-level engine
+    replaces it.
     """
     if isinstance(old, str) and isinstance(new, str) and old == new:
-        return GuideDiff()  # the common "republished without content change" case, for free
+        return GuideDiff()
     new_doc = _as_parsed(new, "new")
     old_doc = _EMPTY_GUIDE if old is None else _as_parsed(old, "old")
-
-    # Link changes, bucketed by the section they are reported in. Iterating the url -> Link
-    # dicts keeps document order inside each bucket.
-    added: defaultdict[str, list[Link]] = defaultdict(list)
-    removed: defaultdict[str, list[Link]] = defaultdict(list)
-    retitled: defaultdict[str, list[RetitledLink]] = defaultdict(list)
-    moved: defaultdict[str, list[MovedLink]] = defaultdict(list)
-    old_links = old_doc.links
-    new_links = new_doc.links
+    links: defaultdict[str, list[LinkChange]] = defaultdict(list)
+    removed_count: defaultdict[str, int] = defaultdict(int)
+    old_links, new_links = old_doc.links, new_doc.links
     for url, link in new_links.items():
         before = old_links.get(url)
         if before is None:
-            added[link.section].append(link)
-            continue
-        if before.title != link.title:
-            retitled[link.section].append(
-                RetitledLink(
-                    url, old_title=before.title, new_title=link.title, section=link.section
+            links[link.section].append(LinkChange(LINK_ADDED, url, link.title))
+        elif before.section != link.section:
+            old_title = before.title if before.title != link.title else ""
+            links[link.section].append(
+                LinkChange(
+                    LINK_MOVED, url, link.title, old_title=old_title, old_section=before.section
                 )
             )
-        if before.section != link.section:
-            moved[link.section].append(
-                MovedLink(
-                    url, title=link.title, old_section=before.section, new_section=link.section
-                )
+        elif before.title != link.title:
+            links[link.section].append(
+                LinkChange(LINK_RETITLED, url, link.title, old_title=before.title)
             )
+    new_keys = {s.key for s in new_doc.sections}
     for url, link in old_links.items():
         if url not in new_links:
-            removed[link.section].append(link)
-
+            if link.section in new_keys:
+                links[link.section].append(LinkChange(LINK_REMOVED, url, link.title))
+            else:
+                removed_count[link.section] += 1
     old_sections = {s.key: s for s in old_doc.sections}
-    new_keys = {s.key for s in new_doc.sections}
-
-    def removed_section(s: ParsedSection) -> SectionDiff:
-        return SectionDiff(
-            key=s.key,
-            title=s.title,
-            level=s.level,
-            status=REMOVED,
-            links_removed=tuple(removed.get(s.key, ())),
-            paragraphs_removed=s.blocks,
-        )
-
-    # Anchor each removed section to the closest preceding old section that survives (None: it
-    # came before all of them).
     removed_after: defaultdict[str | None, list[SectionDiff]] = defaultdict(list)
     anchor: str | None = None
     for s in old_doc.sections:
         if s.key in new_keys:
             anchor = s.key
         else:
-            removed_after[anchor].append(removed_section(s))
-
-    result: list[SectionDiff] = list(removed_after.get(None, ()))
-    for s in new_doc.sections:
-        key = s.key
-        before_section = old_sections.get(key)
-        links_added = tuple(added.get(key, ()))
-        links_removed = tuple(removed.get(key, ()))
-        links_retitled = tuple(retitled.get(key, ()))
-        links_moved_in = tuple(moved.get(key, ()))
-        if before_section is None:
-            result.append(
+            removed_after[anchor].append(
                 SectionDiff(
-                    key=key,
-                    title=s.title,
-                    level=s.level,
-                    status=ADDED,
-                    links_added=links_added,
-                    links_retitled=links_retitled,
-                    links_moved_in=links_moved_in,
-                    paragraphs_added=s.blocks,
+                    s.key,
+                    s.title,
+                    s.level,
+                    REMOVED,
+                    removed_link_count=removed_count[s.key],
+                    removed_paragraph_count=len(s.blocks),
                 )
             )
+    result: list[SectionDiff] = list(removed_after.get(None, ()))
+    for s in new_doc.sections:
+        before_section = old_sections.get(s.key)
+        if before_section is None:
+            paragraphs = tuple(ParagraphChange(ADDED, (Span(INSERT, b),)) for b in s.blocks)
+            result.append(
+                SectionDiff(s.key, s.title, s.level, ADDED, paragraphs, tuple(links.get(s.key, ())))
+            )
         else:
-            paragraphs_added, paragraphs_removed = _paragraph_changes(before_section, s)
-            if (
-                before_section.block_keys != s.block_keys
-                or links_added
-                or links_removed
-                or links_retitled
-                or links_moved_in
-            ):
+            added, removed = _paragraph_changes(before_section, s)
+            paragraphs = tuple(
+                ParagraphChange(REMOVED, (Span(DELETE, b),)) for b in removed
+            ) + tuple(ParagraphChange(ADDED, (Span(INSERT, b),)) for b in added)
+            if paragraphs or links.get(s.key):
                 result.append(
                     SectionDiff(
-                        key=key,
-                        title=s.title,
-                        level=s.level,
-                        status=CHANGED,
-                        links_added=links_added,
-                        links_removed=links_removed,
-                        links_retitled=links_retitled,
-                        links_moved_in=links_moved_in,
-                        paragraphs_added=paragraphs_added,
-                        paragraphs_removed=paragraphs_removed,
+                        s.key, s.title, s.level, CHANGED, paragraphs, tuple(links.get(s.key, ()))
                     )
                 )
-        result.extend(removed_after.get(key, ()))
+        result.extend(removed_after.get(s.key, ()))
     return GuideDiff(tuple(result))
