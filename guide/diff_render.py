@@ -64,6 +64,7 @@ _SAFE_SCHEMES = frozenset({"http", "https", "mailto"})
 _ARROW = "\N{RIGHTWARDS ARROW}"
 _ELLIPSIS = "\N{HORIZONTAL ELLIPSIS}"
 _MINUS = "\N{MINUS SIGN}"
+_SEPARATOR = " \N{SINGLE RIGHT-POINTING ANGLE QUOTATION MARK} "  # guide.diff's heading path
 
 # Listed links, in display order, with the label a reader sees.
 _LINK_ORDER = ("updated", "added", "retitled", "moved", "removed")
@@ -89,10 +90,20 @@ def is_safe_url(url: str) -> bool:
     return bool(sep) and scheme.lower() in _SAFE_SCHEMES
 
 
-def section_label(section: SectionDiff) -> str:
-    # The heading path rather than the bare title: "Roadmap" alone is ambiguous in a guide where
-    # every track has one.
+def section_label(section: SectionDiff, prefix: str = "") -> str:
+    """The heading path rather than the bare title: "Roadmap" alone is ambiguous in a guide where
+    every track has one. `prefix` (a document title every section shares) is left out."""
+    if prefix and section.key.startswith(prefix + _SEPARATOR):
+        return section.key[len(prefix) + len(_SEPARATOR) :]
     return section.key or INTRODUCTION
+
+
+def shared_title(diff: GuideDiff) -> str:
+    """The first heading of every section's path, when they all share one: a guide titled by
+    its single "# Title" would otherwise repeat it in front of every change."""
+    firsts = {s.key.split(_SEPARATOR, 1)[0] for s in diff.sections if s.key}
+    nested = any(_SEPARATOR in s.key for s in diff.sections)
+    return firsts.pop() if len(firsts) == 1 and nested else ""
 
 
 def more_line(hidden: int) -> str:
@@ -107,6 +118,7 @@ def more_line(hidden: int) -> str:
 @dataclass(frozen=True, slots=True)
 class ShownSection:
     section: SectionDiff
+    label: str  # its heading path, without the title all sections share
     anchor: str
     headline: bool  # the "removed" / "moved" line, which counts as one item
     paragraphs: tuple[ParagraphChange, ...]
@@ -116,6 +128,7 @@ class ShownSection:
 @dataclass(frozen=True, slots=True)
 class Plan:
     sections: tuple[ShownSection, ...]
+    prefix: str  # the document title left out of labels (shared_title)
     total: int  # items in the whole diff
     hidden: int  # items left out by the limit
 
@@ -126,10 +139,10 @@ def _listed_links(section: SectionDiff) -> list[LinkChange]:
     return sorted(listed, key=lambda link: order.get(link.kind, len(order)))
 
 
-def _anchors(sections: Iterable[SectionDiff]) -> list[str]:
+def _anchors(labels: Iterable[str]) -> list[str]:
     anchors, seen = [], set()
-    for section in sections:
-        base = "change-" + slugify_heading(section_label(section))
+    for label in labels:
+        base = "change-" + slugify_heading(label)
         anchor, n = base, 1
         while anchor in seen:
             n += 1
@@ -154,11 +167,13 @@ def plan(diff: GuideDiff, limit: int | None = None) -> Plan:
         links = [] if section.status == REMOVED else _listed_links(section)
         units.append((section, headline, paragraphs, links))
     total = sum(int(h) + len(p) + len(ln) for _, h, p, ln in units)
+    prefix = shared_title(diff)
+    labels = [section_label(section, prefix) for section in diff.sections]
     budget = total if limit is None else min(limit, total)
     shown: list[ShownSection] = []
     used = 0
-    for (section, headline, paragraphs, links), anchor in zip(
-        units, _anchors(diff.sections), strict=True
+    for (section, headline, paragraphs, links), label, anchor in zip(
+        units, labels, _anchors(labels), strict=True
     ):
         if used >= budget:
             break
@@ -170,8 +185,8 @@ def plan(diff: GuideDiff, limit: int | None = None) -> Plan:
         used += int(headline) + len(kept_paragraphs) + len(kept_links)
         if not (headline or kept_paragraphs or kept_links):
             continue
-        shown.append(ShownSection(section, anchor, headline, kept_paragraphs, kept_links))
-    return Plan(sections=tuple(shown), total=total, hidden=total - used)
+        shown.append(ShownSection(section, label, anchor, headline, kept_paragraphs, kept_links))
+    return Plan(sections=tuple(shown), prefix=prefix, total=total, hidden=total - used)
 
 
 # --------------------------------------------------------------------------------------------
@@ -267,7 +282,9 @@ def _short_url(url: str, width: int = 60) -> str:
     return shown if len(shown) <= width else shown[: width - 1] + _ELLIPSIS
 
 
-def _section_origin(key: str) -> str:
+def _section_origin(key: str, prefix: str) -> str:
+    if prefix and key.startswith(prefix + _SEPARATOR):
+        return key[len(prefix) + len(_SEPARATOR) :]
     return key or INTRODUCTION
 
 
@@ -306,7 +323,7 @@ def _text_paragraph(change: ParagraphChange) -> str:
     return _text_spans(spans, marks=True)
 
 
-def _text_link(link: LinkChange) -> str:
+def _text_link(link: LinkChange, prefix: str) -> str:
     label = _LINK_LABELS.get(link.kind, link.kind)
     title = link.title or _short_url(link.url)
     url = f" <{link.url}>" if is_safe_url(link.url) else f" ({link.url})"
@@ -316,15 +333,15 @@ def _text_link(link: LinkChange) -> str:
     if link.kind == "retitled":
         return f"{label}: {link.old_title or _short_url(link.url)} {_ARROW} {title}{url}"
     if link.kind == "moved":
-        return f"{label} from {_section_origin(link.old_section)}: {title}{url}"
+        return f"{label} from {_section_origin(link.old_section, prefix)}: {title}{url}"
     if link.kind == "removed":
         return f"{label}: {title}"
     return f"{label}: {title}{url}"
 
 
-def _text_heading(shown: ShownSection) -> str:
+def _text_heading(shown: ShownSection, prefix: str) -> str:
     section = shown.section
-    label = section_label(section)
+    label = shown.label
     if section.status == REMOVED:
         return (
             f"## Section {label} removed: {_count(section.removed_link_count, 'link')}, "
@@ -333,7 +350,7 @@ def _text_heading(shown: ShownSection) -> str:
     if section.status == ADDED:
         return f"## New section: {label}"
     if section.status == MOVED:
-        return f"## {label} (moved from {_section_origin(section.old_key)})"
+        return f"## {label} (moved from {_section_origin(section.old_key, prefix)})"
     return f"## {label}"
 
 
@@ -345,9 +362,9 @@ def render_text(diff: GuideDiff, *, limit: int | None = None, more_url: str = ""
     shown = plan(diff, limit)
     blocks: list[str] = []
     for entry in shown.sections:
-        lines = [_text_heading(entry)]
+        lines = [_text_heading(entry, shown.prefix)]
         lines.extend(_text_paragraph(p) for p in entry.paragraphs)
-        lines.extend(_text_link(link) for link in entry.links)
+        lines.extend(_text_link(link, shown.prefix) for link in entry.links)
         blocks.append("\n\n".join(lines))
     if shown.hidden:
         blocks.append(more_line(shown.hidden) + (f": {more_url}" if more_url else ""))
@@ -414,7 +431,7 @@ def _html_struck_url(url: str) -> str:
     return f'<del class="diff-old-url">{escape(_short_url(url))}</del>'
 
 
-def _html_link_item(link: LinkChange) -> str:
+def _html_link_item(link: LinkChange, prefix: str) -> str:
     label = f'<span class="diff-label">{_LINK_LABELS.get(link.kind, escape(link.kind))}</span> '
     if link.kind == "updated":
         renamed = (
@@ -427,16 +444,16 @@ def _html_link_item(link: LinkChange) -> str:
         old = f'<del class="diff-old-title">{escape(link.old_title or _short_url(link.url))}</del>'
         return f"{label}{old} {_ARROW} {_html_link(link.title, link.url)}"
     if link.kind == "moved":
-        origin = escape(_section_origin(link.old_section))
-        return f"{label}{_html_link(link.title, link.url)} <span class=\"diff-muted\">from {origin}</span>"
+        origin = escape(_section_origin(link.old_section, prefix))
+        return f'{label}{_html_link(link.title, link.url)} <span class="diff-muted">from {origin}</span>'
     if link.kind == "removed":
         return f'{label}<del class="diff-removed-link">{escape(link.title or _short_url(link.url))}</del>'
     return f'{label}<ins class="diff-new-link">{_html_link(link.title, link.url)}</ins>'
 
 
-def _html_heading(entry: ShownSection) -> str:
+def _html_heading(entry: ShownSection, prefix: str) -> str:
     section = entry.section
-    label = escape(section_label(section))
+    label = escape(entry.label)
     status = section.status
     if status == REMOVED:
         counts = (
@@ -445,16 +462,15 @@ def _html_heading(entry: ShownSection) -> str:
         )
         return (
             f'<h3 class="diff-heading"><span class="diff-tag diff-tag-removed">Removed</span> '
-            f'<del>{label}</del></h3>\n<p class="diff-summary-line">Section {label} removed: '
-            f"{counts}.</p>"
+            f'{label}<span class="diff-count"> · {counts}</span></h3>'
         )
     if status == ADDED:
         return f'<h3 class="diff-heading"><span class="diff-tag diff-tag-added">New</span> {label}</h3>'
     if status == MOVED:
-        origin = escape(_section_origin(section.old_key))
+        origin = escape(_section_origin(section.old_key, prefix))
         return (
             f'<h3 class="diff-heading"><span class="diff-tag diff-tag-moved">Moved</span> '
-            f'{label}</h3>\n<p class="diff-summary-line">Section moved here from {origin}.</p>'
+            f'{label}<span class="diff-count"> · from {origin}</span></h3>'
         )
     return f'<h3 class="diff-heading">{label}</h3>'
 
@@ -482,14 +498,15 @@ def render_html(
     for n, entry in enumerate(shown.sections):
         status = escape(entry.section.status, quote=True)
         out.append(f'<div class="diff-section diff-{status}" id="{entry.anchor}">')
-        out.append(_html_heading(entry))
+        out.append(_html_heading(entry, shown.prefix))
         out.extend(_html_paragraph(p) for p in entry.paragraphs)
         if entry.links:
             out.append('<ul class="diff-links">')
-            out.extend(
-                f'<li class="diff-link-{escape(link.kind, quote=True)}">{_html_link_item(link)}</li>'
-                for link in entry.links
-            )
+            for link in entry.links:
+                kind = escape(link.kind, quote=True)
+                out.append(
+                    f'<li class="diff-link-{kind}">{_html_link_item(link, shown.prefix)}</li>'
+                )
             out.append("</ul>")
         around = context.get(entry.section.key)
         if around and entry.section.status != REMOVED:
@@ -499,7 +516,11 @@ def render_html(
             )
         if navigation:
             following = shown.sections[n + 1].anchor if n + 1 < len(shown.sections) else ""
-            target, words = (following, "Next change") if following else ("changes", "Back to the first change")
+            target, words = (
+                (following, "Next change \N{DOWNWARDS ARROW}")
+                if following
+                else ("changes", "Back to the first change \N{UPWARDS ARROW}")
+            )
             out.append(f'<p class="diff-nav"><a href="#{target}">{words}</a></p>')
         out.append("</div>")
     if shown.hidden:
@@ -517,15 +538,15 @@ def render_html(
 
 _HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-_SEPARATOR = " \N{SINGLE RIGHT-POINTING ANGLE QUOTATION MARK} "
 
 
 def section_sources(markdown: str) -> dict[str, str]:
     """Each section's Markdown source by its heading-path key ("" = the introduction).
 
     A line scan (ATX headings outside fenced code), cheap enough for a page view; keys follow the
-    diff's rule (titles joined by " › ", a repeated path numbered " (2)"). A setext heading is
-    not split out: its text stays in the section before, which only widens that context.
+    diff's rule (titles joined by its separator, a repeated path numbered " (2)"). A setext
+    heading is not split out: its text stays in the section before, which only widens that
+    context.
     """
     from guide.markdown import inline_to_text
 
@@ -572,4 +593,3 @@ def section_context(
         if section.paragraphs and section.status in (CHANGED, MOVED) and sources.get(section.key):
             out[section.key] = str(render(sources[section.key]))
     return out
-
