@@ -172,7 +172,9 @@ def test_the_layout_is_tables_that_outlook_for_windows_keeps(v0_10_0, draft):
     assert outer and outer[0]["width"] == "100%" and outer[0]["role"] == "presentation"
     assert "<!--[if mso]><table " in html and 'width="600"' in html.split("<!--[if mso]>")[1]
     buttons = [
-        attrs for tag, attrs in tags if tag == "td" and "button" in (attrs.get("class") or "")
+        attrs
+        for tag, attrs in tags
+        if tag == "td" and (attrs.get("class") or "").split()[:1] == ["button"]
     ]
     assert [b["bgcolor"] for b in buttons] == ["#0b57d0", "#ffffff"]  # colour without CSS
 
