@@ -101,9 +101,10 @@ def section_label(section: SectionDiff, prefix: str = "") -> str:
 def shared_title(diff: GuideDiff) -> str:
     """The first heading of every section's path, when they all share one: a guide titled by
     its single "# Title" would otherwise repeat it in front of every change."""
-    firsts = {s.key.split(_SEPARATOR, 1)[0] for s in diff.sections if s.key}
-    nested = any(_SEPARATOR in s.key for s in diff.sections)
-    return firsts.pop() if len(firsts) == 1 and nested else ""
+    keys = [s.key for s in diff.sections if s.key]
+    firsts = {key.split(_SEPARATOR, 1)[0] for key in keys}
+    nested = any(_SEPARATOR in key for key in keys)
+    return firsts.pop() if len(keys) > 1 and len(firsts) == 1 and nested else ""
 
 
 def more_line(hidden: int) -> str:
@@ -391,7 +392,7 @@ def _html_spans(spans: Sequence[Span], *, status: str, code: bool) -> str:
         text = _html_text(span.text, code=code)
         if span.href and span.op != DELETE:
             if is_safe_url(span.href):
-                text = f'<a href="{escape(span.href, quote=True)}">{text}</a>'
+                text = f'<a href="{escape(span.href, quote=True)}" rel="noopener">{text}</a>'
             else:  # never an href: shown inert, so an editor can spot and fix it
                 text = f'{text} <code class="diff-url">{escape(span.href)}</code>'
         if span.op == INSERT and (status == CHANGED or span.href):
@@ -423,7 +424,7 @@ def _html_paragraph(change: ParagraphChange) -> str:
 def _html_link(title: str, url: str) -> str:
     text = escape(title or _short_url(url))
     if is_safe_url(url):
-        return f'<a href="{escape(url, quote=True)}">{text}</a>'
+        return f'<a href="{escape(url, quote=True)}" rel="noopener">{text}</a>'
     return f'{text} <code class="diff-url">{escape(url)}</code>'
 
 

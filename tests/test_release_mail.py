@@ -4,6 +4,7 @@ the diff, in the HTML and the text part alike."""
 
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import UTC, datetime
 from html.parser import HTMLParser
@@ -152,7 +153,7 @@ def test_the_mail_is_a_titled_english_document_with_ordered_headings(v0_9_0, v0_
     assert page.title == "The MLMW guide 0.10.1: Release 0.10.1, and 1 earlier release"
     levels = [level for level, _ in page.headings]
     assert levels[0] == 1
-    assert all(b <= a + 1 for a, b in zip(levels, levels[1:], strict=False))  # never skips a level
+    assert all(b <= a + 1 for a, b in itertools.pairwise(levels))  # never skips a level
 
 
 def test_the_narrow_screen_rules_win_over_the_inlined_styles(v0_10_0, draft):
