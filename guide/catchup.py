@@ -3,8 +3,10 @@
 One function serves every place that shows a change: the compare page, the admin's preview, the release
 mail (where `since` is the last version the subscriber was mailed) and, later, digests and the "what
 changed since you last read" page. It returns the net change of the content (one diff of the two
-texts, not a concatenation of each release's diff) and the changelog entries of every release in
-between, optionally only of some kinds.
+texts, not a concatenation of each release's diff: a change made in one release and undone in a
+later one is not there) and the changelog entries of every release in between, optionally only of
+some kinds. The texts are compared through Version.parsed(): a published version's parse is stored,
+so a catch-up loads two parses and diffs them.
 """
 
 from __future__ import annotations
@@ -56,5 +58,9 @@ def catch_up(
     for entry in ChangelogEntry.objects.filter(version__in=versions, **entry_filter):
         entries_by_version[entry.version_id].append(entry)
     releases = tuple(Release(v, tuple(entries_by_version[v.pk])) for v in versions)
-    diff = diff_guides(since.content if since is not None else None, until.content)
+    if since is not None and since.content == until.content:
+        diff = GuideDiff()  # republished without a content change: nothing to parse or load
+    else:
+        # Published versions' parses are stored (loaded, not parsed again); a draft's is live.
+        diff = diff_guides(since.parsed() if since is not None else None, until.parsed())
     return CatchUp(since=since, until=until, diff=diff, releases=releases)

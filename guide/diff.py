@@ -1,54 +1,66 @@
-"""Structural diff of two versions of a Markdown guide.
+"""The diff of two versions of a Markdown guide, as a reader means it: a diff of meaning, not of blocks.
 
-Subscribers are not told "line 812 changed": they are told which sections of the guide were added,
-removed or changed, which links appeared, disappeared, were retitled or moved, and which
-paragraphs were added or removed. That needs the document's structure, so both texts are parsed
-and the diff is computed on the parse, never on raw lines: re-wrapping a paragraph, or switching a
-link between inline and reference style, is then not a change.
+Subscribers are not told "line 812 changed". They are told, per section of the guide, which
+paragraphs changed, with the changed words marked; which links are new, gone, updated to a new
+address, retitled or moved; which sections were added, removed or moved under another heading.
+docs/diff.md says it in a reader's words. The rules:
 
-This module is pure Python with no Django import, so it can run in a worker, a management command
-or a test without settings. What it returns is immutable (frozen dataclasses and tuples; the one
-dict, ParsedGuide.links, is read-only by convention) and a GuideDiff exports to JSON.
+- Both texts are parsed (markdown-it-py, the parser the site renders with) and compared on the
+  parse, never on raw lines: re-wrapping a paragraph, reference- versus inline-style links and
+  emphasis markup are not changes. A section is a heading and what follows it up to the next
+  heading; its key is its heading path. A block is a paragraph (wherever it sits: list item,
+  quote), a table row, a code block or a heading that opens no section; each keeps where its
+  links are in its display text, so a word diff can carry their hrefs (Span.href).
+- Sections are matched by heading path and content (_match_sections): a section whose path
+  changed but whose content is (nearly) the same is "moved" (old_key), not removed + added; a
+  removed section is one compact item with counts.
+- Within a section, blocks are aligned with difflib's SequenceMatcher on their keys (display
+  text + hidden URLs); in each replaced run, old and new blocks are paired by word similarity
+  (_pair_blocks, more than half of the words and URLs in common), so a one-word fix is one
+  "changed" paragraph whose spans mark that word. "added"/"removed" are blocks with no
+  counterpart.
+- Links: identity is the URL (its first occurrence gives its title and section). An old URL gone
+  from the guide and a new one that appeared, at the same place in a paired block (same title,
+  or same position among the block's links) or with the same title in the same section, are one
+  "updated" link. If URL or title changes are all that changed in a block, no paragraph is
+  reported for it: the link change says it. A link change visible inside a reported paragraph
+  (a new link's "+" text) has in_paragraph=True and is not listed again.
 
-Parsing: the reading that counts is markdown-it-py's, the CommonMark parser the site renders with
-(guide.markdown), with the same table and strikethrough rules. But markdown-it-py is pure Python
-and takes ~1.3 s per version of a 10,000-link guide, most of it per link, where the requirement is
-a cold diff of two such texts in well under a second. So the parse comes from markdown-it-pyrs,
-the Rust port of markdown-it by the same organisation (~0.15 s for that guide, plus ~0.1 s to
-read its tree here). Both follow CommonMark, but they are not the same version of it: the tree is
-read so as to give exactly markdown-it-py's result, undoing the known differences (how URLs are
-normalised, how autolinks are shown) and, where the result could differ and cannot be derived
-(an IDN host, a symbol touching "*", a table with odd lines, a tab in a quote... see "Parsing with
-markdown-it-pyrs" below), parsing that one document with markdown-it-py instead. A typical guide
-never needs that; tests check the two readings against each other.
+The word diff: difflib's SequenceMatcher on word tokens (words, runs of whitespace, single
+punctuation characters), then diff-match-patch's semantic cleanup rule applied to the token
+regions (_word_regions). fast-diff-match-patch (the C++ diff-match-patch, with that cleanup
+built in) was tried and not kept: it diffs characters (a word mode means encoding each token as
+one character and decoding after), and its cleanup still leaves part-word edits on real fixes
+("contraints" -> "constraints" marks an inserted "s", not the word); and its 2.1.0 wheel
+installs a top-level `tests` package into site-packages, which shadows this repository's
+`tests` and broke the test suite on import. difflib on tokens marks whole words by
+construction, and with the cleanup rule on top a rewritten phrase reads as one deletion and one
+insertion. Blocks are short, so its speed is no concern (~20 µs for a typical paragraph).
 
-Cost: parsing still dominates, so parses are memoised and diff_guides also accepts ParsedGuide
-(which pickles) for callers that keep one per version. The diff itself is linear in links and
-sections (dicts keyed by URL and section key) plus one SequenceMatcher per changed section: ~20 ms
-for that guide. See bench/diff_bench.py.
+This module is pure Python with no Django import, so it can run in a worker, a management
+command or a test without settings. What it returns is immutable (frozen dataclasses and
+tuples) and a GuideDiff exports to JSON (to_dict/from_dict).
+
+Cost: parsing dominates (markdown-it-py, ~1.3 s for a 10,000-link guide), so parses are
+memoised here and a published version's parse is stored once (guide.parses, keyed by a hash of
+its content; ParsedGuide.to_data is its compact form); diff_guides accepts ParsedGuide. The
+diff itself is linear in links and sections (dicts keyed by URL and section) plus one
+SequenceMatcher per changed section and one word diff per changed block. See
+bench/diff_bench.py.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-import unicodedata
-from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
-from urllib.parse import unquote
 
 from markdown_it import MarkdownIt
-from markdown_it.common.normalize_url import normalizeLink, normalizeLinkText, validateLink
-from markdown_it.rules_block.state_block import StateBlock
-from markdown_it.rules_block.table import table as table_rule
-from markdown_it.rules_inline.autolink import AUTOLINK_RE, EMAIL_RE
 from markdown_it.token import Token
-from markdown_it_pyrs import MarkdownIt as RustMarkdownIt
-from markdown_it_pyrs import Node
 
 __all__ = [
     "ADDED",
@@ -429,25 +441,53 @@ class GuideDiff:
         return cls(tuple(SectionDiff.from_dict(s) for s in data.get("sections", ())))
 
 
+# A link occurrence in a block: where its text is in the block's display text, and its URL.
+LinkSpan = tuple[int, int, str]
+
+
 @dataclass(frozen=True, slots=True)
 class ParsedSection:
     key: str  # heading path, unique within the document ("" for the introduction)
+    base: str  # the heading path without the suffix that makes a duplicate unique: "A" for "A (2)"
     title: str
     level: int
-    links: tuple[Link, ...]  # distinct URLs in this section, first occurrence in the section
     blocks: tuple[str, ...]  # display text of each block
     # What blocks are compared on: the display text plus the link/image URLs (and raw HTML) the
-    # text hides, so a changed href changes the section although its visible text did not.
+    # text hides, so a changed href changes the block although its visible text did not.
     block_keys: tuple[str, ...]
+    # Per block, its links in order: (start, end, url), text[start:end] being the link's text.
+    block_links: tuple[tuple[LinkSpan, ...], ...]
+    heading_links: tuple[tuple[str, str], ...] = ()  # (url, title) of links in the heading
+    code: frozenset[int] = frozenset()  # indices of the code blocks
+
+    @property
+    def links(self) -> tuple[Link, ...]:
+        """Distinct URLs in this section, each at its first occurrence in the section."""
+        found: dict[str, Link] = {}
+        for url, title in self.heading_links:
+            found.setdefault(url, Link(url, title, self.key))
+        for text, spans in zip(self.blocks, self.block_links, strict=True):
+            for start, end, url in spans:
+                if url not in found:
+                    found[url] = Link(url, text[start:end], self.key)
+        return tuple(found.values())
 
 
 @dataclass(frozen=True, slots=True)
 class ParsedGuide:
+    """A guide read for diffing: its sections in document order. Immutable; pickles; and
+    to_data/from_data give a compact builtin-only form (what guide.parses stores)."""
+
     sections: tuple[ParsedSection, ...]
-    # url -> first occurrence in the document, in document order. A plain dict so that a
-    # ParsedGuide pickles (to persist or cache it per version); parses are shared through the
-    # parse cache, so treat it as read-only.
-    links: dict[str, Link] = field(hash=False)
+
+    @property
+    def links(self) -> dict[str, Link]:
+        """url -> first occurrence in the document, in document order (computed on each call)."""
+        found: dict[str, Link] = {}
+        for section in self.sections:
+            for link in section.links:
+                found.setdefault(link.url, link)
+        return found
 
     @property
     def urls(self) -> frozenset[str]:
@@ -457,13 +497,56 @@ class ParsedGuide:
     def section_keys(self) -> tuple[str, ...]:
         return tuple(s.key for s in self.sections)
 
+    def to_data(self) -> list[Any]:
+        """Builtin-only form (lists, tuples, strings, ints): what is stored for a version."""
+        return [
+            (
+                s.key,
+                s.base,
+                s.title,
+                s.level,
+                s.blocks,
+                # Most blocks have no hidden part: store None rather than the text again.
+                tuple(k if k != t else None for k, t in zip(s.block_keys, s.blocks, strict=True)),
+                s.block_links,
+                s.heading_links,
+                tuple(sorted(s.code)),
+            )
+            for s in self.sections
+        ]
 
-_EMPTY_GUIDE = ParsedGuide(sections=(), links={})
+    @classmethod
+    def from_data(cls, data: Sequence[Sequence[Any]]) -> ParsedGuide:
+        sections = []
+        for key, base, title, level, blocks, keys, links, heading, code in data:
+            blocks = tuple(blocks)
+            sections.append(
+                ParsedSection(
+                    key=key,
+                    base=base,
+                    title=title,
+                    level=level,
+                    blocks=blocks,
+                    block_keys=tuple(
+                        t if k is None else k for k, t in zip(keys, blocks, strict=True)
+                    ),
+                    block_links=tuple(tuple(tuple(x) for x in spans) for spans in links),
+                    heading_links=tuple(tuple(x) for x in heading),
+                    code=frozenset(code),
+                )
+            )
+        return cls(tuple(sections))
+
+
+_EMPTY_GUIDE = ParsedGuide(sections=())
 
 
 # --------------------------------------------------------------------------------------------
 # Parsing
 # --------------------------------------------------------------------------------------------
+
+# What reading a paragraph gives: display text, links (start, end, url) in it, hidden parts.
+_Inline = tuple[str, list[LinkSpan], list[str]]
 
 
 def _collapse(text: str) -> str:
@@ -471,39 +554,45 @@ def _collapse(text: str) -> str:
 
 
 class _Builder:
-    """Accumulates sections while walking the parse once, in document order."""
+    """Accumulates sections while walking the token stream once, in document order."""
 
     def __init__(self) -> None:
         self.sections: list[ParsedSection] = []
-        self.links: dict[str, Link] = {}
         self.seen_keys: set[str] = {""}
         # (level, title) of the enclosing headings, outermost first.
         self.path: list[tuple[int, str]] = []
-        self.key = ""
+        self.key = self.base = ""
         self.title = INTRO_TITLE
         self.level = 0
-        self.section_links: dict[str, Link] = {}
+        self.heading_links: tuple[tuple[str, str], ...] = ()
         self.blocks: list[str] = []
         self.block_keys: list[str] = []
+        self.block_links: list[tuple[LinkSpan, ...]] = []
+        self.code: set[int] = set()
 
     def flush(self) -> None:
         # The introduction only exists if there is something before the first heading; an
         # empty one would show up as "added" in every first-version diff.
-        if self.level == 0 and not self.blocks and not self.section_links:
+        if self.level == 0 and not self.blocks:
             return
         self.sections.append(
             ParsedSection(
                 key=self.key,
+                base=self.base,
                 title=self.title,
                 level=self.level,
-                links=tuple(self.section_links.values()),
                 blocks=tuple(self.blocks),
                 block_keys=tuple(self.block_keys),
+                block_links=tuple(self.block_links),
+                heading_links=self.heading_links,
+                code=frozenset(self.code),
             )
         )
 
-    def heading(self, level: int, title: str) -> None:
+    def heading(self, level: int, inline: _Inline) -> None:
         self.flush()
+        text, links, _ = inline
+        title = text or UNTITLED
         while self.path and self.path[-1][0] >= level:
             self.path.pop()
         self.path.append((level, title))
@@ -513,733 +602,46 @@ class _Builder:
             n += 1
             key = f"{base} ({n})"
         self.seen_keys.add(key)
-        self.key, self.title, self.level = key, title, level
-        self.section_links = {}
+        self.key, self.base, self.title, self.level = key, base, title, level
+        self.heading_links = tuple((url, text[start:end]) for start, end, url in links)
         self.blocks = []
         self.block_keys = []
+        self.block_links = []
+        self.code = set()
 
-    def add_links(self, links: Iterable[tuple[str, str]]) -> None:
-        section_links = self.section_links
-        for url, title in links:
-            if url in section_links:
-                continue
-            link = Link(url, title, self.key)
-            section_links[url] = link
-            self.links.setdefault(url, link)
-
-    def add_block(self, text: str, hidden: Sequence[str] = ()) -> None:
+    def add_block(
+        self, text: str, hidden: Sequence[str] = (), links: Sequence[LinkSpan] = ()
+    ) -> None:
         self.blocks.append(text)
         # "\x1f" (unit separator) counts as whitespace for str.split, so collapsed text never
         # holds one and neither does a normalised URL: the joined identity is unambiguous.
         self.block_keys.append("\x1f".join((text, *hidden)) if hidden else text)
+        self.block_links.append(tuple(links) if links else ())
 
-    def add_inline_block(self, inline: tuple[str, list[tuple[str, str]], list[str]]) -> None:
-        """A paragraph (wherever it sits: list item, quote) or a heading that opens no section."""
-        text, links, hidden = inline
-        if links:
-            section_links = self.section_links
-            for url, title in links:  # add_links, inlined: this runs for every block
-                if url not in section_links:
-                    link = Link(url, title, self.key)
-                    section_links[url] = link
-                    self.links.setdefault(url, link)
-        self.blocks.append(text)
-        self.block_keys.append("\x1f".join((text, *hidden)) if hidden else text)
-
-    def add_row(self, cells: Iterable[tuple[str, list[tuple[str, str]], list[str]]]) -> None:
+    def add_row(self, cells: Iterable[_Inline]) -> None:
         """A table row is one block: its cells' texts joined by " | "."""
         texts: list[str] = []
         hidden: list[str] = []
-        for text, links, cell_hidden in cells:
-            self.add_links(links)
+        links: list[LinkSpan] = []
+        offset = 0
+        for text, cell_links, cell_hidden in cells:
+            if texts:
+                offset += len(_CELL_SEPARATOR)
+            links.extend((offset + start, offset + end, url) for start, end, url in cell_links)
             texts.append(text)
             hidden.extend(cell_hidden)
-        self.add_block(" | ".join(texts), hidden)
+            offset += len(text)
+        self.add_block(_CELL_SEPARATOR.join(texts), hidden, links)
 
     def add_code(self, content: str, info: str) -> None:
         # Code is whitespace-sensitive: keep it as written (minus the final newline), and let
         # the language of a fence count too.
         info = info.strip()
+        self.code.add(len(self.blocks))
         self.add_block(content.rstrip("\n"), (f"lang:{info}",) if info else ())
 
 
-# --------------------------------------------------------------------------------------------
-# Parsing with markdown-it-pyrs (the fast path)
-#
-# Its tree is read so as to give exactly what markdown-it-py's token stream gives (read further
-# down, kept as the fallback and as the tests' reference). Both parsers port markdown-it, but
-# markdown-it-pyrs (markdown-it.rs 0.6) follows CommonMark 0.30 and older markdown-it rules, and
-# markdown-it-py 4 follows CommonMark 0.31.2 and markdown-it 14. Where their outputs differ, this
-# reading undoes the difference, or gives up where it cannot derive markdown-it-py's result:
-#
-# - URLs. markdown-it-pyrs only percent-encodes a destination; markdown-it-py runs it through
-#   mdurl, which also trims it and may rewrite the host (punycode, odd ports). One regex on the
-#   encoded URL shows that nearly every URL comes out the same; otherwise markdown-it-py's own
-#   normalizeLink, applied to the encoded URL, gives its result, unless the host held characters
-#   that got encoded (an IDN host) or the destination was blank at an end. See _href.
-# - Autolinks. markdown-it-py shows them decoded (percent-escapes, punycode): the URL as written,
-#   which the tree keeps, is decoded the same way.
-# - Input. markdown-it-py turns NUL into U+FFFD, and has no line for a last line of blanks with
-#   no newline: the text given to the Rust parser is normalised alike.
-# - CommonMark 0.31. Unicode symbols (€, →, emoji) are punctuation next to "*", "_", "~~"; more
-#   forms of HTML comments and declarations ("<!-->", "<!-- a -- b -->", "<!doctype"); <search>
-#   instead of <source> among HTML block tags. Gives up where that can matter.
-# - markdown-it 14. Tables: a delimiter row needs no "|", the header does, and other lines end a
-#   table: a table is taken only if it sits on its own (check_tables). A lazy line that looks like
-#   a list item ends a paragraph in a quote or list. A tab after quote or list markers is
-#   expanded otherwise. Content is trimmed of all Unicode white space. Gives up in those cases.
-# - Quirks: the Rust port pairs "~~~~" and code spans in link labels otherwise, falls back to a
-#   shortcut reference in "[a][[x](/u)]", and panics on "[" followed by an unclosed code span
-#   (markdown-it.rs issue #40); markdown-it-py finds a reference label after a "(" that opens no
-#   inline link ("[](([a]"). Gives up in those cases (a panic is caught).
-# - markdown-it-py stops reading blocks nested 20 deep. Gives up from 16.
-#
-# Giving up raises _Unmatched (as do a node kind not expected and text Rust cannot take, such as
-# a lone surrogate), and parse_guide then parses that document with markdown-it-py: slower, same
-# result. A guide made of headings, lists of links, paragraphs, quotes, code and plain tables
-# never needs it. The checks were found, and are kept honest, by comparing both readings on
-# generated documents (tests/test_diff_properties.py).
-# --------------------------------------------------------------------------------------------
-
-
-class _Unmatched(Exception):
-    """The tree holds something whose markdown-it-py reading cannot be derived from it."""
-
-
-class _BlockMet(Exception):
-    """_read_inline met a block where a list item was hoped to hold only inline content."""
-
-
-# Built once: constructing a parser compiles its rule chains, which is not free.
-_RUST_MD = RustMarkdownIt("commonmark").enable_many(["table", "strikethrough"])
-
-_CONTAINERS = frozenset({"blockquote", "bullet_list", "ordered_list", "list_item"})
-_BLOCKS = _CONTAINERS | {
-    "paragraph",
-    "heading",
-    "lheading",
-    "fence",
-    "code_block",
-    "html_block",
-    "table",
-    "hr",
-    "definition",
-}
-# Inline nodes that only wrap others (their markup is dropped).
-_WRAPPERS = frozenset({"em", "strong", "strikethrough"})
-# markdown-it-py stops reading blocks nested 20 deep (a quote, a list and a list item count one
-# each): from a safe margin below that, the document is left to it.
-_MAX_DEPTH = 16
-
-# What mdurl (behind markdown-it-py's normalizeLink) reads as a protocol, "//" and authority
-# (user, host, port). Only the authority gets rewritten, and never when it is plain ASCII labels
-# with an optional port.
-_URL_HEAD = re.compile(r"([a-z0-9.+-]+:)?(//)?([^/?#]*)", re.IGNORECASE)
-_PLAIN_AUTHORITY = re.compile(r"(?:[+A-Za-z0-9_-]{0,63}\.)*[+A-Za-z0-9_-]{0,63}(?::[0-9]*)?")
-# Both at once, on the whole URL (possessive: the protocol and "//" are taken when there).
-_PLAIN_URL = re.compile(
-    r"(?:[a-z0-9.+-]+:)?+(?://)?+(?:[+A-Za-z0-9_-]{0,63}\.)*[+A-Za-z0-9_-]{0,63}(?::[0-9]*)?"
-    r"(?=[/?#]|\Z)",
-    re.IGNORECASE | re.ASCII,
-)
-_plain_url = _PLAIN_URL.match
-_NEWLINES = re.compile(r"\r\n?")
-_EDGE_ESCAPES = re.compile(r"\A(?:%[0-9A-Fa-f]{2})+|(?:%[0-9A-Fa-f]{2})+\Z")
-# A run of emphasis or strikethrough delimiters.
-_DELIMITER_RUN = re.compile(r"[*_~]+")
-# White space for markdown-it (isWhiteSpace): what decides, with punctuation, whether a run of
-# delimiters can open or close.
-_MARKDOWN_IT_SPACE = frozenset(
-    "\t\n\v\f\r \xa0\u1680\u202f\u205f\u3000" + "".join(map(chr, range(0x2000, 0x200B)))
-)
-# A line that could be the delimiter row of a table for markdown-it-py, once the markers of
-# quotes around it are removed; and what precedes the header in a list item or a quote.
-_DELIMITER_LIKE = re.compile(r"^[ \t>]*([|:-][ \t|:-]*)$", re.MULTILINE)
-_CONTAINER_PREFIX = re.compile(r"^(?:[ \t>]|(?:[-+*]|[0-9]{1,9}[.)])(?=[ \t]|$))*")
-# A table row that some block rule might take as the start of a block that ends the table.
-_BODY_ROW_RISK = re.compile(
-    r"[ \t]*(?:```|~~~|[><]|#{1,6}(?:[ \t]|$)|(?:[-+*]|[0-9]{1,9}[.)])(?:[ \t]|$)|(?:[-*_][ \t]*){3,}$)"
-)
-# The start of a list item, once leading blanks are gone.
-_LIST_MARKER = re.compile(r"(?:[-+*]|[0-9]{1,9}[.)])(?:[ \t]|$)")
-
-# HTML block tags of one CommonMark version and not the other.
-_HTML_TAG_CHANGED = re.compile(r"[ \t]*</?(?:search|source)(?:[ \t\n/>]|\Z)", re.IGNORECASE)
-
-
-def _is_symbol(char: str) -> bool:
-    return bool(char) and char > "\x7f" and unicodedata.category(char)[0] == "S"
-
-
-def _blank_at_ends(url: str) -> bool:
-    """Whether the encoded `url` may start or end with a blank, which mdurl would trim."""
-    for match in _EDGE_ESCAPES.finditer(url):
-        text = unquote(match.group())
-        if (match.start() == 0 and text[0].isspace()) or (
-            match.end() == len(url) and text[-1].isspace()
-        ):
-            return True
-    return False
-
-
-def _href(url: str) -> str:
-    """markdown-it-py's href for a link or image to which markdown-it-pyrs gives `url`.
-
-    markdown-it-pyrs gives encode(dest), markdown-it-py encode(format(parse(dest))) with the host
-    punycoded. Both encode the same characters and neither touches ":", "/", "?", "#", so if the
-    protocol, "//" and authority of `url` hold no escape, dest has the very same ones: mdurl reads
-    the same host from both, and the rest goes through parse and format unchanged (already
-    encoded). Hence normalizeLink(url) is markdown-it-py's href, and it is `url` itself when the
-    authority is plain, or when there is none (no protocol, no "//").
-    """
-    if "%" in url and _blank_at_ends(url):
-        raise _Unmatched("a destination with blanks at its ends")
-    plain = _PLAIN_URL.match(url)
-    if plain is not None and plain.end() <= 255:
-        return url  # the common case, in one test: the next two, as one regex
-    protocol, slashes, authority = _URL_HEAD.match(url).groups()  # type: ignore[union-attr]
-    if not (protocol or slashes):
-        return url  # no host to read: mdurl only splits and re-joins it
-    if len(authority) <= 255 and _PLAIN_AUTHORITY.fullmatch(authority):
-        return url
-    if "%" in authority:
-        raise _Unmatched("a host with encoded characters")
-    href = normalizeLink(url)
-    if href != url and not validateLink(href):
-        raise _Unmatched("a URL markdown-it-py refuses")
-    return href
-
-
-def _autolink(node: Node) -> tuple[str, str]:
-    """(href, text) of an autolink as markdown-it-py makes them, from the URL as written."""
-    (child,) = node.children
-    source = child.meta["markup"]  # what is between "<" and ">"
-    if AUTOLINK_RE.match(source):
-        authority = _URL_HEAD.match(source).group(3)  # type: ignore[union-attr]
-        if (
-            "%" not in source
-            and not source[-1].isspace()  # mdurl would trim it
-            and len(authority) <= 255
-            and _PLAIN_AUTHORITY.fullmatch(authority)
-            and "xn--" not in authority.lower()
-        ):
-            return node.meta["url"], source  # nothing to encode, nothing to decode
-        href = normalizeLink(source)
-    elif EMAIL_RE.match(source):
-        href = normalizeLink("mailto:" + source)
-    else:
-        raise _Unmatched("an autolink markdown-it-py does not see")
-    if not validateLink(href):
-        raise _Unmatched("an autolink markdown-it-py refuses")
-    return href, normalizeLinkText(source)
-
-
-def _check_text(content: str) -> str:
-    """Give up on text that markdown-it-py may read otherwise; return it."""
-    # "<!" starts an HTML comment or declaration in more ways in CommonMark 0.31 ("<!-->",
-    # "<!-- a -- b -->", "<!doctype html>"): for markdown-it-py, this text may be inline HTML.
-    if "<!" in content:
-        raise _Unmatched("text that may be HTML for CommonMark 0.31")
-    # The parsers pair runs of "~" differently ("~~a~~~~b~~").
-    if "~~" in content:
-        raise _Unmatched("tildes left as text")
-    # After "[a](" that is no inline link, markdown-it-py looks for a reference label a little
-    # further ("[](([a]" is a link to a's URL), the Rust parser does not.
-    if "](" in content:
-        raise _Unmatched('"](" left as text')
-    return content
-
-
-def _code(node: Node) -> Iterator[str]:
-    """The text of a code span (code is read before HTML: no "<!" to worry about)."""
-    for child in node.children:
-        if child.name != "text":
-            raise _Unmatched(f"{child.name!r} in a code span")
-        yield child.meta["content"]
-
-
-def _read_inline(
-    nodes: Iterable[Node],
-) -> tuple[list[str], list[tuple[str, str]], list[str], list[int]]:
-    """Parts of the plain text, links (href, title), hidden identity parts and line starts.
-
-    _walk_inline on the tree. Opening and closing a link are events, as link_open and link_close
-    are there, so that a link in a link (an autolink in a link's text) reads the same. Iterative,
-    with a stack of the iterators to resume: this loop runs for every inline node of the guide.
-    """
-    parts: list[str] = []
-    links: list[tuple[str, str]] = []
-    hidden: list[str] = []
-    breaks: list[int] = []  # where in parts a line starts (after a line break)
-    href: str | None = None
-    start = 0
-    link_end = -1  # len(parts) after the last link or image
-    stack: list[tuple[Iterator[Node], bool]] = []  # (iterator to resume, closes a link)
-    nodes = iter(nodes)
-    while True:
-        for node in nodes:
-            name = node.name
-            if name == "text":
-                content: str = node.meta["content"]
-                if "<!" in content or "~~" in content or "](" in content:
-                    _check_text(content)
-                if content[:1] in ("[", "(") and len(parts) == link_end:
-                    _bracket_after_link()
-                parts.append(content)
-            elif name == "link":
-                href = node.meta["url"]
-                if "%" in href or (plain := _plain_url(href)) is None or plain.end() > 255:
-                    href = _href(href)  # else it is plain: see _href
-                hidden.append(href)
-                children = node.children
-                if len(children) == 1 and children[0].name == "text":  # the common case, inline
-                    content = children[0].meta["content"]
-                    if "<!" in content or "~~" in content or "](" in content:
-                        _check_text(content)
-                    parts.append(content)
-                    links.append((href, " ".join(content.split())))
-                    href = None
-                    link_end = len(parts)
-                    continue
-                start = len(parts)
-                stack.append((nodes, True))
-                nodes = iter(children)
-                break
-            elif name == "text_special":  # an escaped character or an entity
-                parts.append(node.meta["content"])
-            elif name in _WRAPPERS:
-                stack.append((nodes, False))
-                nodes = iter(node.children)
-                break
-            elif name == "softbreak" or name == "hardbreak":
-                parts.append(" ")
-                breaks.append(len(parts))
-            elif name == "code_inline":
-                parts.extend(_code(node))
-            elif name == "image":
-                hidden.append("img:" + _href(node.meta["url"]))
-                _read_plain(node.children, parts, breaks)
-                link_end = len(parts)
-            elif name == "autolink":
-                href, text = _autolink(node)
-                hidden.append(href)
-                links.append((href, _collapse(text)))
-                parts.append(text)
-                href = None
-            elif name == "html_inline":
-                content = node.meta["content"]
-                if _HTML_TAG_CHANGED.match(content):
-                    raise _Unmatched("an HTML tag whose kind changed")
-                hidden.append(_collapse(content))
-            elif name in _BLOCKS and not stack:
-                raise _BlockMet
-            else:
-                raise _Unmatched(f"inline node {name!r}")
-        else:  # this level is done: resume the one above, closing a link if it opened one
-            if not stack:
-                return parts, links, hidden, breaks
-            nodes, closes_link = stack.pop()
-            if closes_link:
-                link_end = len(parts)
-                if href is not None:
-                    links.append((href, _collapse("".join(parts[start:]))))
-                    href = None
-
-
-def _bracket_after_link() -> None:
-    # "[a][[x](/v)]": markdown-it-py reads "[[x](/v)]" as the label of a full reference (which
-    # then fails); the Rust parser falls back to the shortcut reference "[a]". And "[a](([b]"
-    # is a link to b's URL for markdown-it-py (see _check_text), "[a]" then text for the other.
-    raise _Unmatched('"[" or "(" right after a link')
-
-
-def _read_plain(nodes: Iterable[Node], parts: list[str], breaks: list[int]) -> None:
-    """Append the plain text of an image's description (_plain_parts on the tree)."""
-    link_end = -1
-    for node in nodes:
-        name = node.name
-        if name == "text":
-            content = _check_text(node.meta["content"])
-            if content[:1] in ("[", "(") and len(parts) == link_end:
-                _bracket_after_link()
-            parts.append(content)
-        elif name == "text_special":
-            parts.append(node.meta["content"])
-        elif name == "softbreak" or name == "hardbreak":
-            parts.append(" ")
-            breaks.append(len(parts))
-        elif name in _WRAPPERS:
-            _read_plain(node.children, parts, breaks)
-        elif name == "code_inline":
-            parts.extend(_code(node))
-        elif name == "link" or name == "image":
-            _href(node.meta["url"])  # markdown-it-py must see a link (an image) there too
-            _read_plain(node.children, parts, breaks)
-            link_end = len(parts)
-        elif name == "autolink":
-            parts.append(_autolink(node)[1])
-        elif name != "html_inline":
-            raise _Unmatched(f"inline node {name!r}")
-
-
-class _TreeReader:
-    """Reads the tree of one document into a _Builder, as _parse_tokens reads the tokens."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.source_bytes: bytes | None = None  # encoded when first needed (srcmap is in bytes)
-        self.line_ends: list[int] | None = None  # byte offsets of the "\n"s, when first needed
-        self.tabs = "\t" in source
-        self.tables: list[tuple[Node | None, Node, Node | None]] = []  # top-level, with siblings
-        self.b = _Builder()
-
-    def bytes(self) -> bytes:
-        if self.source_bytes is None:
-            self.source_bytes = self.source.encode()
-        return self.source_bytes
-
-    def line_of(self, offset: int) -> int:
-        """The 0-based line holding the byte at `offset`."""
-        if self.line_ends is None:
-            self.line_ends = [m.start() for m in re.finditer(b"\n", self.bytes())]
-        return bisect_left(self.line_ends, offset)
-
-    def inline(
-        self, nodes: Iterable[Node], span: Node, depth: int = 0
-    ) -> tuple[str, list[tuple[str, str]], list[str]]:
-        """_walk_inline of some inline nodes, which lie in the source of `span`.
-
-        `depth` is the number of quotes, lists and list items they are in.
-        """
-        return self.checked(*_read_inline(nodes), span, depth)
-
-    def checked(
-        self,
-        parts: list[str],
-        links: list[tuple[str, str]],
-        hidden: list[str],
-        breaks: list[int],
-        span: Node,
-        depth: int,
-    ) -> tuple[str, list[tuple[str, str]], list[str]]:
-        """Finish inline(): the text, once sure that markdown-it-py reads the same."""
-        raw = "".join(parts)
-        text = " ".join(raw.split())  # _collapse, inlined: this runs for every block
-        # A backtick left as text (no closing run) can make the Rust parser read a link label
-        # differently (or panic: see _parse_tree); label scans start at each "[".
-        if "`" in text and ("[" in text or hidden):
-            raise _Unmatched("a backtick left as text, and a bracket")
-        if not text.isascii():
-            self.check_delimiters(span)
-        # markdown-it-py trims a paragraph, a heading, a cell of Unicode white space (mdTrim); the
-        # Rust parser of spaces and tabs only, which can change how the edge is read.
-        if raw and (
-            (raw[0].isspace() and raw[0] not in " \t\n")
-            or (raw[-1].isspace() and raw[-1] not in " \t\n")
-        ):
-            raise _Unmatched("unusual white space at the edge of a block")
-        # In a quote or a list, a line that starts like a list item ends the paragraph for
-        # markdown-it-py (an item, or the end of the container); the Rust parser may read it as
-        # a lazy continuation of the paragraph instead.
-        if depth and breaks:
-            for i in breaks:
-                if _LIST_MARKER.match("".join(parts[i : i + 3])):
-                    raise _Unmatched("a line like a list item in a paragraph in a container")
-        return text, links, hidden
-
-    def check_container(self, container: Node) -> None:
-        """Give up on a top-level quote or list that holds a tab.
-
-        The parsers expand a tab after the markers of quotes and list items differently: code
-        keeps it (markdown-it-py) or spaces (markdown-it-pyrs), and a line can even be code
-        for one and a paragraph for the other.
-        """
-        if self.tabs:
-            start, end = container.srcmap  # type: ignore[misc]
-            source = self.bytes()
-            if b"\t" in source[source.rfind(b"\n", 0, start) + 1 : end]:
-                raise _Unmatched("a tab in a quote or a list")
-
-    def runs_to_the_end(self, code: Node) -> bool:
-        """Whether code runs to the end of the document.
-
-        In a container, markdown-it-py drops a last line of blanks after ">" from such code.
-        """
-        return code.srcmap[1] >= len(self.bytes())  # type: ignore[index]
-
-    def check_delimiters(self, span: Node) -> None:
-        """Give up if a run of delimiters in `span` may open or close for one parser only.
-
-        A symbol (€, →, an emoji) is punctuation for CommonMark 0.31, not for 0.30: next to a
-        run, it changes whether the run can open or close unless the run's other side is white
-        space (or the start or end of a line).
-        """
-        source = self.bytes()
-        start, end = span.srcmap or (0, len(source))
-        text = source[start:end].decode(errors="replace")
-        for match in _DELIMITER_RUN.finditer(text):
-            before = text[match.start() - 1] if match.start() else ""
-            after = text[match.end() : match.end() + 1]
-            if (_is_symbol(after) and before and before not in _MARKDOWN_IT_SPACE) or (
-                _is_symbol(before) and after and after not in _MARKDOWN_IT_SPACE
-            ):
-                raise _Unmatched("a delimiter next to a symbol")
-
-    def blocks(self, parent: Node, depth: int) -> None:
-        b = self.b
-        # The tree leaves out the paragraph around the text of a tight list item: a run of
-        # inline nodes among blocks is such a paragraph.
-        run: list[Node] = []
-        children = parent.children
-        for i, node in enumerate(children):
-            name = node.name
-            if name not in _BLOCKS:
-                run.append(node)
-                continue
-            if run:
-                b.add_inline_block(self.inline(run, parent, depth))
-                run = []
-            if name == "paragraph":
-                b.add_inline_block(self.inline(node.children, node, depth))
-            elif name == "bullet_list" or name == "ordered_list":
-                if depth + 2 >= _MAX_DEPTH:
-                    raise _Unmatched("deep nesting")
-                if not depth:
-                    self.check_container(node)
-                self.items(node, depth + 2)
-            elif name in _CONTAINERS:
-                if depth + 1 >= _MAX_DEPTH:
-                    raise _Unmatched("deep nesting")
-                if not depth:
-                    self.check_container(node)
-                self.blocks(node, depth + 1)
-            elif name == "heading" or name == "lheading":
-                # Only top-level headings split the guide into sections: a "#" line inside a
-                # quote or a list item is part of that quote or item, which continues after it.
-                if depth:
-                    b.add_inline_block(self.inline(node.children, node, depth))
-                else:
-                    text, links, _ = self.inline(node.children, node)
-                    b.heading(node.meta["level"], text or UNTITLED)
-                    b.add_links(links)
-            elif name == "table":
-                if depth:
-                    raise _Unmatched("a table in a container")
-                self.tables.append(
-                    (
-                        children[i - 1] if i else None,
-                        node,
-                        children[i + 1] if i + 1 < len(children) else None,
-                    )
-                )
-                for part in node.children:
-                    _expect(part, "thead", "tbody")
-                    for row in part.children:
-                        _expect(row, "trow")
-                        b.add_row(
-                            self.inline(_expect(cell, "tcell").children, row)
-                            for cell in row.children
-                        )
-            elif name == "fence" or name == "code_block":
-                if depth and self.runs_to_the_end(node):
-                    raise _Unmatched("code in a container that runs to the end")
-                meta = node.meta
-                b.add_code(meta["content"], meta.get("info", ""))
-            elif name == "html_block":
-                content = node.meta["content"]
-                if _HTML_TAG_CHANGED.match(content):
-                    raise _Unmatched("an HTML tag whose kind changed")
-                b.add_block(_collapse(content))
-            # "hr" and "definition" (of a reference) have no text.
-        if run:
-            b.add_inline_block(self.inline(run, parent, depth))
-
-    def items(self, list_node: Node, depth: int) -> None:
-        """Read the items of a list, at `depth` (counting the list and the item).
-
-        Most items of a guide are tight and hold one line: text and links with plain text. Those
-        are read right here, the hot loop of parsing a guide (as _read_inline would read them);
-        any other item goes the general way.
-        """
-        b = self.b
-        for item in list_node.children:
-            if item.name != "list_item":
-                raise _Unmatched(f"{item.name!r} in a list")
-            nodes = item.children
-            if not nodes:
-                continue
-            parts: list[str] = []
-            links: list[tuple[str, str]] = []
-            hidden: list[str] = []
-            link_end = -1
-            for node in nodes:
-                name = node.name
-                if name == "text":
-                    content = node.meta["content"]
-                    if "<!" in content or "~~" in content or "](" in content:
-                        _check_text(content)
-                    if content[:1] in ("[", "(") and len(parts) == link_end:
-                        _bracket_after_link()
-                    parts.append(content)
-                elif name == "link":
-                    children = node.children
-                    if len(children) != 1 or children[0].name != "text":
-                        break
-                    url = node.meta["url"]
-                    if "%" in url or (plain := _plain_url(url)) is None or plain.end() > 255:
-                        url = _href(url)
-                    content = children[0].meta["content"]
-                    if "<!" in content or "~~" in content or "](" in content:
-                        _check_text(content)
-                    parts.append(content)
-                    hidden.append(url)
-                    links.append((url, " ".join(content.split())))
-                    link_end = len(parts)
-                else:
-                    break
-            else:
-                raw = "".join(parts)
-                text = " ".join(raw.split())
-                if "`" in text or not text.isascii() or raw[:1].isspace() or raw[-1:].isspace():
-                    b.add_inline_block(self.checked(parts, links, hidden, [], item, depth))
-                else:  # what checked() would find: nothing to check
-                    b.add_inline_block((text, links, hidden))
-                continue
-            try:
-                inline = self.inline(nodes, item, depth)
-            except _BlockMet:  # not a tight item of text only
-                self.blocks(item, depth)
-            else:
-                b.add_inline_block(inline)
-
-    def check_tables(self) -> None:
-        """Give up unless both parsers see the same tables, with the same rows.
-
-        The table rules differ (markdown-it-py's comes from markdown-it 14, the Rust one needs no
-        "|" at all, ends a table at other lines...), but they agree on a table that sits on its
-        own: that is what is checked. Any line that markdown-it-py could take for the delimiter
-        row of a table must be one of those tables'.
-        """
-        if not self.tables and "|" not in self.source:
-            return
-        lines = self.source.split("\n")
-        delimiter_rows = set()
-        for previous, table, following in self.tables:
-            first, last = self.line_span(table)
-            if not (
-                last > first
-                and _is_table_start(lines[first], lines[first + 1])
-                and (first == 0 or _ends_block_before_table(previous, lines[first - 1]))
-                and (following is None or _ends_table(following, lines[last + 1]))
-                and not any(_BODY_ROW_RISK.match(line) for line in lines[first + 2 : last + 1])
-                and (last - first - 1)
-                * len(_expect(table.children[0], "thead").children[0].children)
-                <= 0x10000
-            ):
-                raise _Unmatched("a table the parsers may see differently")
-            delimiter_rows.add(first + 1)
-        row, counted = 0, 0
-        for match in _DELIMITER_LIKE.finditer(self.source):
-            row += self.source.count("\n", counted, match.start())
-            counted = match.start()
-            if row in delimiter_rows or not row:
-                continue
-            # The header follows the markers of the quotes and lists it is in, or of some of
-            # them only (a row "> | a |" can be a quote's, or hold a cell ">").
-            header = lines[row - 1]
-            prefix = _CONTAINER_PREFIX.match(header).end()  # type: ignore[union-attr]
-            if any(_is_table_start(header[i:], match.group(1)) for i in range(prefix + 1)):
-                raise _Unmatched("a table markdown-it-py may see")
-
-    def line_span(self, node: Node) -> tuple[int, int]:
-        start, end = node.srcmap  # type: ignore[misc]
-        return self.line_of(start), self.line_of(max(start, end - 1))
-
-
-def _is_table_start(header: str, delimiter: str) -> bool:
-    """Whether markdown-it-py's table rule starts a table on these two lines (at top level)."""
-    if "|" not in header or "-" not in delimiter:
-        return False
-    state = StateBlock(f"{header}\n{delimiter}\n", _MD, {}, [])
-    return bool(table_rule(state, 0, 2, True))
-
-
-def _ends_block_before_table(previous: Node | None, line: str) -> bool:
-    """Whether the line before a table ends a block for markdown-it-py too.
-
-    A blank line does, unless a list goes on after it (a table line can be the next item's);
-    so does the last line of a block that a table line cannot continue. A table interrupts a
-    paragraph in both parsers; a quote or a list could take it in lazily.
-    """
-    if previous is None:
-        return not line.strip(" \t")
-    if previous.name in ("bullet_list", "ordered_list"):
-        return False
-    return not line.strip(" \t") or previous.name in (
-        "paragraph",
-        "heading",
-        "lheading",
-        "fence",
-        "code_block",
-        "hr",
-    )
-
-
-def _ends_table(following: Node, line: str) -> bool:
-    """Whether markdown-it-py ends a table, too, at the line after it (`following` starts there).
-
-    It ends one at a blank line, and at the blocks that end a quote (and that both parsers
-    agree start there): a fence, a quote, a rule, a list, a heading.
-    """
-    return not line.strip(" \t") or following.name in (
-        "fence",
-        "blockquote",
-        "hr",
-        "bullet_list",
-        "ordered_list",
-        "heading",
-    )
-
-
-def _expect(node: Node, *names: str) -> Node:
-    if node.name not in names:
-        raise _Unmatched(f"{node.name!r} where {' or '.join(names)} was expected")
-    return node
-
-
-def _parse_tree(markdown: str) -> ParsedGuide:
-    """Parse with markdown-it-pyrs; raise _Unmatched where its reading could differ."""
-    # As markdown-it-py's normalize does (then srcmap offsets are offsets in what it reads).
-    if "\r" in markdown:
-        markdown = _NEWLINES.sub("\n", markdown)
-    if "\0" in markdown:
-        markdown = markdown.replace("\0", "\ufffd")
-    # markdown-it-py has no line for a last line of blanks with no "\n" (the Rust parser has,
-    # and would add it to an unclosed fence).
-    tail = markdown.rpartition("\n")[2]
-    if tail and not tail.strip(" \t"):
-        markdown = markdown[: len(markdown) - len(tail)]
-    try:
-        root = _RUST_MD.tree(markdown)
-    except UnicodeEncodeError as error:  # lone surrogates: not representable in Rust
-        raise _Unmatched("text that is not valid Unicode") from error
-    except BaseException as error:
-        # A panic of the Rust parser surfaces as pyo3's PanicException, a BaseException. Known
-        # one: "[" then an unclosed code span, e.g. "[`x" (markdown-it.rs issue #40). Rust also
-        # prints the panic to stderr.
-        if type(error).__name__ != "PanicException":
-            raise
-        raise _Unmatched("a panic of the Rust parser") from error
-    reader = _TreeReader(markdown)
-    reader.blocks(root, 0)
-    reader.check_tables()
-    reader.b.flush()
-    return ParsedGuide(sections=tuple(reader.b.sections), links=reader.b.links)
-
-
-# --------------------------------------------------------------------------------------------
-# Parsing with markdown-it-py (the reference, and the fallback)
-# --------------------------------------------------------------------------------------------
+_CELL_SEPARATOR = " | "
 
 
 def _plain_parts(children: Iterable[Token], parts: list[str]) -> None:
@@ -1254,67 +656,100 @@ def _plain_parts(children: Iterable[Token], parts: list[str]) -> None:
             _plain_parts(tok.children, parts)
 
 
-def _walk_inline(children: Sequence[Token]) -> tuple[str, list[tuple[str, str]], list[str]]:
-    """Plain text, links (href, title) and hidden identity parts of one inline token.
+def _walk_inline(children: Sequence[Token]) -> _Inline:
+    """Display text, links (start, end, href) and hidden identity parts of one inline token.
 
-    Inline markup is dropped (emphasis, code spans keep their text); breaks become spaces so that
-    re-wrapping is invisible once whitespace is collapsed. Images contribute their alt text but
-    are not links. Raw inline HTML is not text, but it is part of the block's identity.
+    Inline markup is dropped (emphasis, code spans keep their text); breaks become spaces and
+    whitespace is collapsed, so re-wrapping is invisible. Images contribute their alt text but
+    are not links. Raw inline HTML is not text, but it is part of the block's identity. Each
+    link's text is text[start:end], whitespace trimmed.
     """
-    parts: list[str] = []
-    links: list[tuple[str, str]] = []
+    out: list[str] = []
+    length = 0
+    pending = False  # whitespace seen since the last word: one space before the next
+    links: list[LinkSpan] = []
     hidden: list[str] = []
     href: str | None = None
     start = 0
+
+    def append(piece: str) -> None:
+        nonlocal length, pending
+        words = piece.split()
+        if not words:
+            pending = pending or bool(piece)
+            return
+        if piece[0].isspace():
+            pending = True
+        for word in words:
+            if pending and length:
+                out.append(" ")
+                length += 1
+            out.append(word)
+            length += len(word)
+            pending = True  # the next word of this piece follows whitespace
+        pending = piece[-1].isspace()
+
     for tok in children:
         kind = tok.type
         if kind in ("text", "text_special", "code_inline"):
-            parts.append(tok.content)
+            append(tok.content)
         elif kind in ("softbreak", "hardbreak"):
-            parts.append(" ")
+            pending = True
         elif kind == "link_open":
             href = str(tok.attrs.get("href", ""))
-            start = len(parts)
+            start = length
             hidden.append(href)
         elif kind == "link_close":
             if href is not None:
-                links.append((href, _collapse("".join(parts[start:]))))
+                links.append((start, length, href))
                 href = None
         elif kind == "image":
             hidden.append("img:" + str(tok.attrs.get("src", "")))
             if tok.children:
-                _plain_parts(tok.children, parts)
+                alt: list[str] = []
+                _plain_parts(tok.children, alt)
+                for piece in alt:
+                    append(piece)
         elif kind == "html_inline":
             hidden.append(_collapse(tok.content))  # re-wrapping inside a tag is no change either
-    return _collapse("".join(parts)), links, hidden
+    text = "".join(out)
+    if links:
+        trimmed = []
+        for s, e, url in links:
+            # A link opened after pending whitespace starts after the space that followed.
+            while s < e and text[s] == " ":
+                s += 1
+            trimmed.append((s, max(s, e), url))
+        links = trimmed
+    return text, links, hidden
 
 
-# Built once, like _RUST_MD.
+# The one parser: markdown-it-py, as the site (guide.markdown) renders with, same table and
+# strikethrough rules. Built once: constructing a parser compiles its rule chains.
 _MD = MarkdownIt("commonmark").enable(["table", "strikethrough"])
 
 
-def _parse_tokens(markdown: str) -> ParsedGuide:
-    """Parse with markdown-it-py (~10x slower than _parse_tree, same result)."""
+def _parse(markdown: str) -> ParsedGuide:
     tokens = _MD.parse(markdown)
     b = _Builder()
-    row: list[tuple[str, list[tuple[str, str]], list[str]]] | None = None  # cells being read
+    row: list[_Inline] | None = None  # cells being read
     i, n = 0, len(tokens)
     while i < n:
         tok = tokens[i]
         kind = tok.type
-        # Only top-level headings split the guide into sections (see _read_blocks).
+        # Only top-level headings split the guide into sections; a heading in a quote or a
+        # list is a block.
         if kind == "heading_open" and tok.level == 0:
-            inline = tokens[i + 1]
-            text, links, _ = _walk_inline(inline.children or ())
-            b.heading(int(tok.tag[1]), text or UNTITLED)
-            b.add_links(links)
+            b.heading(int(tok.tag[1]), _walk_inline(tokens[i + 1].children or ()))
             i += 3  # heading_open, inline, heading_close
             continue
         if kind == "inline":
+            inline = _walk_inline(tok.children or ())
             if row is not None:
-                row.append(_walk_inline(tok.children or ()))
+                row.append(inline)
             else:  # a paragraph, wherever it sits (list item, quote), or a nested heading
-                b.add_inline_block(_walk_inline(tok.children or ()))
+                text, links, hidden = inline
+                b.add_block(text, hidden, links)
         elif kind == "tr_open":
             row = []
         elif kind == "tr_close" and row is not None:
@@ -1326,26 +761,20 @@ def _parse_tokens(markdown: str) -> ParsedGuide:
             b.add_block(_collapse(tok.content))
         i += 1
     b.flush()
-    return ParsedGuide(sections=tuple(b.sections), links=b.links)
+    return ParsedGuide(sections=tuple(b.sections))
 
 
-def _parse(markdown: str) -> ParsedGuide:
-    try:
-        return _parse_tree(markdown)
-    except _Unmatched:
-        return _parse_tokens(markdown)
-
-
-# Parses are memoised: the same two versions are typically diffed several times in a row (admin
+# Parses are memoised: the same two texts are typically diffed several times in a row (admin
 # preview, e-mail, compare page), parsing is the expensive part, and a ParsedGuide is immutable
-# so sharing one is safe. A handful of entries bounds memory to a few megabytes each.
+# so sharing one is safe. A handful of entries bounds memory to a few megabytes each. Published
+# versions do not even parse: their parse is stored (guide.parses).
 @lru_cache(maxsize=8)
 def _parse_cached(markdown: str) -> ParsedGuide:
     return _parse(markdown)
 
 
 def parse_guide(markdown: str) -> ParsedGuide:
-    """Parse a guide into sections, links and blocks (memoised on the text)."""
+    """Parse a guide into sections, blocks and their links (memoised on the text)."""
     if not isinstance(markdown, str):
         raise TypeError(f"parse_guide expects str, not {type(markdown).__name__}")
     return _parse_cached(markdown)
@@ -1354,6 +783,352 @@ def parse_guide(markdown: str) -> ParsedGuide:
 def clear_parse_cache() -> None:
     """Forget memoised parses (benchmarks measure cold parses; tests may want isolation)."""
     _parse_cached.cache_clear()
+
+
+# --------------------------------------------------------------------------------------------
+# Word diff of two blocks
+# --------------------------------------------------------------------------------------------
+
+# Words (with inner apostrophes: "don't"), runs of whitespace, and single other characters:
+# every character falls in exactly one token, so the tokens joined give the text back.
+_TOKEN = re.compile(r"\w+(?:['\N{RIGHT SINGLE QUOTATION MARK}]\w+)*|\s+|[^\w\s]")
+_WORD = re.compile(r"\w+")
+
+
+def _offsets(tokens: Sequence[str]) -> list[int]:
+    """Character offset of each token, and the text's length last."""
+    offsets = [0]
+    total = 0
+    for token in tokens:
+        total += len(token)
+        offsets.append(total)
+    return offsets
+
+
+def _word_regions(old: str, new: str) -> list[tuple[bool, int, int, int, int]]:
+    """(changed, old_start, old_end, new_start, new_end) character regions, in order.
+
+    difflib's matching on word tokens, then the semantic cleanup of diff-match-patch (Neil
+    Fraser's cleanupSemantic) on those regions: an unchanged run no longer than the changes on
+    both sides of it is folded into them ("[-a b c-]{+x b y+}" rather than "a" struck, "b" kept,
+    "c" struck...), so the marks read like a human edit.
+    """
+    a, b = _TOKEN.findall(old), _TOKEN.findall(new)
+    oa, ob = _offsets(a), _offsets(b)
+    # Most edits are local: match the common head and tail directly, and only the middle with
+    # SequenceMatcher (which costs ~0.5 ms for a whole paragraph on this machine).
+    head, limit = 0, min(len(a), len(b))
+    while head < limit and a[head] == b[head]:
+        head += 1
+    tail = 0
+    while tail < limit - head and a[-1 - tail] == b[-1 - tail]:
+        tail += 1
+    opcodes: list[tuple[str, int, int, int, int]] = []
+    if head:
+        opcodes.append(("equal", 0, head, 0, head))
+    matcher = difflib.SequenceMatcher(
+        None, a[head : len(a) - tail], b[head : len(b) - tail], autojunk=False
+    )
+    opcodes.extend(
+        (tag, head + i1, head + i2, head + j1, head + j2)
+        for tag, i1, i2, j1, j2 in matcher.get_opcodes()
+    )
+    if tail:
+        opcodes.append(("equal", len(a) - tail, len(a), len(b) - tail, len(b)))
+    regions: list[list[Any]] = []  # [changed, i1, i2, j1, j2] in token indices
+    for tag, i1, i2, j1, j2 in opcodes:
+        changed = tag != "equal"
+        if regions and not regions[-1][0] and not changed:
+            regions[-1][2], regions[-1][4] = i2, j2
+            continue
+        if regions and regions[-1][0] and changed:
+            regions[-1][2], regions[-1][4] = i2, j2
+        else:
+            regions.append([changed, i1, i2, j1, j2])
+    # Cleanup: fold an equality into the changes around it while it is no longer (in characters)
+    # than the larger side of the change before it and of the change after it.
+    out: list[list[Any]] = []
+    for region in regions:
+        out.append(region)
+        while (
+            len(out) >= 3
+            and out[-1][0]
+            and not out[-2][0]
+            and out[-3][0]
+            and (equal := oa[out[-2][2]] - oa[out[-2][1]])
+            <= max(oa[out[-3][2]] - oa[out[-3][1]], ob[out[-3][4]] - ob[out[-3][3]])
+            and equal <= max(oa[out[-1][2]] - oa[out[-1][1]], ob[out[-1][4]] - ob[out[-1][3]])
+        ):
+            after = out.pop()
+            out.pop()
+            out[-1][2], out[-1][4] = after[2], after[4]
+    return [(c, oa[i1], oa[i2], ob[j1], ob[j2]) for c, i1, i2, j1, j2 in out]
+
+
+def _linked(
+    text: str, start: int, end: int, links: Sequence[LinkSpan]
+) -> Iterator[tuple[str, str | None]]:
+    """text[start:end] cut where links begin and end: (piece, href or None)."""
+    position = start
+    for link_start, link_end, url in links:
+        if link_end <= position or link_start == link_end:
+            continue
+        if link_start >= end:
+            break
+        if link_start > position:
+            yield text[position:link_start], None
+            position = link_start
+        stop = min(link_end, end)
+        yield text[position:stop], url
+        position = stop
+    if position < end:
+        yield text[position:end], None
+
+
+def _spans(pieces: Iterable[tuple[str, str, str | None]]) -> tuple[Span, ...]:
+    """Spans from (op, text, href) pieces: empty ones dropped, neighbours alike merged."""
+    runs: list[list[Any]] = []
+    for op, text, href in pieces:
+        if not text:
+            continue
+        if runs and runs[-1][0] == op and runs[-1][2] == href:
+            runs[-1][1] += text
+        else:
+            runs.append([op, text, href])
+    return tuple(Span(op, text, href) for op, text, href in runs)
+
+
+def _whole(op: str, text: str, links: Sequence[LinkSpan]) -> tuple[Span, ...]:
+    if not links:
+        return (Span(op, text),) if text else ()
+    return _spans((op, piece, href) for piece, href in _linked(text, 0, len(text), links))
+
+
+def _word_diff(
+    old: str, old_links: Sequence[LinkSpan], new: str, new_links: Sequence[LinkSpan]
+) -> tuple[Span, ...]:
+    def pieces() -> Iterator[tuple[str, str, str | None]]:
+        for changed, i1, i2, j1, j2 in _word_regions(old, new):
+            if not changed:
+                for piece, href in _linked(new, j1, j2, new_links):
+                    yield EQUAL, piece, href
+                continue
+            for piece, href in _linked(old, i1, i2, old_links):
+                yield DELETE, piece, href
+            for piece, href in _linked(new, j1, j2, new_links):
+                yield INSERT, piece, href
+
+    return _spans(pieces())
+
+
+# --------------------------------------------------------------------------------------------
+# Pairing blocks, and sections
+# --------------------------------------------------------------------------------------------
+
+# Two blocks are one block edited when more than half of their words (and link URLs) are common.
+_PAIR_SIMILARITY = 0.5
+# Above this many candidate pairs in one replaced run, pair within a window only.
+_PAIR_FULL_SEARCH = 2500
+_PAIR_WINDOW = 8
+# A section under another heading is the same section moved when nearly all its blocks are.
+_MOVE_SIMILARITY = 0.8
+
+
+def _bag(text: str, links: Sequence[LinkSpan]) -> frozenset[str]:
+    """What a block's similarity is measured on: its distinct words, and its link URLs."""
+    words = _WORD.findall(text.casefold())
+    if links:
+        words.extend("\x1f" + url for _, _, url in links)
+    return frozenset(words)
+
+
+def _similarity(a: frozenset[str], b: frozenset[str]) -> float:
+    """Dice's coefficient: the share of words (and URLs) the two have in common."""
+    total = len(a) + len(b)
+    return 2 * len(a & b) / total if total else 1.0
+
+
+def _pair_blocks(
+    old: Sequence[frozenset[str]], new: Sequence[frozenset[str]]
+) -> list[tuple[int | None, int | None]]:
+    """Order-keeping pairing of a replaced run: (i, j) pairs, (i, None) removed, (None, j) added.
+
+    Maximises the summed similarity of pairs above _PAIR_SIMILARITY (a small dynamic program);
+    for a very large run, each old block takes the best new block in a window after the last
+    pair instead.
+    """
+    n, m = len(old), len(new)
+    pairs: list[tuple[int, int]] = []
+    if n * m <= _PAIR_FULL_SEARCH:
+        sim = [[_similarity(old[i], new[j]) for j in range(m)] for i in range(n)]
+        # best[i][j]: best total for old[i:], new[j:].
+        best = [[0.0] * (m + 1) for _ in range(n + 1)]
+        for i in range(n - 1, -1, -1):
+            row, below = best[i], best[i + 1]
+            for j in range(m - 1, -1, -1):
+                value = max(below[j], row[j + 1])
+                if sim[i][j] > _PAIR_SIMILARITY:
+                    value = max(value, sim[i][j] + below[j + 1])
+                row[j] = value
+        i = j = 0
+        while i < n and j < m:
+            if sim[i][j] > _PAIR_SIMILARITY and best[i][j] == sim[i][j] + best[i + 1][j + 1]:
+                pairs.append((i, j))
+                i, j = i + 1, j + 1
+            elif best[i][j] == best[i + 1][j]:
+                i += 1
+            else:
+                j += 1
+    else:
+        j0 = 0
+        for i in range(n):
+            window = range(j0, min(m, j0 + _PAIR_WINDOW))
+            scored = [(_similarity(old[i], new[j]), -j) for j in window]
+            if scored:
+                score, minus_j = max(scored)
+                if score > _PAIR_SIMILARITY:
+                    pairs.append((i, -minus_j))
+                    j0 = -minus_j + 1
+    out: list[tuple[int | None, int | None]] = []
+    i = j = 0
+    for pi, pj in [*pairs, (n, m)]:
+        out.extend((k, None) for k in range(i, pi))
+        out.extend((None, k) for k in range(j, pj))
+        if pi < n:
+            out.append((pi, pj))
+        i, j = pi + 1, pj + 1
+    return out
+
+
+def _align_blocks(old: ParsedSection, new: ParsedSection) -> list[tuple[int | None, int | None]]:
+    """Blocks of two versions of a section that differ: paired (i, j), removed, added."""
+    a, b = old.block_keys, new.block_keys
+    # The common head and tail are matched directly (most edits are local), the middle with
+    # SequenceMatcher; autojunk would treat frequent blocks (e.g. repeated "See also") as junk
+    # and mis-align.
+    head, limit = 0, min(len(a), len(b))
+    while head < limit and a[head] == b[head]:
+        head += 1
+    tail = 0
+    while tail < limit - head and a[-1 - tail] == b[-1 - tail]:
+        tail += 1
+    matcher = difflib.SequenceMatcher(
+        None, a[head : len(a) - tail], b[head : len(b) - tail], autojunk=False
+    )
+    out: list[tuple[int | None, int | None]] = []
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        i1, i2, j1, j2 = i1 + head, i2 + head, j1 + head, j2 + head
+        if tag == "equal":
+            continue
+        if tag == "delete":
+            out.extend((i, None) for i in range(i1, i2))
+        elif tag == "insert":
+            out.extend((None, j) for j in range(j1, j2))
+        else:
+            old_bags = [_bag(old.blocks[i], old.block_links[i]) for i in range(i1, i2)]
+            new_bags = [_bag(new.blocks[j], new.block_links[j]) for j in range(j1, j2)]
+            out.extend(
+                (None if i is None else i1 + i, None if j is None else j1 + j)
+                for i, j in _pair_blocks(old_bags, new_bags)
+            )
+    return out
+
+
+def _match_sections(old_doc: ParsedGuide, new_doc: ParsedGuide) -> dict[int, int]:
+    """new section index -> old section index, for sections that are the same section.
+
+    In order: the same heading path and content, even if a duplicate's number shifted ("Tools
+    (3)" is now "Tools (2)"); the same heading path and mostly the same content, in order; the
+    same key; the same content (non-empty) under another heading path (a renamed or moved
+    heading); then the same title with mostly the same content, or any title with nearly the
+    same content.
+    """
+    old_sections, new_sections = old_doc.sections, new_doc.sections
+    matched: dict[int, int] = {}
+    used: set[int] = set()
+
+    def take(j: int, i: int) -> None:
+        matched[j] = i
+        used.add(i)
+
+    def left() -> tuple[list[int], list[int]]:
+        return (
+            [i for i in range(len(old_sections)) if i not in used],
+            [j for j in range(len(new_sections)) if j not in matched],
+        )
+
+    by_content: defaultdict[tuple[str, tuple[str, ...]], list[int]] = defaultdict(list)
+    for i, s in enumerate(old_sections):
+        by_content[(s.base, s.block_keys)].append(i)
+    for j, s in enumerate(new_sections):
+        candidates = by_content.get((s.base, s.block_keys))
+        if candidates:
+            take(j, candidates.pop(0))
+    old_left, new_left = left()
+    if not old_left or not new_left:
+        return matched
+    bags: dict[tuple[int, int], frozenset[str]] = {}
+
+    def bag(side: int, index: int) -> frozenset[str]:
+        found = bags.get((side, index))
+        if found is None:
+            section = (old_sections, new_sections)[side][index]
+            found = bags[side, index] = frozenset(
+                word
+                for text, links in zip(section.blocks, section.block_links, strict=True)
+                for word in _bag(text, links)
+            )
+        return found
+
+    # Duplicate headings: pair each base's remaining sections in order, by content.
+    old_by_base: defaultdict[str, list[int]] = defaultdict(list)
+    new_by_base: defaultdict[str, list[int]] = defaultdict(list)
+    for i in old_left:
+        old_by_base[old_sections[i].base].append(i)
+    for j in new_left:
+        new_by_base[new_sections[j].base].append(j)
+    for base, js in new_by_base.items():
+        is_ = old_by_base.get(base)
+        if is_ and (len(is_) > 1 or len(js) > 1):
+            for pi, pj in _pair_blocks([bag(0, i) for i in is_], [bag(1, j) for j in js]):
+                if pi is not None and pj is not None:
+                    take(js[pj], is_[pi])
+    old_by_key = {s.key: i for i, s in enumerate(old_sections)}
+    for j in new_left:
+        if j not in matched:
+            i = old_by_key.get(new_sections[j].key)
+            if i is not None and i not in used:
+                take(j, i)
+    old_left, new_left = left()
+    if not old_left or not new_left:
+        return matched
+    by_blocks: defaultdict[tuple[str, ...], list[int]] = defaultdict(list)
+    for i in old_left:
+        if old_sections[i].blocks:
+            by_blocks[old_sections[i].blocks].append(i)
+    for j in new_left:
+        candidates = by_blocks.get(new_sections[j].blocks)
+        if candidates:
+            take(j, candidates.pop(0))
+    old_left, new_left = left()
+    everything = len(old_left) * len(new_left) <= _PAIR_FULL_SEARCH
+    for j in new_left:
+        new = new_sections[j]
+        best, best_i = 0.0, -1
+        for i in old_left:
+            if i in used:
+                continue
+            same_title = old_sections[i].title == new.title
+            if not same_title and not everything:
+                continue
+            score = _similarity(bag(0, i), bag(1, j))
+            if (score > _PAIR_SIMILARITY if same_title else score >= _MOVE_SIMILARITY) and (
+                score > best
+            ):
+                best, best_i = score, i
+        if best_i >= 0:
+            take(j, best_i)
+    return matched
 
 
 # --------------------------------------------------------------------------------------------
@@ -1369,94 +1144,342 @@ def _as_parsed(doc: str | ParsedGuide, name: str) -> ParsedGuide:
     raise TypeError(f"{name} must be str or ParsedGuide, not {type(doc).__name__}")
 
 
-def _paragraph_changes(
-    old: ParsedSection, new: ParsedSection
-) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(added, removed) block texts, aligned on the comparison keys."""
-    if old.block_keys == new.block_keys:
-        return (), ()
-    # autojunk would treat frequent blocks (e.g. repeated "See also") as junk and mis-align.
-    matcher = difflib.SequenceMatcher(None, old.block_keys, new.block_keys, autojunk=False)
-    added: list[str] = []
-    removed: list[str] = []
-    for op, i1, i2, j1, j2 in matcher.get_opcodes():
-        if op in ("replace", "delete"):
-            removed.extend(old.blocks[i1:i2])
-        if op in ("replace", "insert"):
-            added.extend(new.blocks[j1:j2])
-    return tuple(added), tuple(removed)
+# Where a URL first occurs: (section index, block index or -1 for the heading, title).
+_Where = tuple[int, int, str]
+
+
+def _first_occurrences(doc: ParsedGuide) -> dict[str, _Where]:
+    found: dict[str, _Where] = {}
+    for si, section in enumerate(doc.sections):
+        for url, title in section.heading_links:
+            if url not in found:
+                found[url] = (si, -1, title)
+        for bi, spans in enumerate(section.block_links):
+            if spans:
+                text = section.blocks[bi]
+                for start, end, url in spans:
+                    if url not in found:
+                        found[url] = (si, bi, text[start:end])
+    return found
+
+
+def _skeleton(text: str, links: Sequence[LinkSpan]) -> str:
+    """The text with each link's text replaced by one marker: what is left besides the links."""
+    parts, position = [], 0
+    for start, end, _ in links:
+        parts.append(text[position:start])
+        parts.append("\x00")
+        position = end
+    parts.append(text[position:])
+    return "".join(parts)
 
 
 def diff_guides(old: str | ParsedGuide | None, new: str | ParsedGuide) -> GuideDiff:
-    """The changes from `old` to `new` (`old=None` for a guide's first version).
+    """What changed from `old` to `new` (`old=None` for a guide's first version).
 
-    PROVISIONAL: block-level engine mapped onto the new data model; the word-level engine
-    replaces it.
+    See the module docstring for the rules; guide.diff's data classes say what each field means.
     """
     if isinstance(old, str) and isinstance(new, str) and old == new:
-        return GuideDiff()
+        return GuideDiff()  # the common "republished without content change" case, for free
     new_doc = _as_parsed(new, "new")
     old_doc = _EMPTY_GUIDE if old is None else _as_parsed(old, "old")
-    links: defaultdict[str, list[LinkChange]] = defaultdict(list)
-    removed_count: defaultdict[str, int] = defaultdict(int)
-    old_links, new_links = old_doc.links, new_doc.links
-    for url, link in new_links.items():
-        before = old_links.get(url)
-        if before is None:
-            links[link.section].append(LinkChange(LINK_ADDED, url, link.title))
-        elif before.section != link.section:
-            old_title = before.title if before.title != link.title else ""
-            links[link.section].append(
-                LinkChange(
-                    LINK_MOVED, url, link.title, old_title=old_title, old_section=before.section
-                )
-            )
-        elif before.title != link.title:
-            links[link.section].append(
-                LinkChange(LINK_RETITLED, url, link.title, old_title=before.title)
-            )
-    new_keys = {s.key for s in new_doc.sections}
-    for url, link in old_links.items():
-        if url not in new_links:
-            if link.section in new_keys:
-                links[link.section].append(LinkChange(LINK_REMOVED, url, link.title))
-            else:
-                removed_count[link.section] += 1
-    old_sections = {s.key: s for s in old_doc.sections}
-    removed_after: defaultdict[str | None, list[SectionDiff]] = defaultdict(list)
-    anchor: str | None = None
-    for s in old_doc.sections:
-        if s.key in new_keys:
-            anchor = s.key
-        else:
-            removed_after[anchor].append(
-                SectionDiff(
-                    s.key,
-                    s.title,
-                    s.level,
-                    REMOVED,
-                    removed_link_count=removed_count[s.key],
-                    removed_paragraph_count=len(s.blocks),
-                )
-            )
-    result: list[SectionDiff] = list(removed_after.get(None, ()))
-    for s in new_doc.sections:
-        before_section = old_sections.get(s.key)
-        if before_section is None:
-            paragraphs = tuple(ParagraphChange(ADDED, (Span(INSERT, b),)) for b in s.blocks)
-            result.append(
-                SectionDiff(s.key, s.title, s.level, ADDED, paragraphs, tuple(links.get(s.key, ())))
-            )
-        else:
-            added, removed = _paragraph_changes(before_section, s)
-            paragraphs = tuple(
-                ParagraphChange(REMOVED, (Span(DELETE, b),)) for b in removed
-            ) + tuple(ParagraphChange(ADDED, (Span(INSERT, b),)) for b in added)
-            if paragraphs or links.get(s.key):
-                result.append(
-                    SectionDiff(
-                        s.key, s.title, s.level, CHANGED, paragraphs, tuple(links.get(s.key, ()))
+    if old_doc is new_doc:
+        return GuideDiff()
+    return _Differ(old_doc, new_doc).run()
+
+
+class _Differ:
+    """One diff: state shared by its steps (section matching, block pairing, links, output)."""
+
+    def __init__(self, old_doc: ParsedGuide, new_doc: ParsedGuide) -> None:
+        self.old = old_doc.sections
+        self.new = new_doc.sections
+        self.match = _match_sections(old_doc, new_doc)  # new index -> old index
+        self.old_to_new = {i: j for j, i in self.match.items()}
+        # A section is "moved" when its heading path changed, unless it only followed its parent:
+        # renaming "Beginner track" moves that one section, not each of its subsections too.
+        renamed = {
+            (self.old[i].base, self.new[j].base)
+            for j, i in self.match.items()
+            if self.old[i].base != self.new[j].base
+        }
+        self.moved: set[int] = set()
+        for j, i in self.match.items():
+            before, after = self.old[i], self.new[j]
+            if before.base == after.base:
+                continue
+            old_parent = before.base.rpartition(SECTION_SEPARATOR)[0]
+            new_parent = after.base.rpartition(SECTION_SEPARATOR)[0]
+            if before.title != after.title or (old_parent, new_parent) not in renamed:
+                self.moved.add(j)
+        self.old_first = _first_occurrences(old_doc)
+        self.new_first = _first_occurrences(new_doc)
+        # Blocks that moved to another section with a link: shown by the link's "moved" item.
+        self.skip_old: set[tuple[int, int]] = set()
+        self.skip_new: set[tuple[int, int]] = set()
+        # Per matched section pair whose blocks differ, its aligned blocks.
+        self.alignments: dict[int, list[tuple[int | None, int | None]]] = {}
+        for j, i in self.match.items():
+            if self.old[i].block_keys != self.new[j].block_keys:
+                self.alignments[j] = _align_blocks(self.old[i], self.new[j])
+
+    # -- links ---------------------------------------------------------------------------
+
+    def link_changes(self) -> tuple[dict[int, list[LinkChange]], dict[int, int]]:
+        """Link changes by the new section index they are reported in, and per removed old
+        section index the number of its links that left the guide."""
+        old_first, new_first = self.old_first, self.new_first
+        added = {url for url in new_first if url not in old_first}
+        removed = {url for url in old_first if url not in new_first}
+        updated: dict[str, str] = {}  # new url -> old url
+
+        def pair(old_url: str, new_url: str) -> None:
+            updated[new_url] = old_url
+            added.discard(new_url)
+            removed.discard(old_url)
+
+        # 1. At the same place in a paired block: same title, else same position among the
+        # block's links when both have as many.
+        if added and removed:
+            for j, alignment in self.alignments.items():
+                i = self.match[j]
+                for bi, bj in alignment:
+                    if bi is None or bj is None:
+                        continue
+                    lo, ln = self.old[i].block_links[bi], self.new[j].block_links[bj]
+                    gone = [x for x in lo if x[2] in removed]
+                    came = [x for x in ln if x[2] in added]
+                    if not gone or not came:
+                        continue
+                    old_text, new_text = self.old[i].blocks[bi], self.new[j].blocks[bj]
+                    for o in gone:
+                        title = old_text[o[0] : o[1]]
+                        for x in came:
+                            if x[2] in added and o[2] in removed and new_text[x[0] : x[1]] == title:
+                                pair(o[2], x[2])
+                    if len(lo) == len(ln):
+                        for o, x in zip(lo, ln, strict=True):
+                            if o[2] in removed and x[2] in added:
+                                pair(o[2], x[2])
+        # 2. The same title in the same section.
+        if added and removed:
+            gone_by_section: defaultdict[int, dict[str, list[str]]] = defaultdict(dict)
+            for url in self.old_first:  # document order
+                if url in removed:
+                    si, _, title = old_first[url]
+                    j = self.old_to_new.get(si)
+                    if j is not None:
+                        gone_by_section[j].setdefault(title.casefold(), []).append(url)
+            for url in self.new_first:
+                if url in added:
+                    sj, _, title = new_first[url]
+                    candidates = gone_by_section.get(sj, {}).get(title.casefold())
+                    if candidates:
+                        pair(candidates.pop(0), url)
+
+        changes: defaultdict[int, list[LinkChange]] = defaultdict(list)
+        removed_counts: defaultdict[int, int] = defaultdict(int)
+        new_sections, old_sections = self.new, self.old
+        for url, (sj, _, title) in new_first.items():
+            if url in added:
+                changes[sj].append(LinkChange(LINK_ADDED, url, title))
+                continue
+            old_url = updated.get(url)
+            if old_url is not None:
+                old_title = old_first[old_url][2]
+                changes[sj].append(
+                    LinkChange(
+                        LINK_UPDATED,
+                        url,
+                        title,
+                        old_url=old_url,
+                        old_title=old_title if old_title != title else "",
                     )
                 )
-        result.extend(removed_after.get(s.key, ()))
-    return GuideDiff(tuple(result))
+                continue
+            si, bi, old_title = old_first[url]
+            if self.old_to_new.get(si) != sj:
+                self.block_moved(si, bi, sj, new_first[url][1])
+                changes[sj].append(
+                    LinkChange(
+                        LINK_MOVED,
+                        url,
+                        title,
+                        old_title=old_title if old_title != title else "",
+                        old_section=old_sections[si].key,
+                    )
+                )
+            elif old_title != title:
+                changes[sj].append(LinkChange(LINK_RETITLED, url, title, old_title=old_title))
+        for url, (si, _, title) in old_first.items():
+            if url in removed:
+                j = self.old_to_new.get(si)
+                if j is None:
+                    removed_counts[si] += 1
+                else:
+                    changes[j].append(LinkChange(LINK_REMOVED, url, title))
+        self.updated = {(o, n) for n, o in updated.items()}
+        self.retitled = {
+            c.url for cs in changes.values() for c in cs if c.kind != LINK_ADDED and c.old_title
+        }
+        del new_sections
+        return changes, removed_counts
+
+    def block_moved(self, i: int, bi: int, j: int, bj: int) -> None:
+        """A moved link's block: if it left its old section and arrived in the new one
+        unchanged, the link's "moved" item says it all; its paragraphs are not shown."""
+        if bi < 0 or bj < 0 or self.old[i].block_keys[bi] != self.new[j].block_keys[bj]:
+            return
+        old_j = self.old_to_new.get(i)
+        if old_j is not None and (bi, None) not in self.alignments.get(old_j, ()):
+            return  # still there
+        if j in self.match and (None, bj) not in self.alignments.get(j, ()):
+            return  # was there already
+        self.skip_old.add((i, bi))
+        self.skip_new.add((j, bj))
+
+    # -- paragraphs ----------------------------------------------------------------------
+
+    def explained(self, j: int, bi: int, bj: int) -> bool:
+        """Whether the only changes of a paired block are link changes already reported (a URL
+        updated, a link retitled): then no paragraph is shown for it."""
+        old, new = self.old[self.match[j]], self.new[j]
+        lo, ln = old.block_links[bi], new.block_links[bj]
+        if len(lo) != len(ln):
+            return False
+        if _skeleton(old.blocks[bi], lo) != _skeleton(new.blocks[bj], ln):
+            return False
+        for (os_, oe, ou), (ns, ne, nu) in zip(lo, ln, strict=True):
+            if ou == nu:
+                same_title = old.blocks[bi][os_:oe] == new.blocks[bj][ns:ne]
+                if not same_title and not (
+                    nu in self.retitled and self.new_first[nu][:2] == (j, bj)
+                ):
+                    return False
+            elif (ou, nu) not in self.updated:
+                return False
+        return True
+
+    def paragraphs(self, j: int) -> list[ParagraphChange]:
+        alignment = self.alignments.get(j)
+        if not alignment:
+            return []
+        old, new = self.old[self.match[j]], self.new[j]
+        out: list[ParagraphChange] = []
+        i = self.match[j]
+        for bi, bj in alignment:
+            if (i, bi) in self.skip_old or (j, bj) in self.skip_new:
+                continue
+            if bj is None:
+                assert bi is not None
+                out.append(
+                    ParagraphChange(
+                        REMOVED,
+                        _whole(DELETE, old.blocks[bi], old.block_links[bi]),
+                        code=bi in old.code,
+                    )
+                )
+            elif bi is None:
+                out.append(
+                    ParagraphChange(
+                        ADDED,
+                        _whole(INSERT, new.blocks[bj], new.block_links[bj]),
+                        code=bj in new.code,
+                    )
+                )
+            elif old.blocks[bi] != new.blocks[bj] and not self.explained(j, bi, bj):
+                out.append(
+                    ParagraphChange(
+                        CHANGED,
+                        _word_diff(
+                            old.blocks[bi], old.block_links[bi], new.blocks[bj], new.block_links[bj]
+                        ),
+                        code=bj in new.code,
+                    )
+                )
+        return out
+
+    # -- output --------------------------------------------------------------------------
+
+    def run(self) -> GuideDiff:
+        changes, removed_counts = self.link_changes()
+        old, new = self.old, self.new
+        removed_after: defaultdict[int, list[SectionDiff]] = defaultdict(list)  # -1: first
+        anchor = -1
+        for i, s in enumerate(old):
+            j = self.old_to_new.get(i)
+            if j is not None:
+                anchor = j
+            else:
+                removed_after[anchor].append(
+                    SectionDiff(
+                        key=s.key,
+                        title=s.title,
+                        level=s.level,
+                        status=REMOVED,
+                        removed_link_count=removed_counts.get(i, 0),
+                        removed_paragraph_count=len(s.blocks),
+                    )
+                )
+        result: list[SectionDiff] = list(removed_after.get(-1, ()))
+        for j, s in enumerate(new):
+            i = self.match.get(j)
+            links = changes.get(j, [])
+            if i is None:
+                status = ADDED
+                paragraphs = [
+                    ParagraphChange(ADDED, _whole(INSERT, text, spans), code=bj in s.code)
+                    for bj, (text, spans) in enumerate(zip(s.blocks, s.block_links, strict=True))
+                    if (j, bj) not in self.skip_new
+                ]
+            else:
+                status = MOVED if j in self.moved else CHANGED
+                paragraphs = self.paragraphs(j)
+            if status != CHANGED or paragraphs or links:
+                result.append(
+                    self.section(s, status, paragraphs, links, None if i is None else old[i])
+                )
+            result.extend(removed_after.get(j, ()))
+        return GuideDiff(tuple(result))
+
+    def section(
+        self,
+        s: ParsedSection,
+        status: str,
+        paragraphs: list[ParagraphChange],
+        links: list[LinkChange],
+        before: ParsedSection | None,
+    ) -> SectionDiff:
+        # A link change visible in one of the section's paragraphs is shown there.
+        inserted = {sp.href for p in paragraphs for sp in p.spans if sp.op == INSERT and sp.href}
+        deleted = {sp.href for p in paragraphs for sp in p.spans if sp.op == DELETE and sp.href}
+        if inserted or deleted:
+            links = [
+                replace(link, in_paragraph=True)
+                if (
+                    (link.kind in (LINK_ADDED, LINK_RETITLED) and link.url in inserted)
+                    or (link.kind == LINK_REMOVED and link.url in deleted)
+                    or (
+                        link.kind == LINK_UPDATED
+                        and link.url in inserted
+                        and link.old_url in deleted
+                    )
+                )
+                else link
+                for link in links
+            ]
+        rewritten = False
+        if before is not None and len(paragraphs) >= 2:
+            changed = sum(len(sp.text) for p in paragraphs for sp in p.spans if sp.op != EQUAL)
+            total = sum(map(len, before.blocks)) + sum(map(len, s.blocks))
+            rewritten = 2 * changed >= total
+        return SectionDiff(
+            key=s.key,
+            title=s.title,
+            level=s.level,
+            status=status,
+            paragraphs=tuple(paragraphs),
+            links=tuple(links),
+            old_key=before.key if status == MOVED and before is not None else "",
+            rewritten=rewritten,
+        )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -9,6 +11,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from guide.versioning import MAJOR, MINOR, PATCH, VersionNumber, validate_version_number
+
+if TYPE_CHECKING:
+    from guide.diff import ParsedGuide
 
 # What an editor is told when they set Status to Scheduled and leave "Publish at" empty.
 SCHEDULED_NEEDS_TIME = "A scheduled version needs a 'Publish at' time."
@@ -200,6 +205,16 @@ class Version(models.Model):
         """The published version this one follows (for a draft: what it would follow today)."""
         return Version.objects.previous(self)
 
+    def parsed(self) -> ParsedGuide:
+        """This version's content read for diffing (guide.diff.ParsedGuide).
+
+        A published version's parse is stored once, keyed by a hash of its content, and loaded
+        from then on (guide.parses); a draft's is parsed live (memoised in the process).
+        """
+        from guide.parses import parse_of  # guide.parses imports this module
+
+        return parse_of(self.content, store_it=self.is_published)
+
     def bump_level(self) -> str:
         """major/minor/patch relative to the previous published version (the stored one once published)."""
         if self.bump:
@@ -242,3 +257,21 @@ def group_by_kind(entries) -> list[tuple[str, list[ChangelogEntry]]]:
         groups[entry.kind].append(entry)
     labels = dict(ChangelogEntry.Kind.choices)
     return [(labels[kind], items) for kind, items in groups.items() if items]
+
+
+class ParsedContent(models.Model):
+    """The stored parse of a guide text (guide.diff.ParsedGuide), so that a published version is
+    parsed once, not at every diff. Keyed by the SHA-256 of the text: versions with the same
+    content share a row. `format` is guide.parses.PARSE_FORMAT when it was written; a row of
+    another format is parsed again and overwritten. Written and read by guide.parses only."""
+
+    content_hash = models.CharField(max_length=64, unique=True)
+    format = models.PositiveSmallIntegerField()
+    data = models.BinaryField()
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = "stored parse"
+
+    def __str__(self) -> str:
+        return f"parse {self.content_hash[:12]} (format {self.format}, {len(self.data)} bytes)"

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
+from guide import parses
 from guide.models import Guide, Version
 
 logger = logging.getLogger(__name__)
@@ -69,9 +70,20 @@ def publish(version: Version, *, by=None, now: datetime | None = None) -> Versio
         locked.bump = locked.number_parts.bump_from(previous.number_parts if previous else None)
         locked.published_by = by
         locked.save(update_fields=["status", "published_at", "bump", "published_by", "updated_at"])
+        # Store the version's parse once it is committed, before the receivers' tasks are queued
+        # (on_commit callbacks run in order), so the workers load it instead of parsing it.
+        transaction.on_commit(lambda: _store_parse(locked))
         version_published.send(sender=Version, version=locked)
         logger.info("published %s (%s, after %s)", locked, locked.bump, previous or "nothing")
     return locked
+
+
+def _store_parse(version: Version) -> None:
+    try:
+        parses.parse_of(version.content)
+    except Exception:
+        # Only a cache: the first diff that needs it parses and stores it again.
+        logger.exception("storing the parse of %s failed", version)
 
 
 def schedule(version: Version, at: datetime) -> Version:
