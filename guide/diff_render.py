@@ -294,22 +294,44 @@ def _section_origin(key: str, prefix: str) -> str:
 # --------------------------------------------------------------------------------------------
 
 
+def _runs(spans: Sequence[Span]) -> list[list[Span]]:
+    """Spans grouped into runs of the same op: one deletion and one insertion read as one edit,
+    whether or not a link starts inside them."""
+    runs: list[list[Span]] = []
+    for span in spans:
+        if runs and runs[-1][0].op == span.op:
+            runs[-1].append(span)
+        else:
+            runs.append([span])
+    return runs
+
+
 def _text_spans(spans: Sequence[Span], *, marks: bool) -> str:
-    """Spans as text: `[-old-]{+new+}` when `marks`; a link's URL follows its (new) text once."""
+    """Spans as text: `[-old-]{+new+}` when `marks`; a new link's URL follows its edit once.
+
+    Unchanged and removed links go without their URL: the HTML part links the unchanged ones,
+    and a removed URL must not be clickable anywhere.
+    """
     out: list[str] = []
-    for i, span in enumerate(spans):
-        text = span.text
-        if marks and span.op == INSERT:
+    if not marks:  # a new paragraph: each new link's URL right after its text
+        for i, span in enumerate(spans):
+            out.append(span.text)
+            following = spans[i + 1] if i + 1 < len(spans) else None
+            ends = following is None or following.href != span.href
+            if span.op == INSERT and span.href and ends and is_safe_url(span.href):
+                out.append(f" <{span.href}>")
+        return "".join(out)
+    for run in _runs(spans):
+        op = run[0].op
+        text = "".join(span.text for span in run)
+        if op == INSERT:
             text = "{+" + text + "+}"
-        elif marks and span.op == DELETE:
+        elif op == DELETE:
             text = "[-" + text + "-]"
         out.append(text)
-        following = spans[i + 1] if i + 1 < len(spans) else None
-        ends_link = following is None or following.href != span.href or following.op == DELETE
-        # A new link's URL, once, after its text; unchanged and removed links go without (the
-        # HTML part links the unchanged ones; a removed URL must not be clickable anywhere).
-        if span.href and span.op == INSERT and ends_link and is_safe_url(span.href):
-            out.append(f" <{span.href}>")
+        if op == INSERT:
+            new = dict.fromkeys(s.href for s in run if s.href and is_safe_url(s.href))
+            out.extend(f" <{href}>" for href in new)
     return "".join(out)
 
 
@@ -386,22 +408,37 @@ def _html_text(text: str, *, code: bool) -> str:
     return text if code else text.replace("\n", "<br>")
 
 
+def _html_span(span: Span, *, code: bool) -> str:
+    text = _html_text(span.text, code=code)
+    if not span.href or span.op == DELETE:
+        return text
+    if is_safe_url(span.href):
+        return f'<a href="{escape(span.href, quote=True)}" rel="noopener">{text}</a>'
+    # Never an href: shown inert, so an editor can spot and fix it.
+    return f'{text} <code class="diff-url">{escape(span.href)}</code>'
+
+
 def _html_spans(spans: Sequence[Span], *, status: str, code: bool) -> str:
     out: list[str] = []
-    for span in spans:
-        text = _html_text(span.text, code=code)
-        if span.href and span.op != DELETE:
-            if is_safe_url(span.href):
-                text = f'<a href="{escape(span.href, quote=True)}" rel="noopener">{text}</a>'
-            else:  # never an href: shown inert, so an editor can spot and fix it
-                text = f'{text} <code class="diff-url">{escape(span.href)}</code>'
-        if span.op == INSERT and (status == CHANGED or span.href):
-            css = ' class="diff-new-link"' if span.href else ""
-            out.append(f"<ins{css}>{text}</ins>")
-        elif span.op == DELETE and status == CHANGED:
-            out.append(f"<del>{text}</del>")
+    for run in _runs(spans):
+        op = run[0].op
+        if op == INSERT and status != CHANGED:
+            # A new paragraph is marked as a whole; inside it only its links stand out.
+            out.extend(
+                f'<ins class="diff-new-link">{_html_span(s, code=code)}</ins>'
+                if s.href
+                else _html_span(s, code=code)
+                for s in run
+            )
+            continue
+        inner = "".join(_html_span(s, code=code) for s in run)
+        if op == INSERT:
+            css = ' class="diff-new-link"' if all(s.href for s in run) else ""
+            out.append(f"<ins{css}>{inner}</ins>")
+        elif op == DELETE and status == CHANGED:
+            out.append(f"<del>{inner}</del>")
         else:
-            out.append(text)
+            out.append(inner)
     return "".join(out)
 
 

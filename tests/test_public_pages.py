@@ -184,7 +184,7 @@ def test_the_compare_page_shows_the_diff_and_the_changelog_of_the_releases_in_ra
     assert catch_up(draft.previous().previous(), draft.previous()).diff.summary() in page
     assert "New Interviews" in page  # a new section, under its heading path
     assert ("ISLP", "https://www.statlearning.com/") in page_links
-    assert "Link removed Theano" in page  # struck, and no longer a link
+    assert "Removed Theano" in page  # struck, and no longer a link
     assert "https://github.com/Theano/Theano" not in [href for _, href in page_links]
     assert "Bishop (2006) → Bishop (2006), Pattern Recognition and Machine Learning" in page
     for entry in ENTRIES_0_10_0:
