@@ -62,9 +62,17 @@ def subject(guide_title: str, number: str, title: str, earlier: int = 0) -> str:
     return _cut_at_word(line, room + 1) + tail
 
 
+# The first screen's line names this many counts; the preheader and the diff carry them all.
+SUMMARY_COUNTS = 3
+
+
 def summary_line(changes: CatchUp) -> str:
-    """The first screen's one line: what changed since the reader's last version."""
-    counts = changes.diff.summary()
+    """The first screen's one line: what changed since the reader's last version, its three
+    largest kinds of change (the summary's order puts what readers care about first)."""
+    parts = changes.diff.summary().split(", ")
+    counts = ", ".join(parts[:SUMMARY_COUNTS]) + (
+        " and more" if len(parts) > SUMMARY_COUNTS else ""
+    )
     if changes.since is None:
         return f"The whole guide, as this is your first mail about it: {counts}."
     return f"Since {changes.since.number}, the last version you heard about from us: {counts}."
