@@ -244,7 +244,7 @@ def _trim(change: ParagraphChange) -> list[Span]:
     for i, span in enumerate(spans):
         if span.op == "=" and span.href is None and len(span.text) > CONTEXT_CHARS:
             if i == 0:
-                text = _cut_tail(span.text, CONTEXT_CHARS)
+                text = _cut_tail(span.text, CONTEXT_CHARS).lstrip()
             elif i == last:
                 text = _cut_head(span.text, CONTEXT_CHARS)
             elif len(span.text) > 2 * CONTEXT_CHARS + 10:
@@ -306,20 +306,29 @@ def _runs(spans: Sequence[Span]) -> list[list[Span]]:
     return runs
 
 
-def _text_spans(spans: Sequence[Span], *, marks: bool) -> str:
-    """Spans as text: `[-old-]{+new+}` when `marks`; a new link's URL follows its edit once.
+def _text_spans(spans: Sequence[Span], *, marks: bool, new_urls: frozenset[str]) -> str:
+    """Spans as text: `[-old-]{+new+}` when `marks`; a new link's URL follows its text once.
 
-    Unchanged and removed links go without their URL: the HTML part links the unchanged ones,
-    and a removed URL must not be clickable anywhere.
+    Only new links (`new_urls`) get their URL: the HTML part links the others, a renamed link's
+    URL is no news, and a removed URL must not be clickable anywhere.
     """
     out: list[str] = []
+    shown: set[str] = set()
+
+    def url_after(span: Span, following: Span | None) -> None:
+        href = span.href
+        if span.op == DELETE or not href or href not in new_urls or href in shown:
+            return
+        if following is not None and following.href == href and following.op != DELETE:
+            return  # the link's text goes on
+        if is_safe_url(href):
+            out.append(f" <{href}>")
+            shown.add(href)
+
     if not marks:  # a new paragraph: each new link's URL right after its text
         for i, span in enumerate(spans):
             out.append(span.text)
-            following = spans[i + 1] if i + 1 < len(spans) else None
-            ends = following is None or following.href != span.href
-            if span.op == INSERT and span.href and ends and is_safe_url(span.href):
-                out.append(f" <{span.href}>")
+            url_after(span, spans[i + 1] if i + 1 < len(spans) else None)
         return "".join(out)
     for run in _runs(spans):
         op = run[0].op
@@ -329,21 +338,29 @@ def _text_spans(spans: Sequence[Span], *, marks: bool) -> str:
         elif op == DELETE:
             text = "[-" + text + "-]"
         out.append(text)
-        if op == INSERT:
-            new = dict.fromkeys(s.href for s in run if s.href and is_safe_url(s.href))
-            out.extend(f" <{href}>" for href in new)
+        for span in run:
+            url_after(span, None)
     return "".join(out)
 
 
-def _text_paragraph(change: ParagraphChange) -> str:
+def _new_urls(section: SectionDiff) -> frozenset[str]:
+    """The URLs of the links this section shows inside their paragraphs as new."""
+    return frozenset(
+        link.url
+        for link in section.links
+        if link.in_paragraph and link.kind in ("added", "updated")
+    )
+
+
+def _text_paragraph(change: ParagraphChange, new_urls: frozenset[str]) -> str:
     spans = _trim(change)
     if change.status == ADDED:
-        body = _text_spans(spans, marks=False)
+        body = _text_spans(spans, marks=False, new_urls=new_urls)
         return "New paragraph:\n" + body if change.code else "New: " + body
     if change.status == REMOVED:
         body = "".join(s.text for s in spans)
         return "Removed paragraph:\n" + body if change.code else "Removed: " + body
-    return _text_spans(spans, marks=True)
+    return _text_spans(spans, marks=True, new_urls=new_urls)
 
 
 def _text_link(link: LinkChange, prefix: str) -> str:
@@ -386,7 +403,8 @@ def render_text(diff: GuideDiff, *, limit: int | None = None, more_url: str = ""
     blocks: list[str] = []
     for entry in shown.sections:
         lines = [_text_heading(entry, shown.prefix)]
-        lines.extend(_text_paragraph(p) for p in entry.paragraphs)
+        new_urls = _new_urls(entry.section)
+        lines.extend(_text_paragraph(p, new_urls) for p in entry.paragraphs)
         lines.extend(_text_link(link, shown.prefix) for link in entry.links)
         blocks.append("\n\n".join(lines))
     if shown.hidden:
