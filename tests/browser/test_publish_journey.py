@@ -67,7 +67,7 @@ def test_an_editor_previews_and_publishes_a_release_and_the_subscriber_gets_its_
     expect(
         page.get_by_role("listitem").filter(has_text="section with scikit-learn.")
     ).to_be_visible()
-    expect(page.get_by_role("heading", name="New Python packages")).to_be_visible()
+    expect(page.get_by_role("heading", name="New The MLMW guide › Python packages")).to_be_visible()
     expect(page.get_by_role("link", name="scikit-learn", exact=True)).to_have_attribute(
         "href", "https://scikit-learn.org/"
     )
@@ -100,7 +100,7 @@ def test_an_editor_previews_and_publishes_a_release_and_the_subscriber_gets_its_
         in text
     )
     assert "- A Python packages section with scikit-learn.\n" in text
-    assert "## New section: Python packages\n" in text
+    assert "## New section: The MLMW guide › Python packages\n" in text
     assert text.count("scikit-learn <https://scikit-learn.org/>") == 1
     assert '<a href="https://scikit-learn.org/"' in mail.html
     assert f"See what changed: {site}/guides/mlmw/compare/0.10.0...0.11.0/\n" in text
