@@ -102,7 +102,8 @@ def context(changes: CatchUp, cut: Cut | None = None) -> dict[str, Any]:
         if since is not None
         else changelog_url
     )
-    this, *earlier = changes.releases or ()
+    # Newest first: this release, then the earlier ones a catch-up covers.
+    this, earlier = (changes.releases[0], changes.releases[1:]) if changes.releases else (None, ())
     entries = this.entries if this is not None else ()
     shown_entries = entries if cut.entries is None else entries[: cut.entries]
     return {
