@@ -52,9 +52,10 @@ bench/diff_bench.py.
 from __future__ import annotations
 
 import difflib
+import pickle
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
@@ -479,15 +480,35 @@ class ParsedGuide:
     to_data/from_data give a compact builtin-only form (what guide.parses stores)."""
 
     sections: tuple[ParsedSection, ...]
+    # Each distinct URL at its first occurrence, in document order, and where that is: four ints
+    # per URL, (section, block, start, end) with text[start:end] the link's text, or
+    # (section, -1, k, 0) for the k-th link of the section's heading. Derived from `sections`
+    # when not given; kept flat so that a stored parse loads fast.
+    link_urls: tuple[str, ...] = None  # type: ignore[assignment]
+    link_where: tuple[int, ...] = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.link_urls is None or self.link_where is None:
+            urls, where = _link_index(self.sections)
+            object.__setattr__(self, "link_urls", urls)
+            object.__setattr__(self, "link_where", where)
+
+    def link_title(self, k: int) -> str:
+        """The text of the k-th URL's first occurrence."""
+        si, bi, start, end = self.link_where[4 * k : 4 * k + 4]
+        section = self.sections[si]
+        if bi < 0:
+            return section.heading_links[start][1]
+        return section.blocks[bi][start:end]
 
     @property
     def links(self) -> dict[str, Link]:
-        """url -> first occurrence in the document, in document order (computed on each call)."""
-        found: dict[str, Link] = {}
-        for section in self.sections:
-            for link in section.links:
-                found.setdefault(link.url, link)
-        return found
+        """url -> first occurrence in the document, in document order."""
+        sections = self.sections
+        return {
+            url: Link(url, self.link_title(k), sections[self.link_where[4 * k]].key)
+            for k, url in enumerate(self.link_urls)
+        }
 
     @property
     def urls(self) -> frozenset[str]:
@@ -496,6 +517,18 @@ class ParsedGuide:
     @property
     def section_keys(self) -> tuple[str, ...]:
         return tuple(s.key for s in self.sections)
+
+    def to_bytes(self) -> bytes:
+        """The stored form (guide.parses): a pickle, the fastest of the forms measured to load."""
+        return pickle.dumps(self, protocol=5)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ParsedGuide:
+        """Load what to_bytes gave. Only for bytes this code wrote: it unpickles."""
+        parsed = pickle.loads(data)  # noqa: S301 - our own bytes, see guide.parses
+        if not isinstance(parsed, cls):
+            raise TypeError(f"stored parse holds {type(parsed).__name__}, not {cls.__name__}")
+        return parsed
 
     def to_data(self) -> list[Any]:
         """Builtin-only form (lists, tuples, strings, ints): what is stored for a version."""
@@ -536,6 +569,25 @@ class ParsedGuide:
                 )
             )
         return cls(tuple(sections))
+
+
+def _link_index(sections: Sequence[ParsedSection]) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    seen: set[str] = set()
+    urls: list[str] = []
+    where: list[int] = []
+    for si, section in enumerate(sections):
+        for k, (url, _) in enumerate(section.heading_links):
+            if url not in seen:
+                seen.add(url)
+                urls.append(url)
+                where.extend((si, -1, k, 0))
+        for bi, spans in enumerate(section.block_links):
+            for start, end, url in spans:
+                if url not in seen:
+                    seen.add(url)
+                    urls.append(url)
+                    where.extend((si, bi, start, end))
+    return tuple(urls), tuple(where)
 
 
 _EMPTY_GUIDE = ParsedGuide(sections=())
@@ -949,18 +1001,18 @@ def _similarity(a: frozenset[str], b: frozenset[str]) -> float:
 
 
 def _pair_blocks(
-    old: Sequence[frozenset[str]], new: Sequence[frozenset[str]]
+    n: int, m: int, similarity: Callable[[int, int], float]
 ) -> list[tuple[int | None, int | None]]:
-    """Order-keeping pairing of a replaced run: (i, j) pairs, (i, None) removed, (None, j) added.
+    """Order-keeping pairing of n old and m new items (blocks of a replaced run, or sections):
+    (i, j) pairs, (i, None) removed, (None, j) added.
 
     Maximises the summed similarity of pairs above _PAIR_SIMILARITY (a small dynamic program);
     for a very large run, each old block takes the best new block in a window after the last
     pair instead.
     """
-    n, m = len(old), len(new)
     pairs: list[tuple[int, int]] = []
     if n * m <= _PAIR_FULL_SEARCH:
-        sim = [[_similarity(old[i], new[j]) for j in range(m)] for i in range(n)]
+        sim = [[similarity(i, j) for j in range(m)] for i in range(n)]
         # best[i][j]: best total for old[i:], new[j:].
         best = [[0.0] * (m + 1) for _ in range(n + 1)]
         for i in range(n - 1, -1, -1):
@@ -983,7 +1035,7 @@ def _pair_blocks(
         j0 = 0
         for i in range(n):
             window = range(j0, min(m, j0 + _PAIR_WINDOW))
-            scored = [(_similarity(old[i], new[j]), -j) for j in window]
+            scored = [(similarity(i, j), -j) for j in window]
             if scored:
                 score, minus_j = max(scored)
                 if score > _PAIR_SIMILARITY:
@@ -1027,9 +1079,13 @@ def _align_blocks(old: ParsedSection, new: ParsedSection) -> list[tuple[int | No
         else:
             old_bags = [_bag(old.blocks[i], old.block_links[i]) for i in range(i1, i2)]
             new_bags = [_bag(new.blocks[j], new.block_links[j]) for j in range(j1, j2)]
+            pairs = _pair_blocks(
+                i2 - i1,
+                j2 - j1,
+                lambda i, j, a=old_bags, b=new_bags: _similarity(a[i], b[j]),  # type: ignore[misc]
+            )
             out.extend(
-                (None if i is None else i1 + i, None if j is None else j1 + j)
-                for i, j in _pair_blocks(old_bags, new_bags)
+                (None if i is None else i1 + i, None if j is None else j1 + j) for i, j in pairs
             )
     return out
 
@@ -1069,16 +1125,29 @@ def _match_sections(old_doc: ParsedGuide, new_doc: ParsedGuide) -> dict[int, int
         return matched
     bags: dict[tuple[int, int], frozenset[str]] = {}
 
-    def bag(side: int, index: int) -> frozenset[str]:
-        found = bags.get((side, index))
+    def bag(side: int, index: int, words: bool) -> frozenset[str]:
+        found = bags.get((side * 2 + words, index))
         if found is None:
             section = (old_sections, new_sections)[side][index]
-            found = bags[side, index] = frozenset(
-                word
-                for text, links in zip(section.blocks, section.block_links, strict=True)
-                for word in _bag(text, links)
+            found = frozenset(
+                (
+                    word
+                    for text, links in zip(section.blocks, section.block_links, strict=True)
+                    for word in _bag(text, links)
+                )
+                if words
+                else section.blocks
             )
+            bags[side * 2 + words, index] = found
         return found
+
+    def similarity(i: int, j: int) -> float:
+        """Of two sections: the share of blocks in common or, for short sections (where one
+        edited block changes most of them), of words."""
+        by_blocks = _similarity(bag(0, i, False), bag(1, j, False))
+        if by_blocks > _PAIR_SIMILARITY or min(len(bags[0, i]), len(bags[2, j])) > 3:
+            return by_blocks
+        return max(by_blocks, _similarity(bag(0, i, True), bag(1, j, True)))
 
     # Duplicate headings: pair each base's remaining sections in order, by content.
     old_by_base: defaultdict[str, list[int]] = defaultdict(list)
@@ -1090,7 +1159,12 @@ def _match_sections(old_doc: ParsedGuide, new_doc: ParsedGuide) -> dict[int, int
     for base, js in new_by_base.items():
         is_ = old_by_base.get(base)
         if is_ and (len(is_) > 1 or len(js) > 1):
-            for pi, pj in _pair_blocks([bag(0, i) for i in is_], [bag(1, j) for j in js]):
+            pairs = _pair_blocks(
+                len(is_),
+                len(js),
+                lambda a, b, is_=is_, js=js: similarity(is_[a], js[b]),  # type: ignore[misc]
+            )
+            for pi, pj in pairs:
                 if pi is not None and pj is not None:
                     take(js[pj], is_[pi])
     old_by_key = {s.key: i for i, s in enumerate(old_sections)}
@@ -1121,7 +1195,7 @@ def _match_sections(old_doc: ParsedGuide, new_doc: ParsedGuide) -> dict[int, int
             same_title = old_sections[i].title == new.title
             if not same_title and not everything:
                 continue
-            score = _similarity(bag(0, i), bag(1, j))
+            score = similarity(i, j)
             if (score > _PAIR_SIMILARITY if same_title else score >= _MOVE_SIMILARITY) and (
                 score > best
             ):
@@ -1144,23 +1218,23 @@ def _as_parsed(doc: str | ParsedGuide, name: str) -> ParsedGuide:
     raise TypeError(f"{name} must be str or ParsedGuide, not {type(doc).__name__}")
 
 
-# Where a URL first occurs: (section index, block index or -1 for the heading, title).
-_Where = tuple[int, int, str]
+class _Links:
+    """A document's URLs at their first occurrence (ParsedGuide.link_urls), by URL."""
 
+    def __init__(self, doc: ParsedGuide) -> None:
+        self.doc = doc
+        self.urls = doc.link_urls
+        self.where = doc.link_where
+        self.index = dict(zip(doc.link_urls, range(len(doc.link_urls)), strict=True))
 
-def _first_occurrences(doc: ParsedGuide) -> dict[str, _Where]:
-    found: dict[str, _Where] = {}
-    for si, section in enumerate(doc.sections):
-        for url, title in section.heading_links:
-            if url not in found:
-                found[url] = (si, -1, title)
-        for bi, spans in enumerate(section.block_links):
-            if spans:
-                text = section.blocks[bi]
-                for start, end, url in spans:
-                    if url not in found:
-                        found[url] = (si, bi, text[start:end])
-    return found
+    def section(self, url: str) -> int:
+        return self.where[4 * self.index[url]]
+
+    def block(self, url: str) -> int:
+        return self.where[4 * self.index[url] + 1]
+
+    def title(self, url: str) -> str:
+        return self.doc.link_title(self.index[url])
 
 
 def _skeleton(text: str, links: Sequence[LinkSpan]) -> str:
@@ -1212,25 +1286,29 @@ class _Differ:
             new_parent = after.base.rpartition(SECTION_SEPARATOR)[0]
             if before.title != after.title or (old_parent, new_parent) not in renamed:
                 self.moved.add(j)
-        self.old_first = _first_occurrences(old_doc)
-        self.new_first = _first_occurrences(new_doc)
+        self.old_links = _Links(old_doc)
+        self.new_links = _Links(new_doc)
         # Blocks that moved to another section with a link: shown by the link's "moved" item.
         self.skip_old: set[tuple[int, int]] = set()
         self.skip_new: set[tuple[int, int]] = set()
         # Per matched section pair whose blocks differ, its aligned blocks.
         self.alignments: dict[int, list[tuple[int | None, int | None]]] = {}
+        # Matched sections with the very same blocks and heading links: their links are alike.
+        self.identical: set[tuple[int, int]] = set()
         for j, i in self.match.items():
             if self.old[i].block_keys != self.new[j].block_keys:
                 self.alignments[j] = _align_blocks(self.old[i], self.new[j])
+            elif self.old[i].heading_links == self.new[j].heading_links:
+                self.identical.add((i, j))
 
     # -- links ---------------------------------------------------------------------------
 
     def link_changes(self) -> tuple[dict[int, list[LinkChange]], dict[int, int]]:
         """Link changes by the new section index they are reported in, and per removed old
         section index the number of its links that left the guide."""
-        old_first, new_first = self.old_first, self.new_first
-        added = {url for url in new_first if url not in old_first}
-        removed = {url for url in old_first if url not in new_first}
+        olds, news = self.old_links, self.new_links
+        added = set(news.index).difference(olds.index)
+        removed = set(olds.index).difference(news.index)
         updated: dict[str, str] = {}  # new url -> old url
 
         def pair(old_url: str, new_url: str) -> None:
@@ -1261,68 +1339,85 @@ class _Differ:
                         for o, x in zip(lo, ln, strict=True):
                             if o[2] in removed and x[2] in added:
                                 pair(o[2], x[2])
-        # 2. The same title in the same section.
+        # 2. The same title in the same section (in document order).
         if added and removed:
             gone_by_section: defaultdict[int, dict[str, list[str]]] = defaultdict(dict)
-            for url in self.old_first:  # document order
-                if url in removed:
-                    si, _, title = old_first[url]
-                    j = self.old_to_new.get(si)
-                    if j is not None:
-                        gone_by_section[j].setdefault(title.casefold(), []).append(url)
-            for url in self.new_first:
-                if url in added:
-                    sj, _, title = new_first[url]
-                    candidates = gone_by_section.get(sj, {}).get(title.casefold())
-                    if candidates:
-                        pair(candidates.pop(0), url)
+            for url in sorted(removed, key=olds.index.__getitem__):
+                j = self.old_to_new.get(olds.section(url))
+                if j is not None:
+                    key = olds.title(url).casefold()
+                    gone_by_section[j].setdefault(key, []).append(url)
+            for url in sorted(added, key=news.index.__getitem__):
+                candidates = gone_by_section.get(news.section(url), {}).get(
+                    news.title(url).casefold()
+                )
+                if candidates:
+                    pair(candidates.pop(0), url)
 
         changes: defaultdict[int, list[LinkChange]] = defaultdict(list)
-        removed_counts: defaultdict[int, int] = defaultdict(int)
-        new_sections, old_sections = self.new, self.old
-        for url, (sj, _, title) in new_first.items():
-            if url in added:
-                changes[sj].append(LinkChange(LINK_ADDED, url, title))
-                continue
-            old_url = updated.get(url)
-            if old_url is not None:
-                old_title = old_first[old_url][2]
-                changes[sj].append(
-                    LinkChange(
-                        LINK_UPDATED,
-                        url,
-                        title,
-                        old_url=old_url,
-                        old_title=old_title if old_title != title else "",
+        old_index, old_where, new_where = olds.index, olds.where, news.where
+        old_to_new, identical = self.old_to_new, self.identical
+        old_blocks = [section.blocks for section in self.old]
+        new_blocks = [section.blocks for section in self.new]
+        for k, url in enumerate(news.urls):  # document order
+            sj = new_where[4 * k]
+            ok = old_index.get(url)
+            if ok is None:
+                title = news.doc.link_title(k)
+                old_url = updated.get(url)
+                if old_url is None:
+                    changes[sj].append(LinkChange(LINK_ADDED, url, title))
+                else:
+                    old_title = olds.title(old_url)
+                    changes[sj].append(
+                        LinkChange(
+                            LINK_UPDATED,
+                            url,
+                            title,
+                            old_url=old_url,
+                            old_title=old_title if old_title != title else "",
+                        )
                     )
-                )
                 continue
-            si, bi, old_title = old_first[url]
-            if self.old_to_new.get(si) != sj:
-                self.block_moved(si, bi, sj, new_first[url][1])
+            o, n = 4 * ok, 4 * k
+            si = old_where[o]
+            if old_to_new.get(si) == sj:
+                bi, bj = old_where[o + 1], new_where[n + 1]
+                if (
+                    old_where[o + 2] == new_where[n + 2]
+                    and old_where[o + 3] == new_where[n + 3]
+                    and (
+                        (bi == bj and (si, sj) in identical)
+                        or (bi >= 0 and bj >= 0 and old_blocks[si][bi] == new_blocks[sj][bj])
+                    )
+                ):
+                    continue  # at the same place in the same text: the same title
+            title, old_title = news.doc.link_title(k), olds.doc.link_title(ok)
+            if old_to_new.get(si) != sj:
+                self.block_moved(si, old_where[o + 1], sj, new_where[n + 1])
                 changes[sj].append(
                     LinkChange(
                         LINK_MOVED,
                         url,
                         title,
                         old_title=old_title if old_title != title else "",
-                        old_section=old_sections[si].key,
+                        old_section=self.old[si].key,
                     )
                 )
             elif old_title != title:
                 changes[sj].append(LinkChange(LINK_RETITLED, url, title, old_title=old_title))
-        for url, (si, _, title) in old_first.items():
-            if url in removed:
-                j = self.old_to_new.get(si)
-                if j is None:
-                    removed_counts[si] += 1
-                else:
-                    changes[j].append(LinkChange(LINK_REMOVED, url, title))
+        removed_counts: defaultdict[int, int] = defaultdict(int)
+        for url in sorted(removed, key=old_index.__getitem__):
+            si = olds.section(url)
+            j = old_to_new.get(si)
+            if j is None:
+                removed_counts[si] += 1
+            else:
+                changes[j].append(LinkChange(LINK_REMOVED, url, olds.title(url)))
         self.updated = {(o, n) for n, o in updated.items()}
         self.retitled = {
             c.url for cs in changes.values() for c in cs if c.kind != LINK_ADDED and c.old_title
         }
-        del new_sections
         return changes, removed_counts
 
     def block_moved(self, i: int, bi: int, j: int, bj: int) -> None:
@@ -1353,7 +1448,8 @@ class _Differ:
             if ou == nu:
                 same_title = old.blocks[bi][os_:oe] == new.blocks[bj][ns:ne]
                 if not same_title and not (
-                    nu in self.retitled and self.new_first[nu][:2] == (j, bj)
+                    nu in self.retitled
+                    and (self.new_links.section(nu), self.new_links.block(nu)) == (j, bj)
                 ):
                     return False
             elif (ou, nu) not in self.updated:

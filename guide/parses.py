@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import pickle
 from collections import OrderedDict
 from threading import Lock
 
@@ -62,15 +61,12 @@ def clear_memo() -> None:
 
 
 def dumps(parsed: ParsedGuide) -> bytes:
-    return pickle.dumps(parsed, protocol=5)
+    return parsed.to_bytes()
 
 
 def loads(data: bytes) -> ParsedGuide:
     # Our own bytes: only store() writes ParsedContent rows, from parse_guide's result.
-    parsed = pickle.loads(data)  # noqa: S301
-    if not isinstance(parsed, ParsedGuide):
-        raise TypeError(f"a stored parse holds {type(parsed).__name__}")
-    return parsed
+    return ParsedGuide.from_bytes(data)
 
 
 def store(content: str) -> ParsedGuide:

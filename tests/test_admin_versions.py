@@ -179,7 +179,7 @@ def test_the_preview_of_a_draft_shows_its_diff_and_a_publish_form(editor_client,
     assert "Compared with the latest published version before it, 0.10.0" in page
     assert "this is a patch release" in page
     assert "1 section added, 1 new link" in page
-    assert f"+ New section: The MLMW guide{SECTION_SEPARATOR}Python packages" in page
+    assert f"New The MLMW guide{SECTION_SEPARATOR}Python packages" in page
     assert ("scikit-learn", "https://scikit-learn.org/") in links(response)
     assert "A Python packages section with scikit-learn." in page
     assert f'action="/admin/guide/version/{draft.pk}/publish/"'.encode() in response.content
@@ -190,7 +190,7 @@ def test_the_preview_of_a_published_version_has_no_publish_form(editor_client, v
     response = editor_client.get(f"/admin/guide/version/{v0_10_0.pk}/preview/")
 
     assert response.status_code == 200
-    assert "1 section added, 2 sections changed" in text(response)
+    assert "1 section added, 1 new link, 1 paragraph edited" in text(response)
     assert b"/publish/" not in response.content
 
 

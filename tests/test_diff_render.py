@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from guide.diff import GuideDiff, LinkChange, ParagraphChange, SectionDiff, Span
+from guide.diff import GuideDiff, LinkChange, ParagraphChange, SectionDiff, Span, diff_guides
 from guide.diff_render import (
     is_safe_url,
     render_html,
@@ -399,6 +399,15 @@ def test_script_in_titles_and_text_is_escaped() -> None:
 
     assert "<script" not in html and "&lt;script&gt;" in html
     assert not [tag for tag, _ in start_tags(html) if tag == "script"]
+
+
+def test_script_written_in_the_guide_is_escaped_end_to_end() -> None:
+    old = "# S\n\ntext\n"
+    new = '# S <script>x</script>\n\n[<b onmouseover="x">hi</b>](https://e.com/x)\n\n<script>y</script>\n'
+
+    html = render_html(diff_guides(old, new))
+
+    assert "<script" not in html and "<b " not in html
 
 
 def test_the_html_has_no_inline_style_or_script() -> None:

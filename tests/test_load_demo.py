@@ -11,7 +11,6 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 
 from guide.changelog import entries_for
-from guide.diff import SECTION_SEPARATOR
 from guide.models import ChangelogEntry, Guide, Version
 from tests.pages import links, text
 
@@ -77,12 +76,15 @@ def test_the_demo_compare_page_shows_a_meaningful_diff(client, demo):
 
     assert response.status_code == 200
     assert (
-        "2 sections added, 11 sections changed, 11 new links, 2 links removed, 2 links retitled"
-        in page
+        "2 sections added, 10 new links, 1 link updated, 12 paragraphs edited, 4 paragraphs added, "
+        "1 paragraph removed, 2 links retitled, 1 link removed" in page
     )
-    assert f"+ New section: The MLMW guide{SECTION_SEPARATOR}Interviews" in page
-    assert ("Theano", "https://github.com/Theano/Theano") in page_links
-    assert "Bishop (2006) → Bishop (2006), Pattern Recognition and Machine Learning" in page
+    assert "New Interviews" in page  # a new section, by its heading path under the title
+    # A removed link is shown struck in its removed paragraph, not as a link.
+    assert "Theano: the original symbolic tensor library" in page
+    assert ("Theano", "https://github.com/Theano/Theano") not in page_links
+    # Retitled inside a paragraph that changed otherwise too: the word diff shows it there.
+    assert "Bishop (2006), Pattern Recognition and Machine Learning" in page
     assert ("randomlyCoding", "https://www.reddit.com/user/randomlyCoding/") in page_links
     # The changelogs of both releases in the range, newest first; not 0.9.0's own.
     assert page.index("0.10.1 Link and typo fixes") < page.index(
