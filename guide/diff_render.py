@@ -163,29 +163,32 @@ def plan(diff: GuideDiff, limit: int | None = None) -> Plan:
         raise ValueError("limit must be None or >= 0")
     units = []
     for section in diff.sections:
-        headline = section.status in (REMOVED, MOVED)
         paragraphs = () if section.status == REMOVED else section.paragraphs
         links = [] if section.status == REMOVED else _listed_links(section)
+        headline = section.status in (REMOVED, MOVED)  # one line, one item
         units.append((section, headline, paragraphs, links))
     total = sum(int(h) + len(p) + len(ln) for _, h, p, ln in units)
     prefix = shared_title(diff)
     labels = [section_label(section, prefix) for section in diff.sections]
     budget = total if limit is None else min(limit, total)
     shown: list[ShownSection] = []
-    used = 0
+    used, cut = 0, False
     for (section, headline, paragraphs, links), label, anchor in zip(
         units, labels, _anchors(labels), strict=True
     ):
-        if used >= budget:
-            break
+        items = int(headline) + len(paragraphs) + len(links)
+        if not items:
+            # A new section that is a heading alone: shown, for free, unless the cut came first.
+            if section.status == ADDED and not cut:
+                shown.append(ShownSection(section, label, anchor, False, (), ()))
+            continue
         room = budget - used - int(headline)
-        if room < 0:
+        if room < 0 or used >= budget:
             break
         kept_paragraphs = tuple(paragraphs[:room])
         kept_links = tuple(links[: room - len(kept_paragraphs)])
         used += int(headline) + len(kept_paragraphs) + len(kept_links)
-        if not (headline or kept_paragraphs or kept_links):
-            continue
+        cut = len(kept_paragraphs) + len(kept_links) < len(paragraphs) + len(links)
         shown.append(ShownSection(section, label, anchor, headline, kept_paragraphs, kept_links))
     return Plan(sections=tuple(shown), prefix=prefix, total=total, hidden=total - used)
 
@@ -249,7 +252,7 @@ def _trim(change: ParagraphChange) -> list[Span]:
                 text = _cut_head(span.text, CONTEXT_CHARS)
             elif len(span.text) > 2 * CONTEXT_CHARS + 10:
                 text = (
-                    _cut_head(span.text, CONTEXT_CHARS).rstrip()
+                    _cut_head(span.text, CONTEXT_CHARS)
                     + _cut_tail(span.text, CONTEXT_CHARS)[len(_ELLIPSIS) + 1 :]
                 )
             else:

@@ -277,6 +277,14 @@ def test_a_title_every_section_shares_is_left_out_of_their_labels() -> None:
     assert "The MLMW guide" not in text and "The MLMW guide" not in render_html(diff)
 
 
+def test_a_new_section_with_only_its_heading_is_shown() -> None:
+    diff = one(section("added", key="Datasets"))
+
+    assert render_text(diff).strip() == "## New section: Datasets"
+    assert "New</span> Datasets</h3>" in render_html(diff)
+    assert render_text(diff, limit=0) == render_text(diff)  # nothing in it to cut
+
+
 def test_an_empty_diff_says_no_changes() -> None:
     assert render_text(GuideDiff()) == "No changes\n"
     assert "No changes" in render_html(GuideDiff())
