@@ -31,4 +31,3 @@ def by_kind(entries) -> list:
 def diff_html(diff: GuideDiff, limit: int | None = None) -> SafeString:
     """A GuideDiff as HTML. render_html escapes every piece of content itself, so it is safe as is."""
     return mark_safe(render_html(diff, limit=limit))  # noqa: S308
-
