@@ -27,26 +27,28 @@ docs/diff.md says it in a reader's words. The rules:
   (a new link's "+" text) has in_paragraph=True and is not listed again.
 
 The word diff: difflib's SequenceMatcher on word tokens (words, runs of whitespace, single
-punctuation characters), then diff-match-patch's semantic cleanup rule applied to the token
-regions (_word_regions). fast-diff-match-patch (the C++ diff-match-patch, with that cleanup
-built in) was tried and not kept: it diffs characters (a word mode means encoding each token as
-one character and decoding after), and its cleanup still leaves part-word edits on real fixes
-("contraints" -> "constraints" marks an inserted "s", not the word); and its 2.1.0 wheel
+punctuation characters), after matching the common head and tail directly, then
+diff-match-patch's semantic cleanup rule applied to the token regions (_word_regions).
+fast-diff-match-patch (the C++ diff-match-patch, with that cleanup built in) was tried and not
+kept: it diffs characters, and its cleanup leaves part-word marks on exactly the edits a reader
+gets ("con{+s+}traints", "th[-e-]{+is+}", "a[- grea-]{+n excellen+}t"); a word mode means
+encoding each token as one character and decoding after, around a library whose 2.1.0 wheel
 installs a top-level `tests` package into site-packages, which shadows this repository's
-`tests` and broke the test suite on import. difflib on tokens marks whole words by
-construction, and with the cleanup rule on top a rewritten phrase reads as one deletion and one
-insertion. Blocks are short, so its speed is no concern (~20 µs for a typical paragraph).
+`tests` and broke the test suite on import. It is faster (~12 µs against 0.3-0.5 ms on this
+shared machine for a 230-character paragraph with two edits far apart), but only changed blocks
+are word-diffed, a few dozen in a release. difflib on tokens marks whole words by construction, and with the
+cleanup rule on top a rewritten phrase reads as one deletion and one insertion.
 
 This module is pure Python with no Django import, so it can run in a worker, a management
 command or a test without settings. What it returns is immutable (frozen dataclasses and
 tuples) and a GuideDiff exports to JSON (to_dict/from_dict).
 
-Cost: parsing dominates (markdown-it-py, ~1.3 s for a 10,000-link guide), so parses are
+Cost: parsing dominates (markdown-it-py, 1-3 s for a 10,000-link guide), so parses are
 memoised here and a published version's parse is stored once (guide.parses, keyed by a hash of
-its content; ParsedGuide.to_data is its compact form); diff_guides accepts ParsedGuide. The
-diff itself is linear in links and sections (dicts keyed by URL and section) plus one
-SequenceMatcher per changed section and one word diff per changed block. See
-bench/diff_bench.py.
+its content; ParsedGuide.to_bytes is its form); diff_guides accepts ParsedGuide. The diff
+itself is linear in links and sections (dicts keyed by URL and section; the URLs of sections
+identical to their old selves are skipped as a run) plus one SequenceMatcher per changed section
+and one word diff per changed block. See bench/diff_bench.py.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from __future__ import annotations
 import difflib
 import pickle
 import re
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -382,7 +385,8 @@ class GuideDiff:
         as links removed). Paragraphs are counted in sections that exist in both versions and
         were not rewritten: an added section's paragraphs are part of "section added", a
         rewritten one's part of "section rewritten" (sections_rewritten <= sections_changed +
-        sections_moved).
+        sections_moved), and a paragraph added or removed with a new or removed link in it is
+        part of that link.
         """
         counts = dict.fromkeys(
             (
@@ -411,7 +415,18 @@ class GuideDiff:
             elif section.rewritten:
                 counts["sections_rewritten"] += 1
             elif section.status != ADDED:
+                # A list item added (removed) with its new (removed) link is that link: counted
+                # once, as the link.
+                carried = {
+                    link.url
+                    for link in section.links
+                    if link.in_paragraph and link.kind in (LINK_ADDED, LINK_REMOVED)
+                }
                 for paragraph in section.paragraphs:
+                    if paragraph.status != CHANGED and any(
+                        span.href in carried for span in paragraph.spans
+                    ):
+                        continue
                     counts[_PARAGRAPH_COUNT_KEYS[paragraph.status]] += 1
         return counts
 
@@ -476,8 +491,8 @@ class ParsedSection:
 
 @dataclass(frozen=True, slots=True)
 class ParsedGuide:
-    """A guide read for diffing: its sections in document order. Immutable; pickles; and
-    to_data/from_data give a compact builtin-only form (what guide.parses stores)."""
+    """A guide read for diffing: its sections in document order. Immutable; to_bytes/from_bytes
+    give the form a published version's parse is stored in (guide.parses)."""
 
     sections: tuple[ParsedSection, ...]
     # Each distinct URL at its first occurrence, in document order, and where that is: four ints
@@ -529,46 +544,6 @@ class ParsedGuide:
         if not isinstance(parsed, cls):
             raise TypeError(f"stored parse holds {type(parsed).__name__}, not {cls.__name__}")
         return parsed
-
-    def to_data(self) -> list[Any]:
-        """Builtin-only form (lists, tuples, strings, ints): what is stored for a version."""
-        return [
-            (
-                s.key,
-                s.base,
-                s.title,
-                s.level,
-                s.blocks,
-                # Most blocks have no hidden part: store None rather than the text again.
-                tuple(k if k != t else None for k, t in zip(s.block_keys, s.blocks, strict=True)),
-                s.block_links,
-                s.heading_links,
-                tuple(sorted(s.code)),
-            )
-            for s in self.sections
-        ]
-
-    @classmethod
-    def from_data(cls, data: Sequence[Sequence[Any]]) -> ParsedGuide:
-        sections = []
-        for key, base, title, level, blocks, keys, links, heading, code in data:
-            blocks = tuple(blocks)
-            sections.append(
-                ParsedSection(
-                    key=key,
-                    base=base,
-                    title=title,
-                    level=level,
-                    blocks=blocks,
-                    block_keys=tuple(
-                        t if k is None else k for k, t in zip(keys, blocks, strict=True)
-                    ),
-                    block_links=tuple(tuple(tuple(x) for x in spans) for spans in links),
-                    heading_links=tuple(tuple(x) for x in heading),
-                    code=frozenset(code),
-                )
-            )
-        return cls(tuple(sections))
 
 
 def _link_index(sections: Sequence[ParsedSection]) -> tuple[tuple[str, ...], tuple[int, ...]]:
@@ -897,8 +872,17 @@ def _word_regions(old: str, new: str) -> list[tuple[bool, int, int, int, int]]:
             regions[-1][2], regions[-1][4] = i2, j2
         else:
             regions.append([changed, i1, i2, j1, j2])
+
     # Cleanup: fold an equality into the changes around it while it is no longer (in characters)
-    # than the larger side of the change before it and of the change after it.
+    # than the larger side of the change before it and of the change after it, as
+    # cleanupSemantic does; but only between two replacements: text kept between two pure
+    # insertions (or deletions) stays kept, not struck and inserted again.
+    def replaced(r: list[Any]) -> bool:
+        return r[1] < r[2] and r[3] < r[4]
+
+    def size(r: list[Any]) -> int:
+        return max(oa[r[2]] - oa[r[1]], ob[r[4]] - ob[r[3]])
+
     out: list[list[Any]] = []
     for region in regions:
         out.append(region)
@@ -907,9 +891,9 @@ def _word_regions(old: str, new: str) -> list[tuple[bool, int, int, int, int]]:
             and out[-1][0]
             and not out[-2][0]
             and out[-3][0]
-            and (equal := oa[out[-2][2]] - oa[out[-2][1]])
-            <= max(oa[out[-3][2]] - oa[out[-3][1]], ob[out[-3][4]] - ob[out[-3][3]])
-            and equal <= max(oa[out[-1][2]] - oa[out[-1][1]], ob[out[-1][4]] - ob[out[-1][3]])
+            and replaced(out[-1])
+            and replaced(out[-3])
+            and oa[out[-2][2]] - oa[out[-2][1]] <= min(size(out[-3]), size(out[-1]))
         ):
             after = out.pop()
             out.pop()
@@ -1359,7 +1343,8 @@ class _Differ:
         old_to_new, identical = self.old_to_new, self.identical
         old_blocks = [section.blocks for section in self.old]
         new_blocks = [section.blocks for section in self.new]
-        for k, url in enumerate(news.urls):  # document order
+        for k in self.changed_link_range(olds, news):  # document order
+            url = news.urls[k]
             sj = new_where[4 * k]
             ok = old_index.get(url)
             if ok is None:
@@ -1419,6 +1404,31 @@ class _Differ:
             c.url for cs in changes.values() for c in cs if c.kind != LINK_ADDED and c.old_title
         }
         return changes, removed_counts
+
+    def changed_link_range(self, olds: _Links, news: _Links) -> Iterator[int]:
+        """Indices of the new document's URLs that may have changed, in document order.
+
+        URLs are listed at their first occurrence, so each section's are a run of the list; a
+        section identical to its old self whose run holds the same URLs as the old section's
+        run has nothing to report (each is found first at the same place as before) and is
+        skipped whole, so a diff costs little more than its changed sections.
+        """
+        old_sections = olds.where[0::4]
+        new_sections = news.where[0::4]
+        k = 0
+        total = len(news.urls)
+        while k < total:
+            sj = new_sections[k]
+            end = bisect_right(new_sections, sj, k)
+            i = self.match.get(sj)
+            if i is not None and (i, sj) in self.identical:
+                start_i = bisect_left(old_sections, i)
+                end_i = bisect_right(old_sections, i, start_i)
+                if olds.urls[start_i:end_i] == news.urls[k:end]:
+                    k = end
+                    continue
+            yield from range(k, end)
+            k = end
 
     def block_moved(self, i: int, bi: int, j: int, bj: int) -> None:
         """A moved link's block: if it left its old section and arrived in the new one

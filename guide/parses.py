@@ -9,8 +9,8 @@ save; guide.diff memoises the last few parses in the process.
 Format: a pickle of the ParsedGuide (protocol 5), chosen on measured load time: for the
 10,000-link guide of bench/diff_bench.py (2.9 MB) pickle.loads takes about a third of the time of
 marshal or pickle of builtin lists rebuilt into dataclasses, and a fifth of compact JSON
-(json.loads alone is slower than the whole pickle load); zlib would cut the size by 5 but double
-the load time. Only this module writes the rows, from text it parsed itself, so nothing
+(json.loads alone is slower than the whole pickle load); zlib would cut the size by 5 but multiply
+the load time by two to three. Only this module writes the rows, from text it parsed itself, so nothing
 untrusted is ever unpickled; a row of another PARSE_FORMAT (the parse's shape changed) is parsed
 again and overwritten, never loaded.
 
