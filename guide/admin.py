@@ -271,4 +271,6 @@ def _release_mail_preview(version: Version) -> dict[str, str] | None:
         subject = subject.replace(delivery.marker(name), example)
         text = text.replace(delivery.marker(name), example)
         html = html.replace(delivery.marker(name), escape(example))
-    return {"subject": subject, "text": text, "html": html}
+    # The text part opens with the preheader, the preview text inboxes show after the subject.
+    preheader = text.split("\n", 1)[0]
+    return {"subject": subject, "preheader": preheader, "text": text, "html": html}

@@ -13,11 +13,13 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_cache_control
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import etag, require_safe
 
 from guide import search
 from guide.badge import badge_svg
 from guide.catchup import catch_up
+from guide.diff_render import render_html, section_context
 from guide.markdown import render_markdown
 from guide.models import Guide, Version
 from guide.versioning import VersionNumber
@@ -107,11 +109,19 @@ def compare(request: HttpRequest, slug: str, old: str, new: str) -> HttpResponse
         # One canonical address per pair: older...newer.
         return redirect("guide:compare", slug=slug, old=newer.number, new=older.number)
     changes = catch_up(older, newer)
+    # The mail's rendering, plus what only a page can have: "Next change" links and each changed
+    # section as it reads now, collapsed.
+    diff_html = render_html(
+        changes.diff,
+        navigation=True,
+        context=section_context(changes.diff, newer.content, render_markdown),
+    )
     context = {
         "guide": guide,
         "older": older,
         "newer": newer,
         "catchup": changes,
+        "diff_html": mark_safe(diff_html),  # noqa: S308 - render_html escapes all content
         "versions": list(_published(guide).newest_first().only("number", "guide")),
     }
     return render(request, "guide/compare.html", context)

@@ -55,7 +55,7 @@ from django.utils import timezone
 
 from guide.catchup import catch_up
 from guide.models import Version
-from subscriptions import emails, mailkinds, reconcile, tokens
+from subscriptions import emails, mailkinds, reconcile, release_mail, tokens
 from subscriptions.models import CADENCE_BUMPS, Baseline, Batch, Delivery, Mailing, Subscriber
 
 logger = logging.getLogger(__name__)
@@ -288,40 +288,23 @@ class Variant:
 
 
 def release_context(since: Version | None, version: Version) -> dict:
-    """The release mail's template context for a reader whose baseline is `since`, without the
-    personal links (the fan-out fills those per recipient; the naive bench loop per message)."""
-    changes = catch_up(since, version)
-    limit = settings.MLMW_DIFF_ITEM_LIMIT
-    site = settings.SITE_URL
-    return {
-        "guide": version.guide,
-        "version": version,
-        "since": since,
-        "catchup": changes,
-        "limit": limit,
-        "truncated": changes.diff.item_count > limit,
-        "version_url": site + version.get_absolute_url(),
-        "compare_url": (
-            site + reverse("guide:compare", args=[version.guide.slug, since.number, version.number])
-            if since
-            else site + version.get_absolute_url()
-        ),
-    }
+    """The release mail's template context for a reader whose baseline is `since`, at the full item
+    limit and without the personal links (the fan-out fills those per recipient; the naive bench
+    loop per message). render_variant renders it within the size budget."""
+    return release_mail.context(catch_up(since, version))
 
 
 @lru_cache(maxsize=32)
 def render_variant(since_id: int | None, version_id: int) -> Variant:
-    """The release mail for everyone whose baseline is `since_id`, with personal fields as markers.
+    """The release mail for everyone whose baseline is `since_id`, with personal fields as markers,
+    cut to fit the size budget (release_mail.render).
 
     Published versions never change, so the cache needs no invalidation.
     """
     version = Version.objects.select_related("guide").get(pk=version_id)
     since = Version.objects.get(pk=since_id) if since_id else None
-    context = {
-        **release_context(since, version),
-        **{name: marker(name) for name in PERSONAL_FIELDS},
-    }
-    mail = emails.render("release", context)
+    personal = {name: marker(name) for name in PERSONAL_FIELDS}
+    mail = release_mail.render(catch_up(since, version), personal)
     return Variant(subject=mail.subject, text=mail.text, html=mail.html)
 
 

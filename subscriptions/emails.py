@@ -11,6 +11,7 @@ address it to many recipients.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,13 @@ from subscriptions import mailkinds, tokens
 from subscriptions.models import Subscriber
 
 _inliner = css_inline.CSSInliner(keep_style_tags=True)  # keep @media (dark mode, phones)
+
+# Gmail clips a message past ~102 KB of HTML and hides the rest, the unsubscribe footer first.
+HTML_BUDGET = 80_000
+MESSAGE_BUDGET = 100_000
+# What each recipient's copy adds to the rendered variant: personal links in place of the
+# markers (in both parts and the List-Unsubscribe header), To, Message-ID, the ESP's headers.
+PERSONAL_ROOM = 3_000
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,30 @@ def render(kind: str, context: dict[str, Any]) -> RenderedMail:
     text = text_engine.get_template(f"emails/{kind}/body.txt").render(context)
     html = _inliner.inline(render_to_string(f"emails/{kind}/body.html", context))
     return RenderedMail(subject=subject, text=text, html=html)
+
+
+def sizes(mail: RenderedMail) -> tuple[int, int]:
+    """(HTML part, whole message) in bytes, as the message goes out (MIME-encoded)."""
+    message = _message(mail, "reader@example.org", {"Auto-Submitted": "auto-generated"})
+    return len(mail.html.encode()), len(message.message().as_bytes())
+
+
+def fits(mail: RenderedMail) -> bool:
+    html, whole = sizes(mail)
+    return html + PERSONAL_ROOM <= HTML_BUDGET and whole + PERSONAL_ROOM <= MESSAGE_BUDGET
+
+
+def render_fitting(kind: str, contexts: Iterable[dict[str, Any]]) -> RenderedMail:
+    """The first of `contexts`, largest first, whose mail fits the size budget; the last one if
+    none does (it is the smallest the caller knows how to make)."""
+    mail = None
+    for context in contexts:
+        mail = render(kind, context)
+        if fits(mail):
+            return mail
+    if mail is None:
+        raise ValueError("render_fitting needs at least one context")
+    return mail
 
 
 def list_headers(subscriber: Subscriber) -> dict[str, str]:

@@ -179,7 +179,7 @@ def test_the_preview_of_a_draft_shows_its_diff_and_a_publish_form(editor_client,
     assert "Compared with the latest published version before it, 0.10.0" in page
     assert "this is a patch release" in page
     assert "1 section added, 1 new link" in page
-    assert f"+ New section: The MLMW guide{SECTION_SEPARATOR}Python packages" in page
+    assert f"New The MLMW guide{SECTION_SEPARATOR}Python packages" in page
     assert ("scikit-learn", "https://scikit-learn.org/") in links(response)
     assert "A Python packages section with scikit-learn." in page
     assert f'action="/admin/guide/version/{draft.pk}/publish/"'.encode() in response.content

@@ -88,14 +88,17 @@ def viewer(db) -> User:
 # --- The preview -------------------------------------------------------------------------------------
 
 
-def test_the_preview_shows_the_release_mails_subject_with_the_diff_summary(editor_client, draft):
+def test_the_preview_shows_the_release_mails_subject_and_the_counts_in_its_preview_text(
+    editor_client, draft
+):
     summary = catch_up(draft.previous(), draft).diff.summary()
 
     response = editor_client.get(preview_url(draft))
 
     assert response.status_code == 200
     assert summary  # e.g. "1 section added"
-    assert f"Subject: The MLMW guide 0.10.1: {summary}" in text(response)
+    assert "Subject: The MLMW guide 0.10.1: Release 0.10.1" in text(response)
+    assert f"Preview text: {summary} since 0.10.0" in text(response)
 
 
 def test_the_preview_shows_the_text_part_with_the_new_link(editor_client, draft):
@@ -164,7 +167,9 @@ def test_someone_who_may_not_change_versions_cannot_send_a_test(client, viewer, 
     page = client.get(preview_url(draft))
     response = client.post(send_test_url(draft))
 
-    assert page.status_code == 200 and "Subject: The MLMW guide 0.10.1" in text(page)
+    assert page.status_code == 200 and "Subject: The MLMW guide 0.10.1: Release 0.10.1" in text(
+        page
+    )
     assert not [f for f in page_forms(page) if f.action == send_test_url(draft)]
     assert response.status_code == 403
     assert mail.outbox == []

@@ -2,7 +2,7 @@ from django import template
 from django.utils.safestring import SafeString, mark_safe
 
 from guide.diff import GuideDiff
-from guide.diff_render import render_html, render_text
+from guide.diff_render import render_html
 from guide.markdown import inline_to_text, render_inline
 from guide.models import group_by_kind
 
@@ -31,8 +31,3 @@ def by_kind(entries) -> list:
 def diff_html(diff: GuideDiff, limit: int | None = None) -> SafeString:
     """A GuideDiff as HTML. render_html escapes every piece of content itself, so it is safe as is."""
     return mark_safe(render_html(diff, limit=limit))  # noqa: S308
-
-
-@register.filter
-def diff_text(diff: GuideDiff, limit: int | None = None) -> str:
-    return render_text(diff, limit=limit)

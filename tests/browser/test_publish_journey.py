@@ -67,20 +67,16 @@ def test_an_editor_previews_and_publishes_a_release_and_the_subscriber_gets_its_
     expect(
         page.get_by_role("listitem").filter(has_text="section with scikit-learn.")
     ).to_be_visible()
-    expect(
-        page.get_by_role("heading", name="+ New section: The MLMW guide › Python packages")
-    ).to_be_visible()
+    expect(page.get_by_role("heading", name="New The MLMW guide › Python packages")).to_be_visible()
     expect(page.get_by_role("link", name="scikit-learn", exact=True)).to_have_attribute(
         "href", "https://scikit-learn.org/"
     )
     expect(page.get_by_role("heading", name="Release mail")).to_be_visible()
-    expect(
-        page.get_by_text("Subject: The MLMW guide 0.11.0: 1 section added, 1 new link")
-    ).to_be_visible()
+    expect(page.get_by_text("Subject: The MLMW guide 0.11.0: Python packages")).to_be_visible()
     mail_html = page.frame_locator("iframe[title='HTML part of the release mail']")
     expect(mail_html.get_by_role("link", name="scikit-learn")).to_be_visible()
     expect(page.locator("pre.email-text")).to_contain_text(
-        "+ scikit-learn <https://scikit-learn.org/>"
+        "scikit-learn <https://scikit-learn.org/>"
     )
 
     page.get_by_role("button", name="Publish 0.11.0 now").click()
@@ -96,17 +92,19 @@ def test_an_editor_previews_and_publishes_a_release_and_the_subscriber_gets_its_
     [mail] = wait_for(
         lambda: smtp_server.to(reader.email), timeout=90, what="the release mail to the subscriber"
     )
-    assert mail.subject == "The MLMW guide 0.11.0: 1 section added, 1 new link"
+    assert mail.subject == "The MLMW guide 0.11.0: Python packages"
     text = mail.text.replace("\r\n", "\n")
+    assert text.startswith("1 section added, 1 new link since 0.10.0\n")  # the preheader
     assert (
-        "1 section added, 1 new link since 0.10.0, the last version we mailed you"
-        " (or the one current when you subscribed)."
-    ) in text
+        "Since 0.10.0, the last version you heard about from us: 1 section added, 1 new link."
+        in text
+    )
     assert "- A Python packages section with scikit-learn.\n" in text
-    assert "+ New section: The MLMW guide › Python packages\n" in text
-    assert "+ scikit-learn <https://scikit-learn.org/>\n" in text
+    assert "## New section: The MLMW guide › Python packages\n" in text
+    assert text.count("scikit-learn <https://scikit-learn.org/>") == 1
     assert '<a href="https://scikit-learn.org/"' in mail.html
-    assert f"Read it: {site}/guides/mlmw/0.11.0/\n" in text
+    assert f"See what changed: {site}/guides/mlmw/compare/0.10.0...0.11.0/\n" in text
+    assert f"Read the guide: {site}/guides/mlmw/0.11.0/\n" in text
     assert Mailing.objects.get(version=version).audience_size == 1
 
     # The mail's link opens the release on the site.
