@@ -22,19 +22,33 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import zlib
 from collections import OrderedDict
+from dataclasses import fields
 from threading import Lock
 
 from django.db import IntegrityError, transaction
 
-from guide.diff import ParsedGuide, parse_guide
+from guide.diff import Link, ParsedGuide, ParsedSection, parse_guide
 from guide.models import ParsedContent
 
 logger = logging.getLogger(__name__)
 
-# Bump whenever ParsedGuide/ParsedSection change shape or meaning: stored rows of another
-# format are then recomputed on first use.
-PARSE_FORMAT = 1
+# Bump on a change of meaning; a change of shape (the parse classes' fields) changes it by itself,
+# so a deploy that forgets to bump never loads a row of the old shape.
+PARSE_REVISION = 1
+
+
+def _format() -> int:
+    shape = [
+        (cls.__name__, [f.name for f in fields(cls)]) for cls in (ParsedGuide, ParsedSection, Link)
+    ]
+    return (
+        zlib.crc32(repr((PARSE_REVISION, shape)).encode()) & 0x7FFF
+    )  # a PositiveSmallIntegerField
+
+
+PARSE_FORMAT = _format()
 _MEMO_SIZE = 8
 
 _memo: OrderedDict[str, ParsedGuide] = OrderedDict()
@@ -102,5 +116,8 @@ def parse_of(content: str, *, store_it: bool = True) -> ParsedGuide:
         .first()
     )
     if row is not None:
-        return _remember(key, loads(bytes(row)))
+        try:
+            return _remember(key, loads(bytes(row)))
+        except Exception:  # a row this code cannot read is only a cache miss
+            logger.warning("stored parse %s unreadable; parsing again", key[:12], exc_info=True)
     return store(content)

@@ -68,14 +68,14 @@ def render(kind: str, context: dict[str, Any]) -> RenderedMail:
     return RenderedMail(subject=subject, text=text, html=html)
 
 
-def sizes(mail: RenderedMail) -> tuple[int, int]:
+def sizes(mail: RenderedMail, kind: str = "release") -> tuple[int, int]:
     """(HTML part, whole message) in bytes, as the message goes out (MIME-encoded)."""
-    message = _message(mail, "reader@example.org", {"Auto-Submitted": "auto-generated"})
+    message = _message(kind, mail, "reader@example.org", {"Auto-Submitted": "auto-generated"})
     return len(mail.html.encode()), len(message.message().as_bytes())
 
 
-def fits(mail: RenderedMail) -> bool:
-    html, whole = sizes(mail)
+def fits(mail: RenderedMail, kind: str = "release") -> bool:
+    html, whole = sizes(mail, kind)
     return html + PERSONAL_ROOM <= HTML_BUDGET and whole + PERSONAL_ROOM <= MESSAGE_BUDGET
 
 
@@ -85,7 +85,7 @@ def render_fitting(kind: str, contexts: Iterable[dict[str, Any]]) -> RenderedMai
     mail = None
     for context in contexts:
         mail = render(kind, context)
-        if fits(mail):
+        if fits(mail, kind):
             return mail
     if mail is None:
         raise ValueError("render_fitting needs at least one context")

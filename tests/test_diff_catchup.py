@@ -117,11 +117,28 @@ def test_a_stored_parse_of_another_format_is_parsed_again_and_replaced() -> None
     parses.clear_memo()
     (v1_1,) = releases(GUIDE_1_1)
     ParsedContent.objects.create(
-        content_hash=parses.content_hash(GUIDE_1_1), format=parses.PARSE_FORMAT - 1, data=b"old"
+        content_hash=parses.content_hash(GUIDE_1_1),
+        format=(parses.PARSE_FORMAT + 1) % 32768,
+        data=b"old",
     )
     assert v1_1.parsed() == parse_guide(GUIDE_1_1)
     stored = ParsedContent.objects.get(content_hash=parses.content_hash(GUIDE_1_1))
     assert stored.format == parses.PARSE_FORMAT
+
+
+def test_a_stored_parse_this_code_cannot_read_is_parsed_again_and_replaced() -> None:
+    parses.clear_memo()
+    (v1_1,) = releases(GUIDE_1_1)
+    key = parses.content_hash(GUIDE_1_1)
+    ParsedContent.objects.update_or_create(
+        content_hash=key, defaults={"format": parses.PARSE_FORMAT, "data": b"not a parse"}
+    )
+    parses.clear_memo()
+
+    assert v1_1.parsed() == parse_guide(GUIDE_1_1)
+    assert parses.loads(bytes(ParsedContent.objects.get(content_hash=key).data)) == parse_guide(
+        GUIDE_1_1
+    )
 
 
 def test_a_drafts_parse_is_not_stored(guide: Guide) -> None:
