@@ -16,7 +16,9 @@ from subscriptions.lifecycle import record
 from subscriptions.models import Subscriber, SubscriberEvent
 
 
-@shared_task(ignore_result=True)
+# A lost database connection retries the request instead of dropping it (the visitor was told
+# to check their inbox); it is decided anew, so a retry after a commit finds it done.
+@shared_task(ignore_result=True, **DATABASE_RETRY)
 def subscribe(address: str, guide_ids: list[int], cadence: str, source: str) -> None:
     """The subscribe form's request, decided here rather than in the view: the view does the same
     work and takes the same time for every address, new, pending or confirmed (no enumeration by

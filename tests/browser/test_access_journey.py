@@ -91,5 +91,11 @@ def test_a_visitor_requests_the_topic_list_an_editor_approves_and_the_visitor_do
     assert download.path().read_bytes() == TOPIC_LIST_BYTES
     page.reload()
     expect(page.locator("#downloads-left")).to_have_text("19 of 20")
+    # A resumed download (the browser asks for the rest of the file) does not count again.
+    resumed = page.request.get(download_link + "file/", headers={"Range": "bytes=100-"})
+    assert resumed.status == 206
+    assert resumed.body() == TOPIC_LIST_BYTES[100:]
+    page.reload()
+    expect(page.locator("#downloads-left")).to_have_text("19 of 20")
     logged = Download.objects.get()
     assert logged.user_agent.startswith("Mozilla/5.0")
