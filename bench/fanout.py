@@ -38,8 +38,7 @@ stops the children and drops the database.
 
 Figures (2 cores, Python 3.11.7, PostgreSQL 15 with default settings, Redis 7, all on localhost; the
 worker, the fake ESP and PostgreSQL share the 2 cores), worker --concurrency 2, batches of 1000,
-2026-11-25, session 3, same code as session 2 on a faster machine of the same kind (the naive loop,
-which is pure CPU, ran at ~104/s here and ~35-47/s there):
+on a fast machine of this kind (the naive loop, which is pure CPU, ran at ~104/s):
 
     N          recipients/s  total s  start s  worker RSS MiB  naive/s  ratio  ESP calls  dupl.  other load
                                                idle / peak
@@ -51,7 +50,7 @@ which is pure CPU, ran at ~104/s here and ~35-47/s there):
     100,000          18,885      5.3     0.66     251 / 288      105   180x        102      0      9%
     1,000,000        20,789     48.1     0.83     253 / 293      105   199x      1,020      0      3%
     1,000,000        16,259     61.5     0.83     251 / 287      104   156x      1,020      0     24%
-  the final code of session 3 (after its SMTP, baseline and access changes), one run of all three:
+  a later version of the code, one run of all three:
     10,000           12,444      0.8     0.14     252 / 280      100   124x         12      0     32%
     100,000          19,051      5.2     0.63     252 / 284      103   184x        102      0      8%
     1,000,000        21,479     46.6     0.82     252 / 289      104   207x      1,020      0      3%
@@ -66,27 +65,14 @@ sending phase alone runs at ~21,000-23,000/s. Memory is flat: +27-40 MiB over id
 variants, templates and one batch); the first run after boot started from a larger idle worker. No
 recipient got two mails.
 
-Session 2 on a slower machine (same code): 4,512 / 7,492 / 8,050 recipients/s, CPU s per 1000: worker
-0.104, PostgreSQL 0.09-0.10, fake 0.016 (~0.22 in all, against ~0.085 here). Session 1: 2,868 / 3,638
-/ 2,931 (0.40 CPU s per 1000, 42 s of start at 1M). What changed between sessions 1 and 2
-(bench/profile_batch.py profiles send() in one process, and times start() and each statement):
-- worker 0.30 -> 0.10 CPU s per 1000: subscriptions.esp.MailgunBatchBackend (anymail's backend with
-  plain addresses split instead of parsed by the email package, a multipart body instead of requests'
-  byte-by-byte url-encoding, merge data not walked for lazy strings), link tokens signed with a cached
-  HMAC key (Signer derived it per token; LazySettings read per token), recipients read as tuples;
-- a PostgreSQL session per task -> one per worker process (CELERY_DB_REUSE_MAX; Celery's Django fixup
-  closed every connection after each task: ~215 sessions per 100k mailing, a tenth of the CPU);
-- start 42 s -> 2 s before the first send at 1M: the audience is written in windows of
-  MAIL_AUDIENCE_CHUNK subscriber ids, the next window's task enqueued ahead of this window's batches,
-  so writing overlaps sending; Delivery lost four of its seven indexes and two of three FK checks;
-- baselines move as HOT updates (only the unique index, fillfactor 50).
+On a slow machine of the same kind (the naive loop at ~23/s, ~0.23 CPU s per 1000 in all), the
+code of a later version, one run of each size:
 
-Targets (issue 3/5), on this machine: >= 10,000 recipients/s (met at every size: 12,444-21,479/s),
->= 20x the naive loop (met: 124-207x), worker memory flat from 10k to 1M (met: 280-293 MiB peak from
-251-253 MiB idle). On a machine with session 2's slower cores the same code gives ~8,000/s at 100k-1M:
-the run is CPU-bound, and 2 cores at ~0.22 CPU s per 1000 cannot exceed ~9,000/s. Where the CPU goes
-(per 1000 recipients): the worker in anymail's recipient variables and payload, requests, JSON and
-psycopg; PostgreSQL in the ledger UPDATE (not HOT), the audience INSERT and the baseline upsert.
+    10,000            3,858      2.6     0.44     303 / 326       23   169x         12      0     36%
+    100,000           6,934     14.4     1.96     252 / 284       23   305x        102      0     11%
+    1,000,000         7,590    131.8     2.75     252 / 288       25   300x      1,020      0      6%
+
+and the code before it, in the same hour: 3,625/s at 10k, 5,655/s at 100k (worker 253 / 289 MiB).
 """
 
 from __future__ import annotations
