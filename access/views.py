@@ -107,16 +107,21 @@ def _too_many_downloads(request: HttpRequest) -> HttpResponse | None:
     return response
 
 
+def _link(token: str) -> GrantToken | None:
+    """The personal link of `token`, with its grant and artifact, or None."""
+    return (
+        GrantToken.objects.select_related("grant__artifact")
+        .filter(token_hash=hash_token(token))
+        .first()
+    )
+
+
 @require_safe
 def link_page(request: HttpRequest, token: str) -> HttpResponse:
     """What a personal link opens: the file, its size, the downloads left, the expiry and a button.
 
     Opening it counts nothing, so a mail scanner that follows every link uses nothing up."""
-    link = (
-        GrantToken.objects.select_related("grant__artifact")
-        .filter(token_hash=hash_token(token))
-        .first()
-    )
+    link = _link(token)
     if link is None:
         return _unusable(request, "invalid", None)
     grant = link.grant
@@ -144,11 +149,7 @@ def download(request: HttpRequest, token: str) -> HttpResponse:
     the same grant) and HEAD count nothing."""
     if refused := _too_many_downloads(request):
         return refused
-    link = (
-        GrantToken.objects.select_related("grant__artifact")
-        .filter(token_hash=hash_token(token))
-        .first()
-    )
+    link = _link(token)
     if link is None:
         return _unusable(request, "invalid", None)
     grant = link.grant
