@@ -386,10 +386,7 @@ def _text_heading(shown: ShownSection, prefix: str) -> str:
     section = shown.section
     label = shown.label
     if section.status == REMOVED:
-        return (
-            f"## Section {label} removed: {_count(section.removed_link_count, 'link')}, "
-            f"{_count(section.removed_paragraph_count, 'paragraph')}"
-        )
+        return f"## Section {label} removed: {_removed_counts(section)}"
     if section.status == ADDED:
         return f"## New section: {label}"
     if section.status == MOVED:
@@ -417,6 +414,19 @@ def render_text(diff: GuideDiff, *, limit: int | None = None, more_url: str = ""
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _removed_counts(section: SectionDiff) -> str:
+    """What a removed section took with it, e.g. "12 links, 3 paragraphs"; a zero is left out."""
+    parts = [
+        _count(n, noun)
+        for n, noun in (
+            (section.removed_link_count, "link"),
+            (section.removed_paragraph_count, "paragraph"),
+        )
+        if n
+    ]
+    return ", ".join(parts) or "empty"
 
 
 # --------------------------------------------------------------------------------------------
@@ -515,10 +525,7 @@ def _html_heading(entry: ShownSection, prefix: str) -> str:
     label = escape(entry.label)
     status = section.status
     if status == REMOVED:
-        counts = (
-            f"{_count(section.removed_link_count, 'link')}, "
-            f"{_count(section.removed_paragraph_count, 'paragraph')}"
-        )
+        counts = _removed_counts(section)
         return (
             f'<h3 class="diff-heading"><span class="diff-tag diff-tag-removed">Removed</span> '
             f'{label}<span class="diff-count"> · {counts}</span></h3>'

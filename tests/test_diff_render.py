@@ -480,3 +480,15 @@ def test_http_https_and_mailto_urls_become_escaped_hrefs(url: str) -> None:
     assert anchor["href"] == url
     if "&" in url:
         assert "&amp;" in render_html(diff)
+
+
+def test_a_removed_section_without_links_does_not_say_0_links():
+    from guide.diff import REMOVED, GuideDiff, SectionDiff
+    from guide.diff_render import render_html, render_text
+
+    diff = GuideDiff(
+        (SectionDiff(key="Gone", title="Gone", level=2, status=REMOVED, removed_paragraph_count=8),)
+    )
+
+    assert 'Gone<span class="diff-count"> · 8 paragraphs</span>' in render_html(diff)
+    assert "0 links" not in render_text(diff) and "8 paragraphs" in render_text(diff)
