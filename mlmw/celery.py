@@ -13,6 +13,21 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
+def enqueue(task_name: str, *args: object, **options: object) -> None:
+    """Enqueue a task by its name once the current transaction commits (at once outside one).
+
+    Services enqueue through this and never import a tasks module (tasks import services, never
+    the reverse). Looked up in the app's registry, so the in-process mode of `make run` (no
+    broker, tasks run eagerly) runs it too, which `send_task` would not.
+    """
+    from django.db import transaction
+
+    def send() -> None:
+        app.tasks[task_name].apply_async(args, **options)
+
+    transaction.on_commit(send, robust=True)
+
+
 @signals.setup_logging.connect
 def use_django_logging(loglevel=None, **kwargs) -> None:
     """Workers and beat log through settings.LOGGING (text or JSON, with the task context) instead
