@@ -27,9 +27,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from announcements import channels, targets
-from announcements.channels import ChannelError
 from announcements.models import Announcement
 from guide.models import Version
+from subscriptions.exceptions import SendFailure
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ def post(announcement_id: int) -> float | None:
         # A retry (or a post after Retry in the admin): an earlier attempt may have posted.
         earlier = channel.find(announcement) if _tried_before(announcement) else None
         posted = earlier or channel.post(announcement)
-    except ChannelError as exc:
+    except SendFailure as exc:
         if exc.permanent or announcement.attempts >= settings.ANNOUNCE_MAX_ATTEMPTS:
             _fail(announcement, exc.message)
             return None

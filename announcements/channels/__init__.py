@@ -10,9 +10,9 @@ import importlib
 import logging
 from functools import cache
 
-from announcements.channels.base import Channel, ChannelError, Posted, shorten
+from announcements.channels.base import Channel, Posted, shorten
 
-__all__ = ["Channel", "ChannelError", "Posted", "all_channels", "configured", "get", "shorten"]
+__all__ = ["Channel", "Posted", "all_channels", "configured", "get", "shorten"]
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""The one interface every channel implements, and its one error type."""
+"""The one interface every channel implements. A post that fails raises
+subscriptions.exceptions.SendFailure, the failure type of every outbound call."""
 
 from __future__ import annotations
 
@@ -8,29 +9,6 @@ from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
     from announcements.models import Announcement
-
-
-class ChannelError(Exception):
-    """A post that did not happen (as far as we know).
-
-    permanent: a retry cannot fix it (bad credentials, chat not found, text refused); the row fails at
-    once and shows `message` in the admin. Otherwise the post is retried after `retry_after` seconds
-    (what the service asked for; None: our own backoff).
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        permanent: bool,
-        retry_after: float | None = None,
-        response: object = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.permanent = permanent
-        self.retry_after = retry_after
-        self.response = response
 
 
 @dataclass(frozen=True)
@@ -68,7 +46,7 @@ class Channel:
         raise NotImplementedError
 
     def post(self, announcement: Announcement) -> Posted:
-        """Post the release of announcement.version to announcement.target; raise ChannelError."""
+        """Post the release of announcement.version to announcement.target; raise SendFailure."""
         raise NotImplementedError
 
     def find(self, announcement: Announcement) -> Posted | None:

@@ -20,7 +20,8 @@ from praw.exceptions import PRAWException
 from prawcore.sessions import RetryStrategy
 
 from announcements import texts
-from announcements.channels.base import Channel, ChannelError, Posted, shorten
+from announcements.channels.base import Channel, Posted, shorten
+from subscriptions.exceptions import SendFailure, retry_after_seconds
 
 if TYPE_CHECKING:
     from announcements.models import Announcement
@@ -144,7 +145,7 @@ class Reddit(Channel):
         posted = result.get("data") or {}
         if not errors:
             if not posted.get("url") and not posted.get("name"):
-                raise ChannelError(
+                raise SendFailure(
                     f"Reddit answered without a post: {answer!r:.300}", permanent=True
                 )
             return _posted(posted)
@@ -158,14 +159,14 @@ class Reddit(Channel):
             found = _POST_URL.search(message)
             if found:
                 return Posted(url=found.group(0).rstrip(".,)"))
-            raise ChannelError(
+            raise SendFailure(
                 f"Reddit: {message}", permanent=False, retry_after=_ratelimit_wait(result, message)
             )
         if "ALREADY_SUB" in codes:
             earlier = self.find(announcement, reddit=reddit)
             if earlier is not None:
                 return earlier
-        raise ChannelError(f"Reddit refused the post: {message}", permanent=True)
+        raise SendFailure(f"Reddit refused the post: {message}", permanent=True)
 
     def find(self, announcement: Announcement, reddit: praw.Reddit | None = None) -> Posted | None:
         """Our recent submission of this release to the target subreddit (same title, or same link)."""
@@ -203,37 +204,37 @@ REQUIRED = (
 
 
 def _call(request):
-    """Run a PRAW request; map its exceptions to ChannelError."""
+    """Run a PRAW request; map its exceptions to SendFailure."""
     try:
         return request()
     except prawcore.TooManyRequests as exc:
-        retry_after = exc.response.headers.get("Retry-After")
-        raise ChannelError(
+        raise SendFailure(
             "Reddit answered 429",
             permanent=False,
-            retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None,
+            retry_after=retry_after_seconds(exc.response.headers.get("Retry-After")),
+            throttled=True,
             response=exc.response,
         ) from exc
     except prawcore.ServerError as exc:
-        raise ChannelError(
+        raise SendFailure(
             f"Reddit answered {exc.response.status_code}", permanent=False, response=exc.response
         ) from exc
     except prawcore.RequestException as exc:
         original = exc.original_exception
-        raise ChannelError(
+        raise SendFailure(
             f"no answer from Reddit: {type(original).__name__}", permanent=False
         ) from exc
     except prawcore.OAuthException as exc:
-        raise ChannelError(f"Reddit refused the login: {exc.error}", permanent=True) from exc
+        raise SendFailure(f"Reddit refused the login: {exc.error}", permanent=True) from exc
     except prawcore.ResponseException as exc:
         code = exc.response.status_code
         if code in {408, 429} or code >= 500:
-            raise ChannelError(f"Reddit answered {code}", permanent=False) from exc
-        raise ChannelError(
+            raise SendFailure(f"Reddit answered {code}", permanent=False) from exc
+        raise SendFailure(
             f"Reddit answered {code} ({type(exc).__name__})", permanent=True, response=exc.response
         ) from exc
     except (PRAWException, prawcore.PrawcoreException) as exc:
-        raise ChannelError(f"Reddit: {exc}"[:500], permanent=True) from exc
+        raise SendFailure(f"Reddit: {exc}"[:500], permanent=True) from exc
 
 
 def _ratelimit_wait(result: dict, message: str) -> float | None:

@@ -12,7 +12,8 @@ import httpx
 from django.conf import settings
 
 from announcements import texts
-from announcements.channels.base import Channel, ChannelError, Posted, shorten
+from announcements.channels.base import Channel, Posted, shorten
+from subscriptions.exceptions import SendFailure, retry_after_seconds
 
 if TYPE_CHECKING:
     from announcements.models import Announcement
@@ -90,7 +91,7 @@ class Telegram(Channel):
                 try:
                     return self._send(client, moved.new_id, text)
                 except _Moved as again:
-                    raise ChannelError(
+                    raise SendFailure(
                         f"chat {chat_id} moved to {moved.new_id}, which moved to {again.new_id}",
                         permanent=True,
                     ) from again
@@ -107,15 +108,16 @@ class Telegram(Channel):
             response = client.post(url, json=payload)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             # Nothing reached Telegram: safe to try again.
-            raise ChannelError(
+            raise SendFailure(
                 f"cannot reach Telegram: {type(exc).__name__}", permanent=False
             ) from exc
         except httpx.HTTPError as exc:
             # Sent, but no answer (read timeout, dropped connection): it may have been posted.
-            raise ChannelError(
+            raise SendFailure(
                 f"no answer from Telegram ({type(exc).__name__}): the message may have been posted;"
                 " check the chat, then Retry if it is missing",
                 permanent=True,
+                unknown=True,
             ) from exc
         try:
             body = response.json()
@@ -132,24 +134,31 @@ class Telegram(Channel):
         if code == 400 and parameters.get("migrate_to_chat_id"):
             raise _Moved(str(parameters["migrate_to_chat_id"]))
         if code == 429:
+            # The wait is in the answer's parameters; the Retry-After header says the same.
             retry_after = parameters.get("retry_after")
-            raise ChannelError(
+            raise SendFailure(
                 f"Telegram: {description}",
                 permanent=False,
-                retry_after=float(retry_after) if retry_after is not None else None,
+                retry_after=retry_after_seconds(
+                    str(retry_after)
+                    if retry_after is not None
+                    else response.headers.get("Retry-After")
+                ),
+                throttled=True,
                 response=response,
             )
         if code >= 500:
             # The Bot API may have posted before failing; it cannot be checked (see above).
-            raise ChannelError(
+            raise SendFailure(
                 f"Telegram answered {code} ({description}): the message may have been posted;"
                 " check the chat, then Retry if it is missing",
                 permanent=True,
+                unknown=True,
                 response=response,
             )
         # 400 (text refused, chat not found), 401 (bad token), 403 (bot removed from the chat): a
         # retry gets the same answer.
-        raise ChannelError(
+        raise SendFailure(
             f"Telegram refused the post to {chat_id}: {code} {description}",
             permanent=True,
             response=response,

@@ -18,8 +18,8 @@ import httpx
 from django.conf import settings
 
 from announcements import texts
-from announcements.channels.base import Channel, ChannelError, Posted
-from subscriptions.delivery import _retry_after as retry_after_seconds
+from announcements.channels.base import Channel, Posted
+from subscriptions.exceptions import SendFailure, retry_after_seconds
 
 if TYPE_CHECKING:
     from announcements.models import Announcement
@@ -91,20 +91,21 @@ class Webhook(Channel):
             with httpx.Client(timeout=settings.CHANNEL_TIMEOUT, follow_redirects=False) as client:
                 response = client.post(announcement.target, content=body, headers=headers)
         except httpx.HTTPError as exc:
-            raise ChannelError(
+            raise SendFailure(
                 f"no answer from the webhook: {type(exc).__name__}", permanent=False
             ) from exc
         code = response.status_code
         if 200 <= code < 300:
             return Posted(external_id=response.headers.get("X-Request-Id", "")[:200])
         if code in {408, 429} or code >= 500:
-            raise ChannelError(
+            raise SendFailure(
                 f"webhook answered {code}",
                 permanent=False,
                 retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+                throttled=code == 429,
                 response=response,
             )
-        raise ChannelError(f"webhook answered {code}", permanent=True, response=response)
+        raise SendFailure(f"webhook answered {code}", permanent=True, response=response)
 
 
 CHANNEL = Webhook
