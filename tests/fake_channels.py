@@ -1,15 +1,15 @@
 """Fake Telegram Bot API, Reddit API and a webhook receiver on 127.0.0.1, for the channel tests.
 
 Each speaks just enough of the real service for the real client code: httpx for Telegram (`POST
-/bot<token>/sendMessage`), PRAW for Reddit (`POST /api/v1/access_token` with Basic auth and the
-password grant, `POST /api/submit/`, `GET /user/<name>/submitted`), any JSON POST for the webhook.
+/bot<token>/sendMessage`) and Reddit (`POST /api/v1/access_token` with Basic auth and the password
+grant, `POST /api/submit/`, `GET /user/<name>/submitted`), any JSON POST for the webhook.
 
 Answers are scripted, one outcome consumed per request (requests refused for bad credentials consume
 none), "ok" once the script is empty:
 
     telegram.script(["ok", ("retry_after", 7), "parse_error", ("migrate", "-1009"), "forbidden",
                      "chat_not_found", "500", "ok_then_500", "ok_then_drop"])
-    reddit.script(["ok", "ok_then_500", "500", ("ratelimit", "Take a break for 9 minutes"),
+    reddit.script(["ok", "ok_then_500", "500", ("429", "42"), ("ratelimit", "Take a break for 9 minutes"),
                    "ratelimit_with_post", "ratelimit_url_in_message"])
     webhook.script(["ok", ("status", 503, {"Retry-After": "4"})])
 
@@ -327,6 +327,8 @@ class FakeReddit(FakeService):
         kind = outcome[0] if isinstance(outcome, tuple) else outcome
         if kind == "500":
             return 500, {"message": "Internal Server Error", "error": 500}, None
+        if kind == "429":  # Reddit's API rate limit (outside /api/submit's RATELIMIT)
+            return 429, {"message": "Too Many Requests", "error": 429}, {"Retry-After": outcome[1]}
         if kind == "ratelimit":
             message = outcome[1] if isinstance(outcome, tuple) else "Take a break for 9 minutes"
             errors = [

@@ -1,6 +1,6 @@
-"""Reddit: one submission per release through real PRAW (OAuth password grant, /api/submit/) against
-tests/fake_channels.FakeReddit; PRAW's own POST retries are off, and every retry looks for our
-earlier submission first, so a 5xx after the post was made never makes a second one."""
+"""Reddit: one submission per release through the real client (OAuth password grant, /api/submit/)
+against tests/fake_channels.FakeReddit; the client never retries by itself, and every retry looks for
+our earlier submission first, so a 5xx after the post was made never makes a second one."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def test_a_release_is_a_link_post_to_the_version_page_with_the_post_stored(
     assert post["title"] == "The MLMW guide 0.10.1: Release 0.10.1"
     assert (post["flair_id"], post["flair_text"]) == ("flair-123", "Release")
     [submit] = reddit_on.submits()
-    assert submit.form()["resubmit"] == "False"
+    assert submit.form()["resubmit"] == "false"
     assert submit.headers["User-Agent"].startswith("mlmw-tests/1.0")
     assert row.status == Announcement.Status.SENT
     assert (row.external_id, row.url) == (post["name"], post["permalink_url"])
@@ -53,13 +53,13 @@ def test_a_self_post_carries_the_changelog_in_markdown(
     assert "[Read 0.10.1](http://testserver/guides/mlmw/0.10.1/)" in post["selftext"]
 
 
-def test_a_5xx_after_the_post_was_made_is_not_retried_by_praw_and_the_retry_finds_the_post(
+def test_a_5xx_after_the_post_was_made_is_not_resubmitted_and_the_retry_finds_the_post(
     reddit_on, draft, django_capture_on_commit_callbacks
 ):
     reddit_on.script(["ok_then_500"])
     [row] = publish_now(draft, django_capture_on_commit_callbacks)
 
-    assert len(reddit_on.submits()) == 1  # prawcore would have sent it three times
+    assert len(reddit_on.submits()) == 1  # not resubmitted by the client
     assert row.status == Announcement.Status.PENDING
     assert row.last_countdown >= 1
     assert "Reddit answered 500" in row.last_error
@@ -154,4 +154,29 @@ def test_a_wrong_password_fails_for_good(
 
     assert row.status == Announcement.Status.FAILED
     assert "invalid_grant" in row.last_error
+    assert reddit_on.submits() == []
+
+
+def test_a_429_is_rescheduled_after_its_retry_after_and_then_posts_once(
+    reddit_on, no_retry_floor, draft, django_capture_on_commit_callbacks
+):
+    reddit_on.script([("429", "42")])
+    [row] = publish_now(draft, django_capture_on_commit_callbacks)
+
+    assert row.status == Announcement.Status.PENDING
+    assert row.last_countdown == 42
+    assert "Reddit answered 429" in row.last_error
+    row = retry_when_due(row)
+    assert row.status == Announcement.Status.SENT
+    assert len(reddit_on.posts) == 1
+
+
+def test_a_wrong_client_secret_fails_for_good(
+    reddit_on, settings, draft, django_capture_on_commit_callbacks
+):
+    settings.REDDIT_CLIENT_SECRET = "wrong"
+    [row] = publish_now(draft, django_capture_on_commit_callbacks)
+
+    assert row.status == Announcement.Status.FAILED
+    assert "Reddit refused the login: 401" in row.last_error
     assert reddit_on.submits() == []

@@ -1,23 +1,23 @@
-"""Reddit: a link (or self) post in the configured subreddit, through PRAW with a script app.
+"""Reddit: a link (or self) post in the configured subreddit, through Reddit's OAuth API (a script app).
+
+Three plain httpx calls (the password-grant token, /api/submit, our submissions listing) rather than
+PRAW: PRAW's sessions retry a POST on 5xx and timeouts, repeating a submit that reached Reddit, and no
+public setting turns that off; we use none of its models.
 
 Reddit's submit cannot be made idempotent, so the post is guarded three ways against a second copy:
-prawcore's own retries of POSTs (on 5xx, 408 and read timeouts, which repeat a submit that reached
-Reddit) are switched off; before every retry, our account's recent submissions are searched for this
-release (find()); and link posts are sent with resubmit=false, so Reddit itself refuses the same link
-twice in the subreddit (ALREADY_SUB), which find() then settles.
+the client never retries by itself; before every retry, our account's recent submissions are searched
+for this release (find()); and link posts are sent with resubmit=false, so Reddit itself refuses the
+same link twice in the subreddit (ALREADY_SUB), which find() then settles.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-import praw
-import prawcore
+import httpx
 from django.conf import settings
-from praw.exceptions import PRAWException
-from prawcore.sessions import RetryStrategy
 
 from announcements import texts
 from announcements.channels.base import Channel, Posted, shorten
@@ -37,29 +37,103 @@ _UNIT_SECONDS = {"millisecond": 0.001, "second": 1, "minute": 60, "hour": 3600}
 _POST_URL = re.compile(r"https?://\S+/comments/\w+\S*")
 
 
-class NoRetries(RetryStrategy):
-    """prawcore's retry strategy, with no retries and no sleeps: a retry is our task's decision,
-    taken after find() (prawcore would resubmit a post that reached Reddit and then got a 5xx)."""
+class Client:
+    """One login to Reddit's API (OAuth password grant of a script app) and the calls made with it.
 
-    def _sleep_seconds(self) -> float | None:
-        return None
+    Every failure is a SendFailure; nothing is retried here (a retry is the task's, after find()).
+    """
 
-    def consume_available_retry(self) -> NoRetries:
+    def __init__(self) -> None:
+        self.http = httpx.Client(
+            timeout=settings.CHANNEL_TIMEOUT,
+            follow_redirects=False,
+            headers={"User-Agent": settings.REDDIT_USER_AGENT},
+        )
+        self.token = ""
+
+    def __enter__(self) -> Client:
         return self
 
-    def should_retry_on_failure(self) -> bool:
-        return False
+    def __exit__(self, *exc_info: object) -> None:
+        self.http.close()
+
+    def login(self) -> None:
+        """A bearer token for our account; bad credentials are permanent."""
+        answer = _json(
+            self._send(
+                "POST",
+                settings.REDDIT_URL.rstrip("/") + "/api/v1/access_token",
+                auth=(settings.REDDIT_CLIENT_ID, settings.REDDIT_CLIENT_SECRET),
+                data={
+                    "grant_type": "password",
+                    "username": settings.REDDIT_USERNAME,
+                    "password": settings.REDDIT_PASSWORD,
+                },
+            ),
+            login=True,
+        )
+        if not answer.get("access_token"):
+            error = answer.get("error") or f"no token in {answer!r:.200}"
+            raise SendFailure(f"Reddit refused the login: {error}", permanent=True)
+        self.token = str(answer["access_token"])
+
+    def call(
+        self, method: str, path: str, *, params: dict | None = None, data: dict | None = None
+    ) -> dict[str, Any]:
+        """One API call as our account; its JSON answer."""
+        if not self.token:
+            self.login()
+        return _json(
+            self._send(
+                method,
+                f"{settings.REDDIT_OAUTH_URL.rstrip('/')}/{path.lstrip('/')}",
+                # raw_json: titles come back as sent ("&", not "&amp;"), for find() to compare.
+                params={**(params or {}), "raw_json": 1},
+                data={**data, "api_type": "json"} if data is not None else None,
+                headers={"Authorization": f"bearer {self.token}"},
+            )
+        )
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return self.http.request(method, url, **kwargs)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise SendFailure(
+                f"no answer from Reddit: {type(exc).__name__}", permanent=False
+            ) from exc
+        except httpx.HTTPError as exc:
+            # Sent, but no answer: a submit may have reached Reddit, which find() settles.
+            raise SendFailure(
+                f"no answer from Reddit: {type(exc).__name__}", permanent=False, unknown=True
+            ) from exc
 
 
-def without_retries(reddit: praw.Reddit) -> praw.Reddit:
-    # A private attribute of prawcore's Session (prawcore 4.0, pinned in uv.lock):
-    # tests/test_reddit_announcements.py proves a 5xx is not retried, so an upgrade that renames it
-    # fails there.
-    for core in (reddit._core, reddit._authorized_core, reddit._read_only_core):
-        if core is not None:
-            assert hasattr(core, "_retry_strategy_class"), "prawcore changed: see without_retries"
-            core._retry_strategy_class = NoRetries
-    return reddit
+def _json(response: httpx.Response, login: bool = False) -> dict[str, Any]:
+    """The JSON object of a 2xx answer; any other answer as a SendFailure."""
+    code = response.status_code
+    if code == 429:
+        raise SendFailure(
+            "Reddit answered 429",
+            permanent=False,
+            retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+            throttled=True,
+            response=response,
+        )
+    if code == 408 or code >= 500:
+        raise SendFailure(f"Reddit answered {code}", permanent=False, response=response)
+    if login and code in {400, 401, 403}:
+        raise SendFailure(f"Reddit refused the login: {code}", permanent=True, response=response)
+    if not 200 <= code < 300:
+        raise SendFailure(f"Reddit answered {code}", permanent=True, response=response)
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict):
+        raise SendFailure(
+            f"Reddit answered {code} without a JSON object", permanent=True, response=response
+        )
+    return answer
 
 
 class Reddit(Channel):
@@ -90,21 +164,6 @@ class Reddit(Channel):
 
     def targets(self) -> list[str]:
         return [self.subreddit]
-
-    def client(self) -> praw.Reddit:
-        reddit = praw.Reddit(
-            client_id=settings.REDDIT_CLIENT_ID,
-            client_secret=settings.REDDIT_CLIENT_SECRET,
-            username=settings.REDDIT_USERNAME,
-            password=settings.REDDIT_PASSWORD,
-            user_agent=settings.REDDIT_USER_AGENT,
-            oauth_url=settings.REDDIT_OAUTH_URL,
-            reddit_url=settings.REDDIT_URL,
-            check_for_updates=False,
-            timeout=settings.CHANNEL_TIMEOUT,
-            ratelimit_seconds=0,  # never sleep in a worker: a RATELIMIT becomes a countdown
-        )
-        return without_retries(reddit)
 
     def title(self, announcement: Announcement) -> str:
         title = texts.render("reddit", "title.txt", announcement.version)
@@ -138,18 +197,21 @@ class Reddit(Channel):
             data["flair_id"] = self.flair_id
         if self.flair_text:
             data["flair_text"] = self.flair_text
-        reddit = self.client()
-        answer = _call(lambda: reddit.request(method="POST", path="api/submit/", data=data))
-        result = (answer or {}).get("json", {}) if isinstance(answer, dict) else {}
-        errors = result.get("errors") or []
-        posted = result.get("data") or {}
+        with Client() as reddit:
+            answer = reddit.call("POST", "api/submit/", data=data)
+            result = answer.get("json") or {}
+            errors = result.get("errors") or []
+            posted = result.get("data") or {}
+            codes = {str(error[0]) for error in errors if error}
+            # The subreddit has this link already: ours, if find() sees it; refused otherwise.
+            if "ALREADY_SUB" in codes and (earlier := self.find(announcement, reddit)):
+                return earlier
         if not errors:
             if not posted.get("url") and not posted.get("name"):
                 raise SendFailure(
                     f"Reddit answered without a post: {answer!r:.300}", permanent=True
                 )
             return _posted(posted)
-        codes = {str(error[0]) for error in errors if error}
         message = "; ".join(" ".join(str(part) for part in error if part) for error in errors)[:500]
         if "RATELIMIT" in codes:
             # Reddit sometimes answers RATELIMIT for a post it did make: then the answer carries the
@@ -162,25 +224,21 @@ class Reddit(Channel):
             raise SendFailure(
                 f"Reddit: {message}", permanent=False, retry_after=_ratelimit_wait(result, message)
             )
-        if "ALREADY_SUB" in codes:
-            earlier = self.find(announcement, reddit=reddit)
-            if earlier is not None:
-                return earlier
         raise SendFailure(f"Reddit refused the post: {message}", permanent=True)
 
-    def find(self, announcement: Announcement, reddit: praw.Reddit | None = None) -> Posted | None:
+    def find(self, announcement: Announcement, reddit: Client | None = None) -> Posted | None:
         """Our recent submission of this release to the target subreddit (same title, or same link)."""
-        reddit = reddit or self.client()
+        if reddit is None:
+            with Client() as reddit:
+                return self.find(announcement, reddit)
         title = self.title(announcement)
         link = texts.version_url(announcement.version)
-        listing = _call(
-            lambda: reddit.request(
-                method="GET",
-                path=f"user/{settings.REDDIT_USERNAME}/submitted",
-                params={"limit": FIND_LIMIT, "sort": "new"},
-            )
+        listing = reddit.call(
+            "GET",
+            f"user/{settings.REDDIT_USERNAME}/submitted",
+            params={"limit": FIND_LIMIT, "sort": "new"},
         )
-        for child in ((listing or {}).get("data") or {}).get("children") or []:
+        for child in (listing.get("data") or {}).get("children") or []:
             post = child.get("data") or {}
             if str(post.get("subreddit", "")).lower() != announcement.target.lower():
                 continue
@@ -201,40 +259,6 @@ REQUIRED = (
     "REDDIT_USER_AGENT",
     "REDDIT_SUBREDDIT",
 )
-
-
-def _call(request):
-    """Run a PRAW request; map its exceptions to SendFailure."""
-    try:
-        return request()
-    except prawcore.TooManyRequests as exc:
-        raise SendFailure(
-            "Reddit answered 429",
-            permanent=False,
-            retry_after=retry_after_seconds(exc.response.headers.get("Retry-After")),
-            throttled=True,
-            response=exc.response,
-        ) from exc
-    except prawcore.ServerError as exc:
-        raise SendFailure(
-            f"Reddit answered {exc.response.status_code}", permanent=False, response=exc.response
-        ) from exc
-    except prawcore.RequestException as exc:
-        original = exc.original_exception
-        raise SendFailure(
-            f"no answer from Reddit: {type(original).__name__}", permanent=False
-        ) from exc
-    except prawcore.OAuthException as exc:
-        raise SendFailure(f"Reddit refused the login: {exc.error}", permanent=True) from exc
-    except prawcore.ResponseException as exc:
-        code = exc.response.status_code
-        if code in {408, 429} or code >= 500:
-            raise SendFailure(f"Reddit answered {code}", permanent=False) from exc
-        raise SendFailure(
-            f"Reddit answered {code} ({type(exc).__name__})", permanent=True, response=exc.response
-        ) from exc
-    except (PRAWException, prawcore.PrawcoreException) as exc:
-        raise SendFailure(f"Reddit: {exc}"[:500], permanent=True) from exc
 
 
 def _ratelimit_wait(result: dict, message: str) -> float | None:
