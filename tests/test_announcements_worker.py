@@ -1,5 +1,5 @@
 """Channels through the real stack: publish → on-commit → Redis → a real worker process → the three
-loopback services, with real httpx and real PRAW. Exactly one post on each, faults included."""
+loopback services, through the real httpx clients. Exactly one post on each, faults included."""
 
 from __future__ import annotations
 
