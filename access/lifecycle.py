@@ -2,7 +2,8 @@
 
 Views, the admin and tasks call these. Address rules, the resend window, single-use links, consent
 and on-commit mail are the subscription code's (subscriptions.addresses, .lifecycle, .tokens), shared
-rather than copied. Mail is never sent inline: tasks are enqueued on commit.
+rather than copied. Mail is never sent inline: tasks are enqueued by name on commit (access.tasks
+calls this module, never the reverse).
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from access.models import AccessRequest, Artifact, Grant, GrantToken, hash_token
+from mlmw.celery import enqueue
 from subscriptions import addresses, emails, tokens
-from subscriptions.lifecycle import Request, enqueue_on_commit, may_mail_again, subscribe_verified
+from subscriptions.lifecycle import Request, may_mail_again, subscribe_verified
 from subscriptions.models import Subscriber
 
 _VERIFY = "mlmw.access.verify"
@@ -41,8 +43,6 @@ def request_access(
     replaces its choices and mails a new link (voiding the old one); within it nothing changes, so a
     link verifies exactly what its mail named (docs/security.md, "Consent").
     """
-    from access.tasks import send_verification
-
     address = addresses.normalize_address(email)
     now = timezone.now()
     with transaction.atomic():
@@ -64,7 +64,7 @@ def request_access(
         request.new_verify_nonce()
         request.verify_sent_at = now
         request.save()
-        enqueue_on_commit(send_verification, request.pk, request.verify_nonce)
+        enqueue("access.tasks.send_verification", request.pk, request.verify_nonce)
 
 
 def verify_token(request: AccessRequest) -> str:
@@ -146,8 +146,6 @@ def approve(request: AccessRequest, *, by, message: str = "", auto: bool = False
     A conditional update claims the request, so a double click or two editors approve it once;
     returns None when it was not waiting for review.
     """
-    from access.tasks import send_grant_link
-
     now = timezone.now()
     with transaction.atomic():
         claimed = AccessRequest.objects.filter(pk=request.pk, status=Status.PENDING).update(
@@ -168,20 +166,18 @@ def approve(request: AccessRequest, *, by, message: str = "", auto: bool = False
             notify_revisions=request.want_revisions,
         )
         grant.save()  # no link yet: the mail task issues it (tokens exist only hashed)
-        enqueue_on_commit(send_grant_link, grant.pk)
+        enqueue("access.tasks.send_grant_link", grant.pk)
     return grant
 
 
 def deny(request: AccessRequest, *, by, message: str = "") -> bool:
     """Deny a request waiting for review and mail a polite note with the message (on commit)."""
-    from access.tasks import send_denial
-
     with transaction.atomic():
         claimed = AccessRequest.objects.filter(pk=request.pk, status=Status.PENDING).update(
             status=Status.DENIED, decided_at=timezone.now(), decided_by=by, message=message[:1000]
         )
         if claimed:
-            enqueue_on_commit(send_denial, request.pk)
+            enqueue("access.tasks.send_denial", request.pk)
     return bool(claimed)
 
 
@@ -195,8 +191,6 @@ def resend_links(grants: Iterable[Grant]) -> int:
     """Mail each live grant among `grants` a new link (on commit), for a link mail that never got
     through (out of retries, refused, lost). The approval's own task does it, under its guarantees:
     the holder's earlier links work until the ESP accepts the new mail. Returns how many were live."""
-    from access.tasks import send_grant_link
-
     with transaction.atomic():
         live = list(
             Grant.objects.live()
@@ -205,7 +199,7 @@ def resend_links(grants: Iterable[Grant]) -> int:
             .values_list("pk", flat=True)
         )
         for grant_id in live:
-            enqueue_on_commit(send_grant_link, grant_id)
+            enqueue("access.tasks.send_grant_link", grant_id)
     return len(live)
 
 

@@ -7,7 +7,6 @@ announcements.posting; nothing here edits them.
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
@@ -54,12 +53,7 @@ class AnnouncementAdmin(admin.ModelAdmin):
 
     @admin.action(description="Retry the selected failed announcements", permissions=["change"])
     def retry_failed(self, request: HttpRequest, queryset: QuerySet[Announcement]) -> None:
-        from announcements.tasks import post_announcement
-
-        with transaction.atomic():
-            ids = posting.retry(list(queryset.values_list("pk", flat=True)))
-            for pk in ids:
-                transaction.on_commit(lambda pk=pk: post_announcement.delay(pk), robust=True)
+        ids = posting.retry(list(queryset.values_list("pk", flat=True)))
         skipped = queryset.count() - len(ids)
         self.message_user(request, f"{len(ids)} announcement(s) queued again.", messages.SUCCESS)
         if skipped:

@@ -2,7 +2,8 @@
 
 1. `on_version_published` runs inside publish()'s transaction: one pending Announcement per target of
    each configured channel (unique per version, channel and target), so the rows exist if and only if
-   the publish committed. `post_announcement(id)` is enqueued on commit. A channel that is off gets
+   the publish committed. The task `post_announcement(id)` is enqueued on commit (by name:
+   announcements.tasks calls this module, never the reverse). A channel that is off gets
    no rows; nothing here can fail the publish.
 2. `post(id)` claims the row (pending → sending, attempts + 1: a conditional UPDATE, so one worker
    posts), asks the channel for an earlier post of ours when this is a retry (Reddit), posts, and
@@ -29,9 +30,12 @@ from django.utils import timezone
 from announcements import channels, targets
 from announcements.models import Announcement
 from guide.models import Version
+from mlmw.celery import enqueue
 from subscriptions.exceptions import SendFailure
 
 logger = logging.getLogger(__name__)
+
+POST_TASK = "announcements.tasks.post_announcement"
 
 _TARGET_LENGTH = Announcement._meta.get_field("target").max_length
 
@@ -41,8 +45,6 @@ _TARGET_LENGTH = Announcement._meta.get_field("target").max_length
 
 def create_announcements(version: Version) -> list[Announcement]:
     """Called inside publish()'s transaction; the posts are enqueued for after the commit."""
-    from announcements.tasks import post_announcement
-
     created = []
     for channel in channels.configured():
         try:
@@ -60,11 +62,9 @@ def create_announcements(version: Version) -> list[Announcement]:
                         created.append(announcement)
         except Exception:
             logger.exception("%s: announcements of %s not created", channel.name, version)
+    # A broker that is down loses the task, not the publish (enqueue is robust): the sweep finds it.
     for announcement in created:
-        transaction.on_commit(
-            lambda pk=announcement.pk: post_announcement.delay(pk),
-            robust=True,  # a broker that is down loses the task, not the publish: the sweep finds it
-        )
+        enqueue(POST_TASK, announcement.pk)
     return created
 
 
@@ -225,16 +225,20 @@ def sweep(now=None) -> list[int]:
 
 
 def retry(announcement_ids: list[int]) -> list[int]:
-    """Failed announcements back to pending (the admin's Retry); returns the ids to enqueue.
-    last_error stays, so the next attempt asks the channel for an earlier post first."""
-    ids = list(
-        Announcement.objects.filter(
-            pk__in=announcement_ids, status=Announcement.Status.FAILED
-        ).values_list("pk", flat=True)
-    )
-    Announcement.objects.filter(pk__in=ids, status=Announcement.Status.FAILED).update(
-        status=Announcement.Status.PENDING, attempts=0, next_attempt_at=timezone.now()
-    )
+    """Failed announcements back to pending and their posts enqueued on commit (the admin's Retry);
+    returns their ids. last_error stays, so the next attempt asks the channel for an earlier post
+    first."""
+    with transaction.atomic():
+        ids = list(
+            Announcement.objects.filter(
+                pk__in=announcement_ids, status=Announcement.Status.FAILED
+            ).values_list("pk", flat=True)
+        )
+        Announcement.objects.filter(pk__in=ids, status=Announcement.Status.FAILED).update(
+            status=Announcement.Status.PENDING, attempts=0, next_attempt_at=timezone.now()
+        )
+        for pk in ids:
+            enqueue(POST_TASK, pk)
     return ids
 
 

@@ -23,6 +23,10 @@ def enqueue(task_name: str, *args: object, **options: object) -> None:
     from django.db import transaction
 
     def send() -> None:
+        if task_name not in app.tasks:
+            # Workers import every app's tasks module at start; other processes (web, make run,
+            # management commands) on the first enqueue of a task not yet imported.
+            app.loader.import_default_modules()
         app.tasks[task_name].apply_async(args, **options)
 
     transaction.on_commit(send, robust=True)

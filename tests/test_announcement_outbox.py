@@ -49,7 +49,7 @@ def test_a_failed_publish_writes_no_rows(telegram_on, v0_10_0):
 def test_channels_that_are_off_get_no_rows_say_so_once_and_do_not_stop_the_publish(
     draft, caplog, django_capture_on_commit_callbacks
 ):
-    channels._said_off.clear()
+    channels.said_off.clear()
     with caplog.at_level(logging.INFO, logger="announcements.channels"):
         channels.configured()
         with django_capture_on_commit_callbacks(execute=True):

@@ -33,7 +33,8 @@ def get(name: str) -> type[Channel]:
     return all_channels()[name]
 
 
-_said_off: set[str] = set()
+# The channels that said in this process's log that they are off (each says it once).
+said_off: set[str] = set()
 
 
 def configured() -> list[Channel]:
@@ -44,7 +45,7 @@ def configured() -> list[Channel]:
         channel = cls.configured()
         if channel is not None:
             channels.append(channel)
-        elif name not in _said_off:
-            _said_off.add(name)
+        elif name not in said_off:
+            said_off.add(name)
             logger.info("channel %s is off: %s", name, cls.off_reason())
     return channels
