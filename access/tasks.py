@@ -1,4 +1,7 @@
-"""Celery tasks of access requests: thin, take ids, re-check state before acting."""
+"""Celery tasks of access requests: thin, take ids, re-check state before acting.
+
+They call access.lifecycle, which enqueues them by name (mlmw.celery.enqueue) and never imports this
+module."""
 
 from __future__ import annotations
 
@@ -6,13 +9,11 @@ from celery import shared_task
 from django.conf import settings
 from django.urls import reverse
 
-from access import lifecycle, privacy
+from access import lifecycle, notices, privacy
 from access.models import AccessRequest, Artifact
 from mlmw.celery import DATABASE_RETRY
 from subscriptions import emails
 from subscriptions.delivery import MAIL_TASK_RETRY, send_transactional
-
-_RETRY = MAIL_TASK_RETRY
 
 
 # A lost database connection retries the request instead of dropping it (the visitor was told
@@ -26,7 +27,7 @@ def request_access(artifact_id: int, address: str, choices: dict) -> None:
         lifecycle.request_access(artifact, address, **choices)
 
 
-@shared_task(ignore_result=True, **_RETRY)
+@shared_task(ignore_result=True, **MAIL_TASK_RETRY)
 def send_verification(request_id: int, nonce: str) -> bool:
     """Mail the verification link, if that link is still the current one (at-least-once, as
     subscriptions.tasks.send_confirmation)."""
@@ -48,7 +49,7 @@ def send_verification(request_id: int, nonce: str) -> bool:
     return send_transactional(emails.build_personal("access_verify", request.email, context))
 
 
-@shared_task(ignore_result=True, **_RETRY)
+@shared_task(ignore_result=True, **MAIL_TASK_RETRY)
 def send_grant_link(grant_id: int) -> bool:
     """Mail a new personal link of a live grant (approval, or the admin's "Resend link"). Each run
     issues a link of its own, since only hashes are stored; the holder's earlier links keep working
@@ -71,7 +72,7 @@ def send_grant_link(grant_id: int) -> bool:
     return True
 
 
-@shared_task(ignore_result=True, **_RETRY)
+@shared_task(ignore_result=True, **MAIL_TASK_RETRY)
 def send_denial(request_id: int) -> bool:
     request = (
         AccessRequest.objects.select_related("artifact")
@@ -96,8 +97,6 @@ def purge_access_requests() -> int:
 
 @shared_task(ignore_result=True)
 def notify_new_revision(revision_id: int) -> int:
-    """For tasks enqueued before the upload opened the notice itself (access.notices.revision_uploaded,
-    in the upload's transaction): opens it, once. Nothing enqueues this task any more."""
-    from access import notices
-
+    """Open the notice of a new revision, once (access.notices.revision_uploaded, which an upload
+    calls in its own transaction)."""
     return int(notices.revision_uploaded(revision_id) is not None)

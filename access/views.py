@@ -23,8 +23,8 @@ from django_ratelimit.core import is_ratelimited
 from access import lifecycle, notices, privacy, serving, tasks
 from access.forms import RequestForm
 from access.models import Artifact, ArtifactRevision, Download, Grant, GrantToken, hash_token
+from mlmw.celery import enqueue
 from subscriptions import lifecycle as subscriptions_lifecycle
-from subscriptions.lifecycle import enqueue_on_commit
 from subscriptions.models import Subscriber
 from subscriptions.views import check_inbox, client_ip, over_address_limits, visitor
 
@@ -57,7 +57,7 @@ def request_access(request: HttpRequest, pk: int) -> HttpResponse:
         name: form.cleaned_data[name]
         for name in ("name", "reason", "want_updates", "want_revisions")
     }
-    enqueue_on_commit(tasks.request_access, artifact.pk, address, choices)
+    enqueue(tasks.request_access.name, artifact.pk, address, choices)
     return answer
 
 
