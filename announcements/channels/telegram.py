@@ -6,17 +6,14 @@ python-telegram-bot is asyncio-only; a Celery task needs one POST, so a plain cl
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 import httpx
 from django.conf import settings
 
 from announcements import texts
 from announcements.channels.base import Channel, Posted, shorten
+from announcements.models import Announcement, MovedTarget
 from subscriptions.exceptions import SendFailure, retry_after_seconds
-
-if TYPE_CHECKING:
-    from announcements.models import Announcement
 
 logger = logging.getLogger(__name__)
 
@@ -71,8 +68,6 @@ class Telegram(Channel):
         )
 
     def post(self, announcement: Announcement) -> Posted:
-        from announcements.models import MovedTarget
-
         text = self.message(announcement)
         chat_id = MovedTarget.resolve(self.name, announcement.target)
         with httpx.Client(timeout=settings.CHANNEL_TIMEOUT, follow_redirects=False) as client:
