@@ -108,7 +108,7 @@ class Client:
             ) from exc
 
 
-def _json(response: httpx.Response, login: bool = False) -> dict[str, Any]:
+def _json(response: httpx.Response, *, login: bool = False) -> dict[str, Any]:
     """The JSON object of a 2xx answer; any other answer as a SendFailure."""
     code = response.status_code
     if code == 429:
