@@ -23,13 +23,18 @@ def enqueue(task_name: str, *args: object, **options: object) -> None:
     from django.db import transaction
 
     def send() -> None:
-        if task_name not in app.tasks:
-            # Workers import every app's tasks module at start; other processes (web, make run,
-            # management commands) on the first enqueue of a task not yet imported.
-            app.loader.import_default_modules()
-        app.tasks[task_name].apply_async(args, **options)
+        task_named(task_name).apply_async(args, **options)
 
     transaction.on_commit(send, robust=True)
+
+
+def task_named(name: str):
+    """The registered task of that name, in any process (KeyError: no such task)."""
+    if name not in app.tasks:
+        # Workers import every app's tasks module at start; other processes (web, make run,
+        # management commands) on the first use of a task not yet imported.
+        app.loader.import_default_modules()
+    return app.tasks[name]
 
 
 @signals.setup_logging.connect
