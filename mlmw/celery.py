@@ -2,7 +2,7 @@
 
 import os
 
-from celery import Celery, signals
+from celery import Celery, Task, signals
 from celery.worker.control import inspect_command
 from django.db import InterfaceError, OperationalError
 
@@ -28,7 +28,7 @@ def enqueue(task_name: str, *args: object, **options: object) -> None:
     transaction.on_commit(send, robust=True)
 
 
-def task_named(name: str):
+def task_named(name: str) -> Task:
     """The registered task of that name, in any process (KeyError: no such task)."""
     if name not in app.tasks:
         # Workers import every app's tasks module at start; other processes (web, make run,
