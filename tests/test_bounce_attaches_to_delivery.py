@@ -16,8 +16,8 @@ from django.utils import timezone
 from guide import publishing
 from subscriptions import addresses
 from subscriptions.models import Delivery, Mailing, Subscriber, SubscriberEvent
+from tests.esp_webhooks import mailgun, post, postmark
 from tests.fake_esp import FakeMailgun
-from tests.test_bounce_webhooks import mailgun, post, postmark
 
 Status = Subscriber.Status
 pytestmark = pytest.mark.django_db

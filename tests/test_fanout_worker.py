@@ -22,7 +22,9 @@ from guide import publishing
 from guide.models import Version
 from subscriptions import delivery, emails
 from subscriptions.models import Baseline, Batch, Delivery, Mailing, Subscriber
-from tests.conftest import esp_worker_env, make_subscribers, make_version, wait_for
+from tests.conftest import make_subscribers, make_version
+from tests.esp import esp_worker_env
+from tests.services import wait_for
 
 pytestmark = [pytest.mark.worker]
 

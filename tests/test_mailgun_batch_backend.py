@@ -6,8 +6,8 @@ from anymail.exceptions import AnymailInvalidAddress
 from django.core.mail import EmailMultiAlternatives
 
 from subscriptions.esp import encode_multipart, parse_recipients
+from tests.esp import DOMAIN, READERS, release_batch, use_mailgun
 from tests.fake_esp import FakeMailgun, parse_form
-from tests.test_fake_esp import DOMAIN, READERS, release_batch, use_mailgun
 
 ANYMAIL = "anymail.backends.mailgun.EmailBackend"
 OURS = "subscriptions.esp.MailgunBatchBackend"
