@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from django.core.mail import EmailMultiAlternatives
 
-from tests.fake_esp import FakeMailgun
+from fakes.mailgun import FakeMailgun
 from tests.services import wait_for
 
 DOMAIN = "mg.example"
@@ -64,7 +64,7 @@ def release_batch(readers=READERS) -> EmailMultiAlternatives:
 
 @pytest.fixture
 def fake_esp():
-    """A fake Mailgun (tests/fake_esp.py) on 127.0.0.1: what workers started with
+    """A fake Mailgun (fakes/mailgun.py) on 127.0.0.1: what workers started with
     esp_worker_env(fake_esp) send arrives there. Ask for it before `start_worker`, so the workers
     stop before it does."""
     with FakeMailgun(domains=[DOMAIN]) as esp:

@@ -54,8 +54,8 @@ def test_an_esp_that_refuses_the_account_fails_the_batch_after_one_call(
     topic_list, settings, django_capture_on_commit_callbacks
 ):
     # 401 (a wrong key) would be the answer to every holder's message: it is not theirs to fail.
+    from fakes.mailgun import FakeMailgun
     from tests.esp import use_mailgun
-    from tests.fake_esp import FakeMailgun
 
     for n in range(3):
         grant_for(topic_list, f"holder-{n}@example.org", notify_revisions=True)

@@ -1,9 +1,10 @@
-"""The fake Mailgun (tests/fake_esp.py) speaks what django-anymail's real Mailgun backend sends.
+"""The fake Mailgun (fakes/mailgun.py) speaks what django-anymail's real Mailgun backend sends.
 
 Every send here goes through anymail.backends.mailgun.EmailBackend over HTTP to the fake on
 127.0.0.1, and the assertions read what the fake received. The only wait is the scripted hang: the
 client's 0.3 s timeout (set by that test alone) ends the send, and stopping the fake ends the hang.
-The fake's form parser is also checked directly against what requests encodes.
+The fake's form parser is also checked directly against what requests encodes, and the fake as the
+benchmark's process (bench/fake_esp_server.py) is started and read over HTTP.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from fakes.mailgun import MAX_RECIPIENTS, FakeMailgun, parse_form, read_record_dir
 from tests.esp import DOMAIN, READERS, SENDER, release_batch, use_mailgun
-from tests.fake_esp import MAX_RECIPIENTS, FakeMailgun, parse_form, read_record_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -395,7 +396,7 @@ def test_count_only_keeps_counters_but_no_messages(settings):
 
 def start_process(*options: str) -> tuple[subprocess.Popen, str]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fake_esp", "--port", "0", *options],
+        [sys.executable, "bench/fake_esp_server.py", "--port", "0", *options],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,

@@ -3,7 +3,7 @@
 publish() in this process commits; its on-commit hook puts start_mailing on the real Redis broker; a
 real `celery worker` process (tests/conftest.py start_worker) fixes the audience in the real
 PostgreSQL test database and sends each batch with anymail's real Mailgun backend, whose API URL is a
-fake Mailgun on 127.0.0.1 (tests/fake_esp.py). The assertions read what that server received: one
+fake Mailgun on 127.0.0.1 (fakes/mailgun.py). The assertions read what that server received: one
 mail per subscriber, their own headers and links, the diff from the version they were last mailed.
 Tests wait on the database (wait_for), never on sleeps.
 """
