@@ -7,8 +7,10 @@ Where PostgreSQL or Redis cannot be reached, a test that needs it skips locally 
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
+import redis
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -24,8 +26,6 @@ def service_unavailable(reason: str) -> None:
 @pytest.fixture
 def redis_broker() -> str:
     """The suite's own Redis database (flushed before use), or skip/fail when Redis is down."""
-    import redis
-
     client = redis.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=2)
     try:
         client.ping()
@@ -41,8 +41,6 @@ def wait_for(condition, *, timeout: float = 60.0, interval: float = 0.05, what: 
     For waiting on another process (a worker) to reach a state. It asserts nothing about speed: the
     timeout only stops a broken run from hanging.
     """
-    import time
-
     deadline = time.monotonic() + timeout
     while True:
         result = condition()
