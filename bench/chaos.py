@@ -3,7 +3,7 @@
 Each scenario runs on a fresh copy of one seeded PostgreSQL database (default `mlmw_chaos`, copied
 from `<database>_template`) and a private Redis database (default 13, flushed), with a real worker
 (`celery worker --concurrency 2 --beat`: the sweepers run as in production) and the fake Mailgun
-(tests/fake_esp.py) in this process, answering after --latency-ms. The audience is N confirmed
+(fakes/mailgun.py) in this process, answering after --latency-ms. The audience is N confirmed
 subscribers of the mlmw guide, seeded as bench/fanout.py seeds them (plus 2% outside it), and
 MLMW 1.0.0 is published in a child process (guide.publishing.publish, enqueue on commit).
 
@@ -60,7 +60,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import fanout
 import redis
 
-from tests.fake_esp import FakeMailgun
+from fakes.mailgun import FakeMailgun
 
 PG = fanout.PG
 SCENARIOS = [

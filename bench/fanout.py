@@ -9,10 +9,10 @@ db 14 (flushed):
    it); by id, a third have 0.10.1 as their baseline, a third 0.10.0, a third none, so the mailing
    has 3 variants. Also N/100 pending subscribers of mlmw and N/100 confirmed subscribers of mdtp
    only, who must get nothing.
-2. The fake ESP (tests/fake_esp.py, count-only, a separate process) and a real worker (`celery
+2. The fake ESP (bench/fake_esp_server.py, count-only, a separate process) and a real worker (`celery
    worker --pool prefork --concurrency C -Q mlmw`, no beat) are started; EMAIL_BACKEND is anymail's
-   real Mailgun backend pointed at the fake. The fake runs with Nagle's algorithm off on its sockets
-   (see _ESP_NO_NAGLE; --keep-nagle runs it as is), else every request waits ~40 ms for a delayed ACK.
+   real Mailgun backend pointed at the fake. The fake answers with Nagle's algorithm off on its
+   sockets, as a real ESP's front end does (else every request waits ~40 ms for a delayed ACK).
 3. Naive baseline, before publishing (so on the same baselines): a Python loop over the first
    --naive-sample subscribers of the audience that looks up each one's baseline, runs catch_up,
    renders the release mail with Django templates (subscriptions.emails.build) and sends one
@@ -30,7 +30,7 @@ db 14 (flushed):
 
     .venv/bin/python bench/fanout.py --subscribers 10000 100000 1000000
     .venv/bin/python bench/fanout.py --subscribers 10000 --naive-sample 2000 --concurrency 2 \\
-        --batch-size 1000 [--keep-db] [--database mlmw_bench] [--keep-nagle]
+        --batch-size 1000 [--keep-db] [--database mlmw_bench]
 
 Needs PostgreSQL (createdb/dropdb -h 127.0.0.1 -U postgres) and Redis on 127.0.0.1:6379. Every child
 process gets its settings from the environment (see bench_env); nothing is read from .env. Ctrl-C
@@ -415,19 +415,9 @@ def esp_stats(port: int) -> dict:
         return json.loads(response.read())
 
 
-# tests/fake_esp.py answers with two writes (headers, then body) on a socket with Nagle's algorithm
-# on: the body waits for the client's delayed ACK, ~40 ms on every request, which a real ESP's
-# front end does not add. The bench turns Nagle off for the fake's sockets (--keep-nagle: as is).
-_ESP_NO_NAGLE = (
-    "import sys; import tests.fake_esp as f; f._Handler.disable_nagle_algorithm = True; "
-    "sys.exit(f.main(sys.argv[1:]))"
-)
-
-
-def start_esp(children: Children, keep_nagle: bool) -> tuple[subprocess.Popen, int]:
-    program = ["-m", "tests.fake_esp"] if keep_nagle else ["-c", _ESP_NO_NAGLE]
+def start_esp(children: Children) -> tuple[subprocess.Popen, int]:
     esp = children.start(
-        [PYTHON, *program, "--port", "0", "--count-only", "--api-key", API_KEY,
+        [PYTHON, "bench/fake_esp_server.py", "--port", "0", "--count-only", "--api-key", API_KEY,
          "--domain", SENDER_DOMAIN],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -464,7 +454,7 @@ def run_one(args: argparse.Namespace, n: int, children: Children, tmp: Path) -> 
     subprocess.run(["createdb", *PG, db], check=True)
     run(["redis-cli", "-n", "14", "flushdb"], {**os.environ})
 
-    esp, port = start_esp(children, args.keep_nagle)
+    esp, port = start_esp(children)
     env = bench_env(db, port, args.batch_size)
     started = time.perf_counter()
     manage(env, "migrate", "--verbosity", "0")
@@ -608,9 +598,6 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--database", default="mlmw_bench")
     parser.add_argument("--keep-db", action="store_true", help="leave the last database behind")
-    parser.add_argument(
-        "--keep-nagle", action="store_true", help="run the fake ESP as is (+~40 ms per request)"
-    )
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per fan-out")
     parser.add_argument("--child-naive", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--child-publish", action="store_true", help=argparse.SUPPRESS)

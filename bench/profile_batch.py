@@ -71,7 +71,7 @@ def main() -> int:
     args = parser.parse_args()
     children = fanout.Children()
     try:
-        _esp, port = fanout.start_esp(children, keep_nagle=False)
+        _esp, port = fanout.start_esp(children)
         os.environ.update(fanout.bench_env(args.database, port, 1000))
         os.environ.pop("CELERY_BROKER_URL")  # in-process: nothing is enqueued
         import django

@@ -5,7 +5,7 @@ mail (where `since` is the last version the subscriber was mailed) and, later, d
 changed since you last read" page. It returns the net change of the content (one diff of the two
 texts, not a concatenation of each release's diff: a change made in one release and undone in a
 later one is not there) and the changelog entries of every release in between, optionally only of
-some kinds. The texts are compared through Version.parsed(): a published version's parse is stored,
+some kinds. The texts are compared through guide.parses.of_version: a published version's parse is stored,
 so a catch-up loads two parses and diffs them.
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from guide import parses
 from guide.diff import GuideDiff, diff_guides
 from guide.models import ChangelogEntry, Version
 
@@ -62,5 +63,6 @@ def catch_up(
         diff = GuideDiff()  # republished without a content change: nothing to parse or load
     else:
         # Published versions' parses are stored (loaded, not parsed again); a draft's is live.
-        diff = diff_guides(since.parsed() if since is not None else None, until.parsed())
+        before = parses.of_version(since) if since is not None else None
+        diff = diff_guides(before, parses.of_version(until))
     return CatchUp(since=since, until=until, diff=diff, releases=releases)

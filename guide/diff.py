@@ -940,9 +940,13 @@ def _whole(op: str, text: str, links: Sequence[LinkSpan]) -> tuple[Span, ...]:
     return _spans((op, piece, href) for piece, href in _linked(text, 0, len(text), links))
 
 
-def _word_diff(
+def word_diff(
     old: str, old_links: Sequence[LinkSpan], new: str, new_links: Sequence[LinkSpan]
 ) -> tuple[Span, ...]:
+    """The word diff of one paragraph: spans that give back both texts ("=" and "-" the old, "="
+    and "+" the new), each carrying the href of the link it is the text of (LinkSpan: start, end,
+    url in its text)."""
+
     def pieces() -> Iterator[tuple[str, str, str | None]]:
         for changed, i1, i2, j1, j2 in _word_regions(old, new):
             if not changed:
@@ -1497,7 +1501,7 @@ class _Differ:
                 out.append(
                     ParagraphChange(
                         CHANGED,
-                        _word_diff(
+                        word_diff(
                             old.blocks[bi], old.block_links[bi], new.blocks[bj], new.block_links[bj]
                         ),
                         code=bj in new.code,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -11,9 +9,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from guide.versioning import MAJOR, MINOR, PATCH, VersionNumber, validate_version_number
-
-if TYPE_CHECKING:
-    from guide.diff import ParsedGuide
 
 # What an editor is told when they set Status to Scheduled and leave "Publish at" empty.
 SCHEDULED_NEEDS_TIME = "A scheduled version needs a 'Publish at' time."
@@ -204,16 +199,6 @@ class Version(models.Model):
     def previous(self) -> Version | None:
         """The published version this one follows (for a draft: what it would follow today)."""
         return Version.objects.previous(self)
-
-    def parsed(self) -> ParsedGuide:
-        """This version's content read for diffing (guide.diff.ParsedGuide).
-
-        A published version's parse is stored once, keyed by a hash of its content, and loaded
-        from then on (guide.parses); a draft's is parsed live (memoised in the process).
-        """
-        from guide.parses import parse_of  # guide.parses imports this module
-
-        return parse_of(self.content, store_it=self.is_published)
 
     def bump_level(self) -> str:
         """major/minor/patch relative to the previous published version (the stored one once published)."""

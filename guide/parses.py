@@ -30,7 +30,7 @@ from threading import Lock
 from django.db import IntegrityError, transaction
 
 from guide.diff import Link, ParsedGuide, ParsedSection, parse_guide
-from guide.models import ParsedContent
+from guide.models import ParsedContent, Version
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +97,12 @@ def store(content: str) -> ParsedGuide:
         # Another process stored the same content at the same moment: its row is as good.
         logger.debug("parse %s stored concurrently", key[:12])
     return _remember(key, parsed)
+
+
+def of_version(version: Version) -> ParsedGuide:
+    """A version's content read for diffing: a published version's parse is stored once, keyed by a
+    hash of its content, and loaded from then on; a draft's is parsed live (memoised in the process)."""
+    return parse_of(version.content, store_it=version.is_published)
 
 
 def parse_of(content: str, *, store_it: bool = True) -> ParsedGuide:

@@ -4,6 +4,7 @@ The server is aiosmtpd's Controller (its own thread and event loop). Every messa
 with its envelope and parsed with the modern email policy, so tests read headers and MIME parts the
 way a mail client would. Django's SMTP backend talks to it synchronously: when send() returns, the
 server has already answered 250 to DATA, so the message is stored; tests never wait or sleep.
+The `smtp_server` fixture points Django's SMTP backend at one for the test.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import threading
 from dataclasses import dataclass
 from email.message import EmailMessage
 
+import pytest
 from aiosmtpd.controller import Controller
 
 HOST = "127.0.0.1"
@@ -138,3 +140,23 @@ class SmtpServer:
     def clear(self) -> None:
         with self._handler._lock:
             self._handler.received.clear()
+
+
+@pytest.fixture
+def smtp_server(settings):
+    """A real aiosmtpd server on 127.0.0.1; Django's SMTP backend sends every mail of the test to it.
+
+    Read what arrived from `smtp_server.messages` (tests.smtp.ReceivedMail: envelope + parsed message).
+    """
+    server = SmtpServer().start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = server.host
+    settings.EMAIL_PORT = server.port
+    settings.EMAIL_HOST_USER = ""
+    settings.EMAIL_HOST_PASSWORD = ""
+    settings.EMAIL_USE_TLS = False
+    settings.EMAIL_USE_SSL = False
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from access.models import AccessRequest, Grant
 from subscriptions.models import Subscriber
-from tests.conftest import mailed_path, page_form
+from tests.forms import page_form
+from tests.mails import mailed_path
 from tests.pages import text
 
 

@@ -17,8 +17,8 @@ from access.models import Grant
 from access.tasks import send_grant_link
 from subscriptions.delivery import TransientSendError
 from subscriptions.models import Delivery
-from tests.conftest import add_revision, grant_for, mailed_path
-from tests.test_access_revision_notice import NEW_BYTES
+from tests.conftest import NEW_BYTES, add_revision, grant_for
+from tests.mails import mailed_path
 
 pytestmark = pytest.mark.django_db
 

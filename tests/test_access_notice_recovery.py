@@ -15,8 +15,9 @@ from access.models import ArtifactRevision
 from subscriptions import delivery
 from subscriptions.models import Delivery, Mailing
 from subscriptions.tasks import sweep_mailings
-from tests.conftest import TEST_REDIS_URL, esp_worker_env, grant_for, wait_for
-from tests.test_access_revision_notice import NEW_BYTES, upload_revision
+from tests.conftest import NEW_BYTES, grant_for, upload_revision
+from tests.esp import esp_worker_env
+from tests.services import TEST_REDIS_URL, wait_for
 
 pytestmark = [pytest.mark.worker]
 

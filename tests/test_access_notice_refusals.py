@@ -9,8 +9,9 @@ import pytest
 from access import notices
 from subscriptions import delivery
 from subscriptions.models import Batch, Delivery, Mailing
-from tests.conftest import add_revision, esp_worker_env, grant_for, wait_for
-from tests.test_access_revision_notice import NEW_BYTES
+from tests.conftest import NEW_BYTES, add_revision, grant_for
+from tests.esp import esp_worker_env
+from tests.services import wait_for
 
 REFUSED = "holder-1@example.org"
 
@@ -53,8 +54,8 @@ def test_an_esp_that_refuses_the_account_fails_the_batch_after_one_call(
     topic_list, settings, django_capture_on_commit_callbacks
 ):
     # 401 (a wrong key) would be the answer to every holder's message: it is not theirs to fail.
-    from tests.fake_esp import FakeMailgun
-    from tests.test_fake_esp import use_mailgun
+    from fakes.mailgun import FakeMailgun
+    from tests.esp import use_mailgun
 
     for n in range(3):
         grant_for(topic_list, f"holder-{n}@example.org", notify_revisions=True)

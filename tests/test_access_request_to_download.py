@@ -14,7 +14,9 @@ from django.urls import reverse
 
 from access.models import AccessRequest, Download, Grant, GrantToken
 from subscriptions.models import Subscriber, SubscriberEvent
-from tests.conftest import TOPIC_LIST_BYTES, mailed_path, page_form
+from tests.conftest import TOPIC_LIST_BYTES
+from tests.forms import page_form
+from tests.mails import mailed_path
 from tests.pages import links, text
 
 BROWSER_IP = "203.0.113.9"

@@ -12,7 +12,8 @@ from django.utils import timezone
 from access import lifecycle
 from access.models import AccessRequest, Grant
 from mlmw.celery import app
-from tests.conftest import TOPIC_LIST_BYTES, grant_for, mailed_path
+from tests.conftest import TOPIC_LIST_BYTES, grant_for
+from tests.mails import mailed_path
 from tests.pages import text
 
 pytestmark = pytest.mark.django_db

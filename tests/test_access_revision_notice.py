@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -15,28 +14,14 @@ from access import notices
 from access.models import ArtifactRevision, Grant
 from subscriptions.delivery import send
 from subscriptions.models import Batch, Delivery, Mailing
-from tests.conftest import TOPIC_LIST_BYTES, add_revision, grant_for, mailed_path, page_forms
+from tests.conftest import NEW_BYTES, add_revision, grant_for, upload_revision
+from tests.mails import mailed_path
 from tests.pages import text
-
-NEW_BYTES = TOPIC_LIST_BYTES + b"- A new topic: [evals](https://example.org/evals)\n"
 
 
 @pytest.fixture(autouse=True)
 def _empty_cache(clear_cache):
     """Rate-limit counters of other tests must not count here."""
-
-
-def upload_revision(user, artifact, data: bytes, note: str) -> None:
-    client = Client()
-    client.force_login(user)
-    url = reverse("admin:access_artifact_change", args=[artifact.pk])
-    (form,) = [f for f in page_forms(client.get(url)) if "revisions-TOTAL_FORMS" in f.fields]
-    payload = {k: v[0] if len(v) == 1 else v for k, v in form.fields.items()}
-    index = int(payload["revisions-TOTAL_FORMS"]) - 1  # the empty extra form
-    payload[f"revisions-{index}-file"] = SimpleUploadedFile("topics.md", data)
-    payload[f"revisions-{index}-note"] = note
-    response = client.post(url, payload)
-    assert response.status_code == 302, text(response)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -115,7 +100,7 @@ def test_one_click_stops_the_notices_of_one_grant(topic_list, reviewing_editor, 
 
 @pytest.mark.worker
 def test_a_real_worker_sends_the_notice_batches_once(topic_list, smtp_server, start_worker):
-    from tests.conftest import wait_for
+    from tests.services import wait_for
 
     for n in range(7):
         grant_for(topic_list, f"holder-{n}@example.org", notify_revisions=True)

@@ -11,7 +11,8 @@ from django.test import Client
 from access import lifecycle
 from access.models import AccessRequest, Download, Grant
 from subscriptions.models import Subscriber
-from tests.conftest import grant_for, mailed_path
+from tests.conftest import grant_for
+from tests.mails import mailed_path
 from tests.pages import text
 
 

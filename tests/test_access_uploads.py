@@ -10,7 +10,8 @@ from django.urls import reverse
 
 from access.management.commands.load_demo_access import guide_pdf
 from access.models import ArtifactRevision
-from tests.conftest import make_artifact, page_forms
+from tests.conftest import make_artifact
+from tests.forms import page_forms
 from tests.pages import text
 
 PDF = guide_pdf("A test PDF", "One line.")

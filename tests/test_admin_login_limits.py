@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from tests.test_env import load_settings
+from tests.settings_process import load_settings
 
 LOGIN = "/admin/login/"
 HERE = "198.51.100.7"

@@ -10,7 +10,7 @@ from django.conf import settings as live_settings
 from django.urls import clear_url_caches, reverse
 
 import mlmw.urls
-from tests.test_env import load_settings
+from tests.settings_process import load_settings
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import pytest
 
 from announcements.models import Announcement
 from guide.publishing import publish
-from tests.conftest import wait_for
 from tests.conftest_channels import channel_env
+from tests.services import wait_for
 
 pytestmark = [pytest.mark.worker]
 

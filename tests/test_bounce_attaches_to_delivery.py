@@ -1,7 +1,7 @@
 """A bounce or complaint webhook whose message id is a release delivery's marks that delivery bounced.
 
 The release goes out for real: publish() with its on-commit tasks run (eager Celery), through
-django-anymail's Mailgun backend to the fake Mailgun API (tests/fake_esp.py), which answers one
+django-anymail's Mailgun backend to the fake Mailgun API (fakes/mailgun.py), which answers one
 message id for the whole batch, as Mailgun does. The webhooks are the ESPs' own payloads, signed and
 POSTed as in tests/test_bounce_webhooks.py.
 """
@@ -13,11 +13,11 @@ import uuid
 import pytest
 from django.utils import timezone
 
+from fakes.mailgun import FakeMailgun
 from guide import publishing
 from subscriptions import addresses
 from subscriptions.models import Delivery, Mailing, Subscriber, SubscriberEvent
-from tests.fake_esp import FakeMailgun
-from tests.test_bounce_webhooks import mailgun, post, postmark
+from tests.esp_webhooks import mailgun, post, postmark
 
 Status = Subscriber.Status
 pytestmark = pytest.mark.django_db

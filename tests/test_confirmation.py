@@ -13,7 +13,8 @@ import time_machine
 from django.test import Client
 
 from subscriptions.models import Subscriber, SubscriberEvent
-from tests.conftest import mailed_path, page_form
+from tests.forms import page_form
+from tests.mails import mailed_path
 from tests.pages import text
 
 Kind = SubscriberEvent.Kind

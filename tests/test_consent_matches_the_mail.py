@@ -14,7 +14,9 @@ from django.test import Client
 
 from access.models import AccessRequest
 from subscriptions.models import Subscriber
-from tests.conftest import mailed_path, make_artifact, page_form
+from tests.conftest import make_artifact
+from tests.forms import page_form
+from tests.mails import mailed_path
 from tests.pages import text
 
 ADDRESS = "ann@example.org"

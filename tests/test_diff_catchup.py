@@ -121,7 +121,7 @@ def test_a_stored_parse_of_another_format_is_parsed_again_and_replaced() -> None
         format=(parses.PARSE_FORMAT + 1) % 32768,
         data=b"old",
     )
-    assert v1_1.parsed() == parse_guide(GUIDE_1_1)
+    assert parses.of_version(v1_1) == parse_guide(GUIDE_1_1)
     stored = ParsedContent.objects.get(content_hash=parses.content_hash(GUIDE_1_1))
     assert stored.format == parses.PARSE_FORMAT
 
@@ -135,7 +135,7 @@ def test_a_stored_parse_this_code_cannot_read_is_parsed_again_and_replaced() -> 
     )
     parses.clear_memo()
 
-    assert v1_1.parsed() == parse_guide(GUIDE_1_1)
+    assert parses.of_version(v1_1) == parse_guide(GUIDE_1_1)
     assert parses.loads(bytes(ParsedContent.objects.get(content_hash=key).data)) == parse_guide(
         GUIDE_1_1
     )
@@ -144,7 +144,7 @@ def test_a_stored_parse_this_code_cannot_read_is_parsed_again_and_replaced() -> 
 def test_a_drafts_parse_is_not_stored(guide: Guide) -> None:
     parses.clear_memo()
     draft = make_version(guide, "2.0.0", apply([EDITS[2]]))
-    assert draft.parsed() == parse_guide(draft.content)
+    assert parses.of_version(draft) == parse_guide(draft.content)
     assert not ParsedContent.objects.filter(content_hash=parses.content_hash(draft.content))
 
 

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from guide.diff import GuideDiff, _word_diff, diff_guides, parse_guide
+from guide.diff import GuideDiff, diff_guides, parse_guide, word_diff
 from guide.diff_render import render_html, render_text
 
 SETTINGS = settings(max_examples=100, deadline=None)
@@ -187,7 +187,7 @@ def test_the_word_diff_gives_back_both_texts_and_their_links(
     old: tuple[str, tuple], new: tuple[str, tuple]
 ) -> None:
     (old_text, old_links), (new_text, new_links) = old, new
-    spans = _word_diff(old_text, old_links, new_text, new_links)
+    spans = word_diff(old_text, old_links, new_text, new_links)
     assert "".join(s.text for s in spans if s.op != "+") == old_text
     assert "".join(s.text for s in spans if s.op != "-") == new_text
     assert all(s.text for s in spans)
@@ -221,7 +221,7 @@ def test_a_one_word_change_marks_that_word_only(text: str, index: int, word: str
         return
     old = " ".join(words)
     new = " ".join([*words[:index], word, *words[index + 1 :]])
-    spans = _word_diff(old, (), new, ())
+    spans = word_diff(old, (), new, ())
     # Nothing but (parts of) that word, e.g. "ML," -> "ML." marks the comma, never a neighbour.
     assert any(s.op != "=" for s in spans)
     for span in spans:

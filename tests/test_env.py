@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from mlmw.env import env_bool, env_float, env_int, env_list, env_prefixed, env_str
+from tests.settings_process import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -201,34 +199,6 @@ def test_env_prefixed_refuses_a_name_given_both_ways(tmp_path):
 
 
 # --- The settings module as a whole, in a fresh process ------------------------------------------
-
-_OWN_VARIABLES = (
-    "DEBUG",
-    "SECRET_KEY",
-    "ALLOWED_HOSTS",
-    "SITE_URL",
-    "CELERY_BROKER_URL",
-    "CACHE_URL",
-)
-
-
-def load_settings(
-    extra_env: dict[str, str], expression: str = "None"
-) -> subprocess.CompletedProcess:
-    """Import mlmw.settings in a new interpreter with only `extra_env` set of mlmw's variables."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("ANYMAIL_", "DJANGO_", *_OWN_VARIABLES)) and key != "DATABASE_URL"
-    }
-    env.update({"DJANGO_SETTINGS_MODULE": "mlmw.settings", **extra_env})
-    code = (
-        "import json, django; django.setup(); from django.conf import settings; "
-        f"print(json.dumps({expression}))"
-    )
-    return subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
-    )
 
 
 def test_a_misspelt_debug_stops_the_process_naming_debug():

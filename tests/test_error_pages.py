@@ -9,8 +9,8 @@ from django.test import Client
 from django.urls import path
 
 from mlmw.urls import urlpatterns as site_urlpatterns
+from tests.csp import assert_strict
 from tests.pages import links, text
-from tests.test_content_security_policy import assert_strict
 
 
 @pytest.fixture(autouse=True)

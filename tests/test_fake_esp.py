@@ -1,9 +1,10 @@
-"""The fake Mailgun (tests/fake_esp.py) speaks what django-anymail's real Mailgun backend sends.
+"""The fake Mailgun (fakes/mailgun.py) speaks what django-anymail's real Mailgun backend sends.
 
 Every send here goes through anymail.backends.mailgun.EmailBackend over HTTP to the fake on
 127.0.0.1, and the assertions read what the fake received. The only wait is the scripted hang: the
 client's 0.3 s timeout (set by that test alone) ends the send, and stopping the fake ends the hang.
-The fake's form parser is also checked directly against what requests encodes.
+The fake's form parser is also checked directly against what requests encodes, and the fake as the
+benchmark's process (bench/fake_esp_server.py) is started and read over HTTP.
 """
 
 from __future__ import annotations
@@ -22,65 +23,16 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from tests.fake_esp import MAX_RECIPIENTS, FakeMailgun, parse_form, read_record_dir
+from fakes.mailgun import MAX_RECIPIENTS, FakeMailgun, parse_form, read_record_dir
+from tests.esp import DOMAIN, READERS, SENDER, release_batch, use_mailgun
 
 ROOT = Path(__file__).resolve().parent.parent
-DOMAIN = "mg.example"
-SENDER = "MLMW guide <updates@mlmw.example>"
-READERS = {
-    "ana@example.com": ("Ana", "https://mlmw.example/unsubscribe/ana-token/", 101),
-    "bo@example.org": ("Bo", "https://mlmw.example/unsubscribe/bo-token/", 102),
-    "cy@example.net": ("Cy", "https://mlmw.example/unsubscribe/cy-token/", 103),
-}
-
-
-def use_mailgun(settings, api_url: str, **anymail) -> None:
-    settings.EMAIL_BACKEND = "anymail.backends.mailgun.EmailBackend"
-    settings.ANYMAIL = {
-        **settings.ANYMAIL,
-        "MAILGUN_API_KEY": "key-test",
-        "MAILGUN_SENDER_DOMAIN": DOMAIN,
-        "MAILGUN_API_URL": api_url,
-        **anymail,
-    }
 
 
 @pytest.fixture
-def esp(settings):
+def esp(mailgun_here):
     """A running fake Mailgun that Django's mail goes to, through anymail's Mailgun backend."""
-    with FakeMailgun() as fake:
-        use_mailgun(settings, fake.api_url, REQUESTS_TIMEOUT=10)
-        yield fake
-
-
-def release_batch(readers=READERS) -> EmailMultiAlternatives:
-    """One release mail for several readers, personalised the way the fan-out does it."""
-    message = EmailMultiAlternatives(
-        subject="MLMW 0.10.1 for %recipient.name%",
-        body="Hello %recipient.name%.\nUnsubscribe: %recipient.unsubscribe_url%\n",
-        from_email=SENDER,
-        to=list(readers),
-    )
-    message.attach_alternative(
-        '<p>Hello %recipient.name%.</p><a href="%recipient.unsubscribe_url%">Unsubscribe</a>',
-        "text/html",
-    )
-    message.merge_data = {
-        address: {"name": name, "unsubscribe_url": url}
-        for address, (name, url, _delivery) in readers.items()
-    }
-    message.merge_headers = {
-        address: {
-            "List-Unsubscribe": f"<{url}>",
-            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-        }
-        for address, (_name, url, _delivery) in readers.items()
-    }
-    message.merge_metadata = {
-        address: {"delivery_id": delivery} for address, (_n, _u, delivery) in readers.items()
-    }
-    message.tags = ["release"]
-    return message
+    return mailgun_here
 
 
 def post(esp: FakeMailgun, fields, *, key: str = "key-test") -> requests.Response:
@@ -444,7 +396,7 @@ def test_count_only_keeps_counters_but_no_messages(settings):
 
 def start_process(*options: str) -> tuple[subprocess.Popen, str]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fake_esp", "--port", "0", *options],
+        [sys.executable, "bench/fake_esp_server.py", "--port", "0", *options],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,

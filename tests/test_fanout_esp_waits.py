@@ -17,7 +17,9 @@ from django.urls import reverse
 
 from guide import publishing
 from subscriptions.models import Batch, Delivery, Mailing
-from tests.conftest import esp_worker_env, make_subscribers, wait_for
+from tests.conftest import make_subscribers
+from tests.esp import esp_worker_env
+from tests.services import wait_for
 
 pytestmark = [pytest.mark.worker]
 

@@ -35,14 +35,15 @@ from guide import publishing
 from subscriptions import lifecycle
 from subscriptions.models import Baseline, Batch, Delivery, Mailing
 from subscriptions.tasks import sweep_mailings
-from tests.conftest import TEST_REDIS_URL, esp_worker_env, make_subscribers, wait_for
+from tests.conftest import make_subscribers
+from tests.esp import esp_worker_env, held
+from tests.fanout import SHORT_LEASE, batch_of
+from tests.services import TEST_REDIS_URL, wait_for
 
 pytestmark = [pytest.mark.worker]
 
 BATCH_SIZE = 5  # esp_worker_env's MAIL_BATCH_SIZE
 QUEUE = "mlmw"  # CELERY_TASK_DEFAULT_QUEUE: the Redis list the tasks wait in
-# The shortest lease the settings allow: above the shortest hard time limit (10 s).
-SHORT_LEASE = {"CELERY_TASK_TIME_LIMIT": 10, "MAIL_BATCH_LEASE_SECONDS": 11}
 
 
 @pytest.fixture
@@ -64,26 +65,6 @@ def finished(mailing: Mailing) -> Mailing:
 
 def addresses(subscribers) -> list[str]:
     return sorted(s.email for s in subscribers)
-
-
-def batch_of(mailing: Mailing, recipients) -> Batch:
-    """The one Batch row holding these recipients' deliveries."""
-    ids = Delivery.objects.filter(mailing=mailing, subscriber__email__in=list(recipients))
-    [batch] = {
-        batch
-        for batch in Batch.objects.filter(mailing=mailing)
-        for pk in ids.values_list("pk", flat=True)
-        if batch.first_delivery_id <= pk <= batch.last_delivery_id
-    }
-    return batch
-
-
-def held(esp, count: int):
-    """Wait until `count` requests are at the ESP, unanswered (held or hanging)."""
-    return wait_for(
-        lambda: len(found := [a for a in esp.attempts if a.status is None]) == count and found,
-        what=f"{count} batches to be held at the ESP",
-    )
 
 
 def all_sent_once(esp, mailing: Mailing, readers) -> None:

@@ -18,13 +18,15 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from fakes.mailgun import FakeMailgun
 from guide import publishing
 from subscriptions import reconcile
 from subscriptions.models import Batch, Delivery, Mailing
 from subscriptions.tasks import sweep_mailings
-from tests.conftest import DATA, esp_worker_env, make_subscribers, wait_for
-from tests.fake_esp import FakeMailgun
-from tests.test_fanout_faults import SHORT_LEASE, batch_of, held
+from tests.conftest import DATA, make_subscribers
+from tests.esp import esp_worker_env, held
+from tests.fanout import SHORT_LEASE, batch_of
+from tests.services import wait_for
 
 pytestmark = [pytest.mark.worker]
 

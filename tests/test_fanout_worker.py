@@ -3,7 +3,7 @@
 publish() in this process commits; its on-commit hook puts start_mailing on the real Redis broker; a
 real `celery worker` process (tests/conftest.py start_worker) fixes the audience in the real
 PostgreSQL test database and sends each batch with anymail's real Mailgun backend, whose API URL is a
-fake Mailgun on 127.0.0.1 (tests/fake_esp.py). The assertions read what that server received: one
+fake Mailgun on 127.0.0.1 (fakes/mailgun.py). The assertions read what that server received: one
 mail per subscriber, their own headers and links, the diff from the version they were last mailed.
 Tests wait on the database (wait_for), never on sleeps.
 """
@@ -22,7 +22,9 @@ from guide import publishing
 from guide.models import Version
 from subscriptions import delivery, emails
 from subscriptions.models import Baseline, Batch, Delivery, Mailing, Subscriber
-from tests.conftest import esp_worker_env, make_subscribers, make_version, wait_for
+from tests.conftest import make_subscribers, make_version
+from tests.esp import esp_worker_env
+from tests.services import wait_for
 
 pytestmark = [pytest.mark.worker]
 

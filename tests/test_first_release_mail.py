@@ -20,7 +20,9 @@ from guide import publishing
 from guide.models import Guide, Version
 from subscriptions import addresses, delivery, emails, lifecycle, tokens
 from subscriptions.models import Baseline, Delivery, Mailing, Subscriber
-from tests.conftest import MLMW_0_9_0, mailed_path, make_subscribers, make_version, page_form
+from tests.conftest import MLMW_0_9_0, make_subscribers, make_version
+from tests.forms import page_form
+from tests.mails import mailed_path
 from tests.pages import text
 
 ADDRESS = "alice@example.org"

@@ -11,7 +11,7 @@ import socket
 import pytest
 from django.db import connection
 
-from tests.conftest import service_unavailable
+from tests.services import service_unavailable
 
 
 def closed_port() -> int:

@@ -17,7 +17,7 @@ from django.utils import timezone
 from guide.models import Guide
 from subscriptions import addresses, importing, lifecycle
 from subscriptions.models import Subscriber, SubscriberEvent, SuppressedAddress
-from tests.conftest import mailed_path
+from tests.mails import mailed_path
 from tests.pages import text
 
 IMPORT_URL = "/admin/subscriptions/subscriber/import/"

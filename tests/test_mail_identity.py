@@ -18,7 +18,8 @@ from django.test import Client
 
 from guide import publishing
 from subscriptions.models import Subscriber
-from tests.conftest import mailed_path, make_artifact
+from tests.conftest import make_artifact
+from tests.mails import mailed_path
 
 ADDRESS = "ann@example.org"
 

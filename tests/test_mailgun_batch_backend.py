@@ -5,9 +5,9 @@ import pytest
 from anymail.exceptions import AnymailInvalidAddress
 from django.core.mail import EmailMultiAlternatives
 
+from fakes.mailgun import FakeMailgun, parse_form
 from subscriptions.esp import encode_multipart, parse_recipients
-from tests.fake_esp import FakeMailgun, parse_form
-from tests.test_fake_esp import DOMAIN, READERS, release_batch, use_mailgun
+from tests.esp import DOMAIN, READERS, release_batch, use_mailgun
 
 ANYMAIL = "anymail.backends.mailgun.EmailBackend"
 OURS = "subscriptions.esp.MailgunBatchBackend"

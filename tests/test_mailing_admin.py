@@ -21,7 +21,7 @@ from guide import publishing
 from guide.models import Guide, Version
 from subscriptions import addresses, delivery
 from subscriptions.models import Batch, Delivery, Mailing, Subscriber
-from tests.conftest import page_forms
+from tests.forms import page_forms
 from tests.pages import hrefs, text
 
 MAILINGS = "/admin/subscriptions/mailing/"

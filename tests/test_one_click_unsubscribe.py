@@ -21,7 +21,8 @@ from django.test import Client
 from django.utils import timezone
 
 from subscriptions.models import Subscriber, SubscriberEvent
-from tests.conftest import mailed_path, page_form
+from tests.forms import page_form
+from tests.mails import mailed_path
 from tests.pages import text
 
 Kind = SubscriberEvent.Kind

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from guide.models import Guide, Version
-from tests.conftest import make_version, page_form
+from tests.conftest import make_version
+from tests.forms import page_form
 from tests.pages import hrefs, links, text
 
 ENTRIES_0_10_0 = [

@@ -13,7 +13,7 @@ import time_machine
 from django.core.cache import cache
 
 from subscriptions.models import Subscriber
-from tests.conftest import mailed_path
+from tests.mails import mailed_path
 from tests.pages import text
 
 T0 = datetime(2026, 11, 2, 9, 0, 5, tzinfo=UTC)

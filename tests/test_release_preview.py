@@ -14,7 +14,8 @@ from django.utils import timezone
 from guide.catchup import catch_up
 from subscriptions import addresses, delivery
 from subscriptions.models import Delivery, Mailing, Subscriber
-from tests.conftest import ROOT, page_form, page_forms
+from tests.conftest import ROOT
+from tests.forms import page_form, page_forms
 from tests.pages import text
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,8 @@ from django.utils import timezone
 
 from guide.models import Version
 from guide.tasks import publish_due_versions
-from tests.conftest import make_version, wait_for
+from tests.conftest import make_version
+from tests.services import wait_for
 
 pytestmark = [pytest.mark.worker]
 

@@ -16,7 +16,7 @@ from django.urls import reverse
 from subscriptions import tokens
 from subscriptions.models import Subscriber
 from tests.conftest import make_subscribers
-from tests.test_env import load_settings
+from tests.settings_process import load_settings
 
 OLD_KEY = "old-key-" + "o" * 50
 NEW_KEY = "new-key-" + "n" * 50

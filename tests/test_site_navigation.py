@@ -64,7 +64,7 @@ def test_each_guide_on_the_home_page_has_a_compact_form_that_subscribes_to_that_
     client, v0_10_0, mdtp, post_committed, mailoutbox
 ):
     from subscriptions.models import Subscriber
-    from tests.conftest import page_forms
+    from tests.forms import page_forms
 
     home = client.get("/")
     compact = [f for f in page_forms(home) if f.fields.get("guides") == [str(mdtp.pk)]]

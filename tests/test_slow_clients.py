@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import _database_url_for_test_db
+from tests.workers import database_url_of_test_db
 
 ROOT = Path(__file__).resolve().parent.parent
 SLOW_CLIENTS = 20
@@ -57,7 +57,7 @@ def start_web(transactional_db, tmp_path) -> Iterator:
             env={
                 **os.environ,
                 "DJANGO_SETTINGS_MODULE": "mlmw.test_settings",
-                "DATABASE_URL": _database_url_for_test_db(),
+                "DATABASE_URL": database_url_of_test_db(),
                 **env,
             },
             stdout=subprocess.DEVNULL,

@@ -19,8 +19,10 @@ from mlmw import logs
 from subscriptions import delivery
 from subscriptions.models import Batch, Mailing
 from subscriptions.tasks import send_batch, start_mailing
-from tests.conftest import esp_worker_env, make_subscribers, wait_for
-from tests.test_env import load_settings
+from tests.conftest import make_subscribers
+from tests.esp import esp_worker_env
+from tests.services import wait_for
+from tests.settings_process import load_settings
 
 
 class Captured:

@@ -14,7 +14,8 @@ from django.test import Client
 from django.urls import reverse
 
 from subscriptions.models import Subscriber, SubscriberEvent
-from tests.conftest import mailed_path, page_form, page_forms
+from tests.forms import page_form, page_forms
+from tests.mails import mailed_path
 from tests.pages import links, text
 
 Kind = SubscriberEvent.Kind

@@ -14,7 +14,8 @@ from django.utils import timezone
 from guide.models import Guide
 from subscriptions import addresses, lifecycle
 from subscriptions.models import Baseline, Subscriber, SubscriberEvent, SuppressedAddress
-from tests.conftest import make_version, page_form
+from tests.conftest import make_version
+from tests.forms import page_form
 from tests.pages import hrefs, text
 
 CHANGELIST_URL = "/admin/subscriptions/subscriber/"

@@ -12,7 +12,8 @@ from django.test import Client
 from access import lifecycle
 from access.models import AccessRequest
 from subscriptions.lifecycle import Request
-from tests.conftest import mailed_path, make_artifact
+from tests.conftest import make_artifact
+from tests.mails import mailed_path
 
 NAME = "Ann,\n\nURGENT: your access expires. Log in at https://evil.example/x"
 REASON = "Click https://evil.example/y now"

@@ -14,7 +14,7 @@ from base64 import b64encode
 import pytest
 from django.conf import settings
 
-from mlmw.settings import _esps_of_backend
+from tests.settings_process import load_settings
 
 AUTH = "Basic " + b64encode(settings.ANYMAIL["WEBHOOK_SECRET"].encode()).decode()
 
@@ -52,4 +52,7 @@ def test_a_body_the_esp_would_never_send_is_a_bad_request_not_a_server_error(cli
     ],
 )
 def test_by_default_only_the_esp_that_sends_the_mail_has_webhooks(backend, esps):
-    assert _esps_of_backend(backend) == esps
+    result = load_settings({"DEBUG": "true", "EMAIL_BACKEND": backend}, "settings.ESP_WEBHOOKS")
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == esps

@@ -22,15 +22,9 @@ from django.db import connection
 
 from guide import publishing
 from subscriptions.models import Delivery, Mailing
-from tests.conftest import (
-    MLMW_0_10_1,
-    ROOT,
-    TEST_REDIS_URL,
-    esp_worker_env,
-    make_subscribers,
-    make_version,
-    wait_for,
-)
+from tests.conftest import MLMW_0_10_1, ROOT, make_subscribers, make_version
+from tests.esp import esp_worker_env
+from tests.services import TEST_REDIS_URL, wait_for
 
 pytestmark = [pytest.mark.worker]
 

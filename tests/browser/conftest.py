@@ -27,7 +27,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserType, Page, Playwright, expect, sync_playwright
 
-from tests.conftest import ROOT, service_unavailable
+from tests.conftest import ROOT
+from tests.services import service_unavailable
 
 CHROMIUM = Path(os.environ.get("TEST_CHROMIUM", "/usr/bin/chromium"))
 # The flags that keep Debian's Chromium quiet on a closed network (it otherwise dials out for

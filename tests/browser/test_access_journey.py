@@ -14,7 +14,8 @@ from playwright.sync_api import Page, expect
 
 from access.models import AccessRequest, Download
 from tests.browser.conftest import SCREENSHOTS
-from tests.conftest import TOPIC_LIST_BYTES, wait_for
+from tests.conftest import TOPIC_LIST_BYTES
+from tests.services import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

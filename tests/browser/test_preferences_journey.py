@@ -13,7 +13,8 @@ from playwright.sync_api import Page, expect
 from guide import publishing
 from guide.models import Guide
 from subscriptions.models import Subscriber
-from tests.conftest import make_subscribers, wait_for
+from tests.conftest import make_subscribers
+from tests.services import wait_for
 
 pytestmark = [
     pytest.mark.browser,

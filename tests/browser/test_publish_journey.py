@@ -13,7 +13,8 @@ from playwright.sync_api import Page, expect
 
 from guide.models import Version
 from subscriptions.models import Mailing
-from tests.conftest import MLMW_0_10_1, make_subscribers, wait_for
+from tests.conftest import MLMW_0_10_1, make_subscribers
+from tests.services import wait_for
 
 pytestmark = [
     pytest.mark.browser,

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from subscriptions.models import Subscriber
-from tests.conftest import wait_for
+from tests.services import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -1,4 +1,4 @@
-"""A fake Mailgun messages API on 127.0.0.1, for tests and the fan-out benchmark.
+"""A fake Mailgun messages API on 127.0.0.1, for the tests and the benchmarks (bench/).
 
 It speaks the one call django-anymail's real Mailgun backend makes: `POST /v3/<domain>/messages`
 with Basic auth `api:<key>`, a form body (url-encoded; multipart/form-data when there are
@@ -52,22 +52,11 @@ recipient; follow `paging.next` until a page has no items. Off with keep_events=
 arrived (`received_at`, time.time() once its body was read); `esp.batches` and `esp.messages` only
 what was accepted. Everything is thread-safe.
 
-As a process (for the benchmark), from the repository root:
-
-    python -m tests.fake_esp --port 8025 [--api-key KEY] [--domain D] [--latency-ms N]
-                             [--record-dir DIR | --count-only]
-
-It prints `FakeMailgun listening on http://127.0.0.1:PORT/v3` once it accepts requests (`--port 0`
-picks a free port), serves `GET /stats` (JSON counters) and stops on SIGTERM/SIGINT, printing the
-final counters. The process keeps only counters in memory (--count-only, the default), so memory
-stays flat for a million recipients; requests are still validated. --record-dir also appends
-every accepted batch to DIR/batches.jsonl and every request to DIR/attempts.jsonl (read them
-back with `read_record_dir(DIR)`).
+As a process, for the benchmark: bench/fake_esp_server.py.
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
 import binascii
 import collections
@@ -78,7 +67,6 @@ import itertools
 import json
 import re
 import secrets
-import signal
 import socket
 import sys
 import threading
@@ -1202,53 +1190,3 @@ class FakeMailgun:
             if file is not None:
                 file.write(line)
                 file.flush()
-
-
-# --- As a process -----------------------------------------------------------------------------------
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m tests.fake_esp", description="A fake Mailgun messages API on 127.0.0.1."
-    )
-    parser.add_argument("--host", default=HOST)
-    parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed)")
-    parser.add_argument("--api-key", default="key-test", help="the accepted key ('' = any)")
-    parser.add_argument("--domain", action="append", help="accepted sender domain (default any)")
-    parser.add_argument("--latency-ms", type=float, default=0.0, help="wait before every answer")
-    parser.add_argument("--max-recipients", type=int, default=MAX_RECIPIENTS)
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--record-dir", help="append batches.jsonl and attempts.jsonl here")
-    mode.add_argument(
-        "--count-only", action="store_true", help="keep only counters (GET /stats); the default"
-    )
-    args = parser.parse_args(argv)
-
-    esp = FakeMailgun(
-        api_key=args.api_key or None,
-        domains=args.domain,
-        host=args.host,
-        port=args.port,
-        count_only=True,  # a long-running process keeps counters, or records to disk
-        record_dir=args.record_dir,
-        latency=args.latency_ms / 1000,
-        max_recipients=args.max_recipients,
-        keep_events=False,  # flat memory at a million recipients: no events API as a process
-    )
-    done = threading.Event()
-
-    def on_signal(signum: int, frame: object) -> None:
-        done.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    with esp:
-        print(f"FakeMailgun listening on {esp.api_url}", flush=True)
-        while not done.wait(0.5):
-            pass
-        print(f"FakeMailgun stats {json.dumps(esp.stats)}", flush=True)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

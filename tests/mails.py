@@ -1,0 +1,14 @@
+"""What a mail gives its reader: the site links in its text."""
+
+from __future__ import annotations
+
+import re
+
+from django.conf import settings
+
+
+def mailed_path(text: str, prefix: str) -> str:
+    """The one site link under `prefix` (like "/confirm/") in a mail's text, as a path for the client."""
+    found = set(re.findall(re.escape(settings.SITE_URL + prefix) + r"[^\s\"'<>]+/", text))
+    assert len(found) == 1, f"expected one {prefix} link in the mail, found {sorted(found)}"
+    return found.pop().removeprefix(settings.SITE_URL)
