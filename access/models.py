@@ -90,7 +90,7 @@ class Artifact(models.Model):
         return reverse("access:request", args=[self.pk])
 
 
-def _revision_path(revision: ArtifactRevision, filename: str) -> str:
+def revision_path(revision: ArtifactRevision, filename: str) -> str:
     # Never the uploaded name: a random one under the artifact's folder, with the extension of the
     # type the content was recognised as (see access.uploads). No path traversal is possible.
     return f"artifacts/{revision.artifact_id}/{uuid.uuid4().hex}{revision.extension}"
@@ -100,7 +100,7 @@ class ArtifactRevision(models.Model):
     """One uploaded file of an artifact. Kept for good; the newest is what a grant downloads."""
 
     artifact = models.ForeignKey(Artifact, on_delete=models.CASCADE, related_name="revisions")
-    file = models.FileField(upload_to=_revision_path, max_length=200)
+    file = models.FileField(upload_to=revision_path, max_length=200)
     original_name = models.CharField(max_length=200, blank=True, editable=False)
     content_type = models.CharField(max_length=100, editable=False)
     extension = models.CharField(max_length=10, editable=False)

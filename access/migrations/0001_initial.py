@@ -70,7 +70,7 @@ class Migration(migrations.Migration):
             name='ArtifactRevision',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('file', models.FileField(max_length=200, upload_to=access.models._revision_path)),
+                ('file', models.FileField(max_length=200, upload_to=access.models.revision_path)),
                 ('original_name', models.CharField(blank=True, editable=False, max_length=200)),
                 ('content_type', models.CharField(editable=False, max_length=100)),
                 ('extension', models.CharField(editable=False, max_length=10)),
