@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from django.conf import settings
@@ -193,19 +193,24 @@ class Subscriber(models.Model):
         )
 
     def set_reading(self, chosen: reading.Reading) -> list[str]:
-        """Store `chosen` on the row (the caller saves it, with the returned fields) and the section
-        filters (written here: call inside the caller's transaction)."""
+        """Set the row's fields from `chosen`; returns their names for save(update_fields=…).
+        The section filters are rows of their own: set_sections."""
         self.cadence = chosen.cadence
         self.digest_weekday = chosen.digest_weekday
         self.digest_hour = chosen.digest_hour
         self.time_zone = chosen.time_zone
         self.kinds = reading.kinds_field(chosen.kinds)
-        self.section_filters.exclude(guide_id__in=list(chosen.sections)).delete()
-        for guide_id, slugs in chosen.sections.items():
-            SectionFilter.objects.update_or_create(
-                subscriber=self, guide_id=guide_id, defaults={"sections": sorted(set(slugs))}
-            )
         return ["cadence", "digest_weekday", "digest_hour", "time_zone", "kinds"]
+
+    def set_sections(self, sections: Mapping[int, Iterable[str]]) -> None:
+        """Store the chosen sections per guide id (inside the caller's transaction); a guide
+        left out, or with none, has no filter."""
+        chosen = {guide_id: sorted(set(slugs)) for guide_id, slugs in sections.items() if slugs}
+        self.section_filters.exclude(guide_id__in=list(chosen)).delete()
+        for guide_id, slugs in chosen.items():
+            SectionFilter.objects.update_or_create(
+                subscriber=self, guide_id=guide_id, defaults={"sections": slugs}
+            )
 
 
 class SectionFilter(models.Model):

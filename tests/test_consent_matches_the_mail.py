@@ -27,7 +27,7 @@ def _empty_cache(clear_cache):
 
 def subscribe(post_committed, guides, cadence: str) -> None:
     data = {"email": ADDRESS, "guides": [str(g.pk) for g in guides], "cadence": cadence}
-    answer = post_committed(Client(), "/subscribe/", data)
+    answer = post_committed(Client(), "/subscribe/", data, follow=True)
     assert "Check your inbox" in text(answer)
 
 
@@ -35,7 +35,7 @@ def press(post_committed, path: str):
     owner = Client(REMOTE_ADDR="198.51.100.7")
     page = owner.get(path)
     form = page_form(page, path)
-    return post_committed(owner, form.action, form.data())
+    return post_committed(owner, form.action, form.data(), follow=True)
 
 
 def test_a_second_subscribe_in_the_resend_window_leaves_the_mailed_choices_in_force(
@@ -88,7 +88,7 @@ def test_the_confirm_mail_and_page_name_the_address_guides_and_cadence(
 
 def request_access(post_committed, artifact, **choices) -> None:
     data = {"email": ADDRESS, "name": "Ann", **{k: "on" for k, v in choices.items() if v}}
-    answer = post_committed(Client(), artifact.get_request_url(), data)
+    answer = post_committed(Client(), artifact.get_request_url(), data, follow=True)
     assert "Check your inbox" in text(answer)
 
 
