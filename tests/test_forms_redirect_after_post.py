@@ -55,6 +55,18 @@ def test_subscribing_redirects_to_the_check_your_inbox_page(
     assert events(Kind.SUBSCRIBED) == 1
 
 
+def test_a_bot_gets_the_same_redirect_and_nothing_is_stored(
+    guide_with_sections, visitor, post_committed, mailoutbox
+):
+    form = page_form(visitor.get("/subscribe/"), "/subscribe/")
+
+    answer = post_committed(visitor, form.action, form.data(email=[ADDRESS], website=["x.org"]))
+
+    assert (answer.status_code, answer["Location"]) == (303, "/subscribe/sent/")
+    assert not Subscriber.objects.exists()
+    assert mailoutbox == []
+
+
 def test_confirming_redirects_to_the_page_restating_the_choices(
     guide_with_sections, visitor, post_committed, mailoutbox, settings
 ):
