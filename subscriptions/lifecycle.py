@@ -356,6 +356,16 @@ def export_data(subscriber: Subscriber) -> dict[str, Any]:
         "status": subscriber.status,
         "cadence": subscriber.cadence,
         "guides": [guide.slug for guide in subscriber.guides.all()],
+        "all_guides": subscriber.all_guides,
+        "digest": {
+            "weekday": subscriber.digest_weekday,
+            "hour": subscriber.digest_hour,
+            "time_zone": subscriber.time_zone,
+        },
+        "kinds": sorted(subscriber.kind_set),
+        "sections": {
+            f.guide.slug: f.sections for f in subscriber.section_filters.select_related("guide")
+        },
         "created_at": subscriber.created_at.isoformat(),
         "confirmed_at": subscriber.confirmed_at.isoformat() if subscriber.confirmed_at else None,
         "unsubscribed_at": (

@@ -4,6 +4,7 @@ are stored."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -144,3 +145,12 @@ def test_the_preferences_form_keeps_the_stored_time_zone_whatever_the_browser_sa
 
     [select] = re.findall(r"<select[^>]*name=\"time_zone\"[^>]*>", html)
     assert "data-browser-time-zone" not in select
+
+
+def test_the_export_of_everything_held_has_the_stored_choices(manage_path, visitor):
+    data = json.loads(visitor.get(manage_path + "export.json").content)
+
+    assert (data["cadence"], data["all_guides"]) == ("weekly", True)
+    assert data["digest"] == {"weekday": 4, "hour": 18, "time_zone": "Europe/Berlin"}
+    assert data["kinds"] == ["removed", "security"]
+    assert data["sections"] == {"mlmw": ["reference-texts"]}
