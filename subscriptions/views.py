@@ -174,7 +174,7 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     if subscriber is not None:
         lifecycle.unsubscribe(subscriber, how="one-click link")
     if request.POST.get("from") == "page" and subscriber is not None:
-        # Our own pages' button: back to a GET, which now says unsubscribed.
+        # Our own pages' button: on to a GET of this link, which says unsubscribed.
         return see_other("subscriptions:unsubscribe", token)
     # 200 with no redirect, as RFC 8058 asks; the same answer when already unsubscribed or erased.
     return render(request, "subscriptions/unsubscribed.html", {"subscriber": subscriber})

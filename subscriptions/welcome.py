@@ -64,7 +64,7 @@ def describe(subscriber: Subscriber) -> list[Choice]:
 
 
 def send(subscriber_id: int, deliver: Callable[[EmailMessage], bool]) -> bool:
-    """Mail the welcome once per confirmation; returns whether it was sent now.
+    """Mail the welcome once per confirmation; returns whether this call sent it.
 
     The claim (welcomed_at set where it is NULL) and the send share one transaction: a second run
     of the task waits on the row and then finds it claimed; a send that fails (an exception, a

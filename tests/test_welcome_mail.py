@@ -56,7 +56,7 @@ def test_confirming_mails_a_welcome_with_the_choices_and_the_manage_link(confirm
     assert mailed_path(welcome.html, "/manage/") == manage
     html = " ".join(welcome.html.split())
     assert "Reference texts" in html and "Removed, Security only" in html
-    # A list mail now: the one-click headers, and a layout of tables Outlook draws.
+    # A list mail (the reader is on the list): one-click headers, and tables Outlook draws.
     assert welcome.header("List-Unsubscribe-Post") == "List-Unsubscribe=One-Click"
     assert '<table class="choices" role="presentation"' in welcome.html
     assert welcome.message.get_content_type() == "multipart/alternative"
