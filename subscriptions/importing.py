@@ -48,6 +48,7 @@ from guide.models import Guide
 from subscriptions import addresses, exporting
 from subscriptions.csvcells import unprotect
 from subscriptions.models import (
+    DIGESTS,
     Baseline,
     Cadence,
     ImportJob,
@@ -70,7 +71,9 @@ IGNORED_COLUMNS = tuple(name for name in exporting.COLUMNS if name not in COLUMN
 SOURCE = "import"
 _GUIDE_SEPARATORS = re.compile(r"[\s;,]+")
 _BOM = "\ufeff"
-_CADENCES = frozenset(Cadence.values)  # Cadence.values builds a new list on every call
+# Cadence.values builds a new list on every call. Digests need a slot and a time zone, which a
+# file does not give: the reader picks them on the preferences page.
+_CADENCES = frozenset(Cadence.values) - DIGESTS
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from guide.models import Guide
+from mlmw.celery import enqueue
 from subscriptions import addresses, tokens
 from subscriptions.models import Baseline, Cadence, Subscriber, SubscriberEvent, SuppressedAddress
+from subscriptions.reading import Reading
 
 logger = logging.getLogger(__name__)
 Kind = SubscriberEvent.Kind
@@ -79,8 +81,12 @@ def subscribe(
     guides: Iterable[Guide] = (),
     cadence: str = Cadence.EVERY,
     source: str = "form",
+    reading: Reading | None = None,
 ) -> None:
     """Ask for a subscription. Returns nothing on purpose: callers must answer every case alike.
+
+    `reading` (digest slot, time zone, kinds, sections) replaces `cadence` when given. No guide
+    means all guides, those created later included (all_guides).
 
     New, unsubscribed, bounced or erased addresses become pending and get a confirmation mail;
     pending ones get the new choices and a new link that voids the old one, unless their last mail is
@@ -92,7 +98,9 @@ def subscribe(
     from subscriptions.tasks import send_already_subscribed, send_confirmation
 
     address = addresses.normalize_address(email)
+    all_guides = not list(guides)
     guides = list(guides) or list(Guide.objects.all())
+    reading = reading or Reading(cadence=cadence)
     now = timezone.now()
     with transaction.atomic():
         subscriber = (
@@ -101,14 +109,17 @@ def subscribe(
         if subscriber is None:
             try:
                 with transaction.atomic():
-                    subscriber = Subscriber.objects.create(
-                        email=address, email_key=addresses.key(address), cadence=cadence,
+                    subscriber = Subscriber(
+                        email=address, email_key=addresses.key(address), all_guides=all_guides,
                         source=source[:100],
                     )  # fmt: skip
+                    subscriber.set_reading(reading)
+                    subscriber.save()
             except IntegrityError:
                 # Another request created it a moment ago; that one sends the mail.
                 return
             subscriber.guides.set(guides)
+            subscriber.set_sections(reading.sections)
             record(subscriber, Kind.SUBSCRIBED, f"via {source}")
         elif subscriber.status == Subscriber.Status.CONFIRMED:
             if _may_send_confirmation(subscriber, now):
@@ -127,11 +138,17 @@ def subscribe(
             # replace the earlier ones and go out in a new mail whose link voids the earlier link.
             again = subscriber.status != Subscriber.Status.PENDING
             subscriber.status = Subscriber.Status.PENDING
-            subscriber.cadence = cadence
+            subscriber.all_guides = all_guides
             subscriber.source = source[:100]
             subscriber.soft_bounces = 0  # a fresh start; old soft bounces must not re-bounce them
-            subscriber.save(update_fields=["status", "cadence", "source", "soft_bounces"])
+            subscriber.save(
+                update_fields=[
+                    "status", "all_guides", "source", "soft_bounces",
+                    *subscriber.set_reading(reading),
+                ]
+            )  # fmt: skip
             subscriber.guides.set(guides)
+            subscriber.set_sections(reading.sections)
             if again:
                 record(subscriber, Kind.SUBSCRIBED, f"again via {source}")
         if not _may_send_confirmation(subscriber, now):
@@ -143,7 +160,7 @@ def subscribe(
 
 
 class ConfirmError(Exception):
-    def __init__(self, reason: str) -> None:  # "invalid", "expired", "used"
+    def __init__(self, reason: str) -> None:  # "invalid", "expired", "used", "confirmed"
         super().__init__(reason)
         self.reason = reason
 
@@ -159,6 +176,8 @@ def check_confirm_token(token: str) -> Subscriber:
     subscriber = Subscriber.objects.filter(uid=claim.uid).first()
     if subscriber is None:
         raise ConfirmError("invalid")
+    if subscriber.status == Subscriber.Status.CONFIRMED:
+        raise ConfirmError("confirmed")  # a second click: the link's own subscriber is confirmed
     if subscriber.status != Subscriber.Status.PENDING or subscriber.confirm_nonce != claim.nonce:
         raise ConfirmError("used")
     return subscriber
@@ -171,6 +190,9 @@ def confirm(token: str, request: Request) -> Subscriber:
         subscriber = Subscriber.objects.select_for_update().get(pk=subscriber.pk)
         check_confirm_token(token)  # again under the lock: two clicks confirm once
         _record_consent(subscriber, request, "")
+        # Each confirmation earns one welcome, claimed by the task through welcomed_at.
+        Subscriber.objects.filter(pk=subscriber.pk).update(welcomed_at=None)
+        enqueue("subscriptions.tasks.send_welcome", subscriber.pk)
     return subscriber
 
 
@@ -231,23 +253,56 @@ def subscribe_verified(
 
 
 def update_preferences(
-    subscriber: Subscriber, *, guides: Iterable[Guide], cadence: str, how: str = ""
+    subscriber: Subscriber,
+    *,
+    guides: Iterable[Guide],
+    cadence: str,
+    how: str = "",
+    reading: Reading | None = None,
 ) -> None:
     """Set cadence and guides (the preferences page, the admin); `how` prefixes the history entry.
+    `reading` (the preferences page) sets the digest slot, time zone, kinds and sections too, and
+    its cadence wins; without it those stay as they are.
 
     No guide means every guide: the rule of the subscribe and preferences forms ("None ticked means
-    all guides"), stored as a link to each, since the audience of a release is read from the links.
+    all guides"), stored as a link to each, since the audience of a release is read from the links,
+    and as all_guides, so that guides created later are followed too.
     A guide gained starts its baseline at its latest published version; the others keep theirs.
     """
     with transaction.atomic():
-        subscriber.cadence = cadence
-        subscriber.save(update_fields=["cadence"])
+        all_guides = not list(guides)
+        subscriber.all_guides = all_guides
+        if reading is None:
+            subscriber.cadence = cadence
+            fields = ["cadence"]
+        else:
+            fields = subscriber.set_reading(reading)
+            subscriber.set_sections(reading.sections)
+        subscriber.save(update_fields=["all_guides", *fields])
         guides = list(guides) or list(Guide.objects.all())  # none ticked means all, as on the form
         before = set(subscriber.guides.values_list("pk", flat=True))
         subscriber.guides.set(guides)
         Baseline.objects.start_following([subscriber.pk], {g.pk for g in guides} - before)
-        choice = f"{Cadence(cadence).label}; {', '.join(g.slug for g in guides) or 'no guides'}"
+        choice = "; ".join(
+            [
+                Cadence(subscriber.cadence).label,
+                ", ".join(g.slug for g in guides) or "no guides",
+                *describe_filters(subscriber),
+            ]
+        )
         record(subscriber, Kind.PREFERENCES, f"{how}: {choice}" if how else choice)
+
+
+def describe_filters(subscriber: Subscriber) -> list[str]:
+    """The choices beyond cadence and guides that differ from the defaults, for the history."""
+    parts = []
+    if subscriber.gets_digests:
+        parts.append(f"at {subscriber.digest_hour:02}:00 {subscriber.time_zone}")
+    if subscriber.kinds:
+        parts.append(f"kinds {subscriber.kinds.replace(',', ', ')}")
+    for guide_id, slugs in sorted(subscriber.section_choices().items()):
+        parts.append(f"sections of guide {guide_id}: {', '.join(sorted(slugs))}")
+    return parts
 
 
 def unsubscribe(subscriber: Subscriber, *, how: str, **event: Any) -> bool:
@@ -301,6 +356,16 @@ def export_data(subscriber: Subscriber) -> dict[str, Any]:
         "status": subscriber.status,
         "cadence": subscriber.cadence,
         "guides": [guide.slug for guide in subscriber.guides.all()],
+        "all_guides": subscriber.all_guides,
+        "digest": {
+            "weekday": subscriber.digest_weekday,
+            "hour": subscriber.digest_hour,
+            "time_zone": subscriber.time_zone,
+        },
+        "kinds": sorted(subscriber.kind_set),
+        "sections": {
+            f.guide.slug: f.sections for f in subscriber.section_filters.select_related("guide")
+        },
         "created_at": subscriber.created_at.isoformat(),
         "confirmed_at": subscriber.confirmed_at.isoformat() if subscriber.confirmed_at else None,
         "unsubscribed_at": (

@@ -4,21 +4,29 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator
 from django.db import connection, models
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from guide.models import Guide, Version
+from subscriptions import reading
 
 
 class Cadence(models.TextChoices):
     EVERY = "every", "Every release"
     MINOR = "minor", "Minor and major releases"
     MAJOR = "major", "Major releases only"
+    DAILY = "daily", "A daily digest"
+    WEEKLY = "weekly", "A weekly digest"
 
+
+# Cadences mailed by the clock (a digest of what changed) rather than by each release.
+DIGESTS = frozenset({Cadence.DAILY, Cadence.WEEKLY})
 
 # Which release bumps each cadence receives.
 CADENCE_BUMPS = {
@@ -32,10 +40,23 @@ class SubscriberQuerySet(models.QuerySet["Subscriber"]):
     def confirmed(self) -> SubscriberQuerySet:
         return self.filter(status=Subscriber.Status.CONFIRMED)
 
+    def following(self, guide_id: int) -> SubscriberQuerySet:
+        """Subscribers who follow the guide: linked to it, or following all guides (which takes in
+        guides created after they chose)."""
+        linked = Subscriber.guides.through.objects.filter(
+            subscriber_id=OuterRef("pk"), guide_id=guide_id
+        )
+        return self.filter(Q(all_guides=True) | Exists(linked))
+
     def audience_for(self, version: Version) -> SubscriberQuerySet:
-        """Confirmed subscribers of version's guide whose cadence includes its bump."""
+        """Confirmed subscribers of version's guide whose cadence includes its bump (digest readers
+        are mailed by the clock, not here)."""
         cadences = [c for c, bumps in CADENCE_BUMPS.items() if version.bump_level() in bumps]
-        return self.confirmed().filter(guides=version.guide_id, cadence__in=cadences)
+        return self.confirmed().following(version.guide_id).filter(cadence__in=cadences)
+
+    def digest_readers(self) -> SubscriberQuerySet:
+        """Confirmed subscribers who get digests (each at their own slot: next_digest_at)."""
+        return self.confirmed().filter(cadence__in=DIGESTS)
 
 
 class Subscriber(models.Model):
@@ -54,6 +75,26 @@ class Subscriber(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     cadence = models.CharField(max_length=8, choices=Cadence.choices, default=Cadence.EVERY)
     guides = models.ManyToManyField(Guide, related_name="subscribers", blank=True)
+    # Every guide, those created later included. The existing ones are linked in `guides` too.
+    # The new columns have database defaults: bulk SQL inserts (benchmarks) need not name them.
+    all_guides = models.BooleanField(default=False, db_default=False)
+    # When a digest goes out: the hour (and for weekly ones the weekday, 0 = Monday) in time_zone.
+    digest_weekday = models.PositiveSmallIntegerField(
+        choices=reading.WEEKDAYS, default=0, db_default=0, validators=[MaxValueValidator(6)]
+    )
+    digest_hour = models.PositiveSmallIntegerField(
+        default=reading.DEFAULT_DIGEST_HOUR,
+        db_default=reading.DEFAULT_DIGEST_HOUR,
+        validators=[MaxValueValidator(23)],
+    )
+    time_zone = models.CharField(
+        max_length=64,
+        default=reading.DEFAULT_TIME_ZONE,
+        db_default=reading.DEFAULT_TIME_ZONE,
+        validators=[reading.validate_time_zone],
+    )
+    # Keep a Changelog kinds wanted, as reading.kinds_field stores them; "" = all.
+    kinds = models.CharField(max_length=64, blank=True, default="", db_default="")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     confirmed_at = models.DateTimeField(null=True, blank=True)
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
@@ -61,6 +102,8 @@ class Subscriber(models.Model):
     # link works once and a new link voids the old one.
     confirm_nonce = models.CharField(max_length=32, blank=True, editable=False)
     confirm_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # When the welcome mail was claimed for sending: set once, so it goes out once.
+    welcomed_at = models.DateTimeField(null=True, blank=True, editable=False)
     # Consent record, written when the subscriber confirms.
     consent_at = models.DateTimeField(null=True, blank=True)
     consent_ip = models.GenericIPAddressField(null=True, blank=True)
@@ -80,7 +123,11 @@ class Subscriber(models.Model):
             models.CheckConstraint(
                 condition=~Q(status="confirmed") | Q(confirmed_at__isnull=False),
                 name="subscriber_confirmed_has_date",
-            )
+            ),
+            models.CheckConstraint(
+                condition=Q(digest_weekday__lte=6) & Q(digest_hour__lte=23),
+                name="subscriber_digest_slot_valid",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -95,6 +142,97 @@ class Subscriber(models.Model):
     def new_confirm_nonce(self) -> str:
         self.confirm_nonce = secrets.token_urlsafe(16)
         return self.confirm_nonce
+
+    # --- What the reader chose (the fan-out reads these) ---
+
+    @property
+    def gets_digests(self) -> bool:
+        return self.cadence in DIGESTS
+
+    def next_digest_at(self, after: datetime) -> datetime | None:
+        """The reader's first digest slot strictly after `after` (UTC), or None if they get each
+        release instead. DST-safe: see reading.next_slot."""
+        if not self.gets_digests:
+            return None
+        weekday = self.digest_weekday if self.cadence == Cadence.WEEKLY else None
+        return reading.next_slot(
+            after, hour=self.digest_hour, time_zone=self.time_zone, weekday=weekday
+        )
+
+    @property
+    def kind_set(self) -> frozenset[str]:
+        """The Keep a Changelog kinds wanted (all six when there is no filter)."""
+        return reading.kinds_from_field(self.kinds)
+
+    def wants_kind(self, kind: str) -> bool:
+        return not self.kinds or kind in self.kind_set
+
+    def section_choices(self) -> dict[int, frozenset[str]]:
+        """guide id -> chosen section slugs, for the guides the reader filters (prefetch
+        `section_filters` when reading many subscribers)."""
+        return {f.guide_id: frozenset(f.sections) for f in self.section_filters.all() if f.sections}
+
+    def wants_section(self, guide: Guide | int, slug: str) -> bool:
+        """Whether a change in the section `slug` (guide.sections.section_slugs) of the guide is
+        for this reader. With no filter on the guide, every section is, the part before its
+        first section ("") included; with one, only the chosen sections are."""
+        chosen = self.section_choices().get(guide if isinstance(guide, int) else guide.pk)
+        return not chosen or slug in chosen
+
+    def follows(self, guide: Guide) -> bool:
+        return self.all_guides or self.guides.filter(pk=guide.pk).exists()
+
+    def chosen_reading(self) -> reading.Reading:
+        return reading.Reading(
+            cadence=self.cadence,
+            digest_weekday=self.digest_weekday,
+            digest_hour=self.digest_hour,
+            time_zone=self.time_zone,
+            kinds=self.kind_set,
+            sections={g: tuple(sorted(s)) for g, s in self.section_choices().items()},
+        )
+
+    def set_reading(self, chosen: reading.Reading) -> list[str]:
+        """Set the row's fields from `chosen`; returns their names for save(update_fields=…).
+        The section filters are rows of their own: set_sections."""
+        self.cadence = chosen.cadence
+        self.digest_weekday = chosen.digest_weekday
+        self.digest_hour = chosen.digest_hour
+        self.time_zone = chosen.time_zone
+        self.kinds = reading.kinds_field(chosen.kinds)
+        return ["cadence", "digest_weekday", "digest_hour", "time_zone", "kinds"]
+
+    def set_sections(self, sections: Mapping[int, Iterable[str]]) -> None:
+        """Store the chosen sections per guide id (inside the caller's transaction); a guide
+        left out, or with none, has no filter."""
+        chosen = {guide_id: sorted(set(slugs)) for guide_id, slugs in sections.items() if slugs}
+        self.section_filters.exclude(guide_id__in=list(chosen)).delete()
+        for guide_id, slugs in chosen.items():
+            SectionFilter.objects.update_or_create(
+                subscriber=self, guide_id=guide_id, defaults={"sections": slugs}
+            )
+
+
+class SectionFilter(models.Model):
+    """The sections of one guide a subscriber chose; no row (or an empty list) means all of them.
+
+    A row per (subscriber, guide) rather than JSON on the subscriber: only readers who filter have
+    one (the fan-out joins a small table), and deleting a guide deletes its filters.
+    """
+
+    subscriber = models.ForeignKey(
+        Subscriber, on_delete=models.CASCADE, related_name="section_filters"
+    )
+    guide = models.ForeignKey(Guide, on_delete=models.CASCADE, related_name="+")
+    sections = models.JSONField(default=list, help_text="Section slugs (guide.sections).")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["subscriber", "guide"], name="section_filter_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscriber_id}/{self.guide_id}: {', '.join(self.sections)}"
 
 
 class SubscriberEvent(models.Model):

@@ -133,3 +133,21 @@ def sweep_mailings() -> dict:
 def run_import(job_id: int) -> str:
     """A CSV import of the admin's (subscriptions.importing.run_job claims and runs it)."""
     return importing.run_job(job_id)
+
+
+@shared_task(ignore_result=True, **MAIL_TASK_RETRY)
+def send_welcome(subscriber_id: int) -> bool:
+    """The welcome after confirming, once per confirmation (subscriptions.welcome claims it)."""
+    from subscriptions import welcome
+
+    return welcome.send(subscriber_id, send_transactional)
+
+
+@shared_task(ignore_result=True, **DATABASE_RETRY)
+def subscribe_reading(address: str, guide_ids: list[int], chosen: dict, source: str) -> None:
+    """The subscribe form's request with the reader's choices (subscriptions.reading.Reading as
+    JSON); decided here, not in the view, for the reason `subscribe` gives."""
+    from subscriptions.reading import Reading
+
+    guides = Guide.objects.filter(pk__in=guide_ids) if guide_ids else ()
+    lifecycle.subscribe(address, guides=guides, reading=Reading.from_json(chosen), source=source)

@@ -6,9 +6,12 @@ app_name = "subscriptions"
 
 urlpatterns = [
     path("subscribe/", views.subscribe, name="subscribe"),
+    path("subscribe/sent/", views.subscribe_sent, name="check_inbox"),
     path("confirm/<str:token>/", views.confirm, name="confirm"),
+    path("subscribed/<str:token>/", views.confirmed, name="confirmed"),
     path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
     path("manage/<str:token>/", views.manage, name="manage"),
     path("manage/<str:token>/export.json", views.export, name="export"),
     path("manage/<str:token>/erase/", views.erase, name="erase"),
+    path("erased/", views.erased, name="erased"),
 ]

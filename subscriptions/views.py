@@ -6,14 +6,15 @@ import json
 from collections.abc import Callable
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 from django_ratelimit.core import is_ratelimited
 
-from subscriptions import addresses, lifecycle, tasks, tokens
+from mlmw.celery import enqueue
+from subscriptions import addresses, lifecycle, tokens, welcome
 from subscriptions.forms import PreferencesForm, SubscribeForm
 from subscriptions.models import Subscriber
 
@@ -51,6 +52,14 @@ def check_inbox(request: HttpRequest, purpose: str = "confirm your subscription"
     return render(request, "subscriptions/check_inbox.html", {"purpose": purpose})
 
 
+def see_other(to: str, *args: object, query: str = "") -> HttpResponseRedirect:
+    """The answer to a form's POST that did its work: a GET of the result page (303), so that
+    reloading the page shows the result again instead of sending the form again."""
+    response = HttpResponseRedirect(reverse(to, args=args) + query)
+    response.status_code = 303
+    return response
+
+
 @require_http_methods(["GET", "POST"])
 def subscribe(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
@@ -60,16 +69,34 @@ def subscribe(request: HttpRequest) -> HttpResponse:
         return render(request, "subscriptions/subscribe.html", {"form": form}, status=400)
     address = form.cleaned_data["email"]
     if form.is_bot or over_address_limits(request, address):
-        return check_inbox(request)
+        return see_other("subscriptions:check_inbox")
     # Decided by the task, so this view reads no subscriber: the same work and time for every address.
-    lifecycle.enqueue_on_commit(
-        tasks.subscribe,
+    enqueue(
+        "subscriptions.tasks.subscribe_reading",
         address,
         [guide.pk for guide in form.cleaned_data["guides"]],
-        form.cleaned_data["cadence"],
+        form.reading().to_json(),
         form.cleaned_data.get("source") or "form",
     )
+    return see_other("subscriptions:check_inbox")
+
+
+@require_http_methods(["GET"])
+def subscribe_sent(request: HttpRequest) -> HttpResponse:
     return check_inbox(request)
+
+
+def _confirm_failed(request: HttpRequest, reason: str) -> HttpResponse:
+    if reason == "confirmed":
+        # The link's own subscriber is confirmed (a second click): not an error. The page names
+        # no address and no choices; the mails carry the preferences link.
+        return render(request, "subscriptions/already_confirmed.html")
+    return render(
+        request,
+        "subscriptions/confirm_failed.html",
+        {"reason": reason, "form": SubscribeForm(initial={"source": "resend"})},
+        status=400 if reason == "invalid" else 410,
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -78,28 +105,30 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
     try:
         subscriber = lifecycle.check_confirm_token(token)
     except lifecycle.ConfirmError as exc:
-        return render(
-            request,
-            "subscriptions/confirm_failed.html",
-            {"reason": exc.reason, "form": SubscribeForm(initial={"source": "resend"})},
-            status=400 if exc.reason == "invalid" else 410,
-        )
+        return _confirm_failed(request, exc.reason)
     if request.method == "GET":
         return render(request, "subscriptions/confirm.html", {"subscriber": subscriber})
     try:
         subscriber = lifecycle.confirm(token, visitor(request))
     except lifecycle.ConfirmError as exc:
-        return render(
-            request,
-            "subscriptions/confirm_failed.html",
-            {"reason": exc.reason, "form": SubscribeForm(initial={"source": "resend"})},
-            status=410,
-        )
-    return render(
-        request,
-        "subscriptions/confirmed.html",
-        {"subscriber": subscriber, "manage_token": tokens.manage_token(subscriber)},
-    )
+        return _confirm_failed(request, exc.reason)
+    return see_other("subscriptions:confirmed", tokens.manage_token(subscriber))
+
+
+@require_http_methods(["GET"])
+def confirmed(request: HttpRequest, token: str) -> HttpResponse:
+    """Where a confirmation leads: the choices restated, and the preferences link."""
+    subscriber = _linked_subscriber(request, token, tokens.read_manage_token)
+    if isinstance(subscriber, HttpResponse):
+        return subscriber
+    if subscriber.status != Subscriber.Status.CONFIRMED:
+        return redirect("subscriptions:manage", token)
+    context = {
+        "subscriber": subscriber,
+        "manage_token": token,
+        "choices": welcome.describe(subscriber),
+    }
+    return render(request, "subscriptions/confirmed.html", context)
 
 
 def _invalid_link(request: HttpRequest) -> HttpResponse:
@@ -135,6 +164,8 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     if request.method == "GET":
         if subscriber is None:
             return _link_gone(request)
+        if subscriber.status == Subscriber.Status.UNSUBSCRIBED:
+            return render(request, "subscriptions/unsubscribed.html", {"subscriber": subscriber})
         return render(request, "subscriptions/unsubscribe.html", {"subscriber": subscriber})
     if request.POST.get("List-Unsubscribe") != "One-Click":
         return HttpResponseBadRequest(
@@ -142,6 +173,9 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         )
     if subscriber is not None:
         lifecycle.unsubscribe(subscriber, how="one-click link")
+    if request.POST.get("from") == "page" and subscriber is not None:
+        # Our own pages' button: on to a GET of this link, which says unsubscribed.
+        return see_other("subscriptions:unsubscribe", token)
     # 200 with no redirect, as RFC 8058 asks; the same answer when already unsubscribed or erased.
     return render(request, "subscriptions/unsubscribed.html", {"subscriber": subscriber})
 
@@ -164,7 +198,7 @@ def _manage_page(
     erase_error: str = "",
     status: int = 200,
 ) -> HttpResponse:
-    current = {"guides": subscriber.guides.all(), "cadence": subscriber.cadence}
+    current = PreferencesForm.initial_for(subscriber)
     if subscriber.on_list:
         form = form or PreferencesForm(initial=current)
         subscribe_form = None
@@ -194,7 +228,7 @@ def manage(request: HttpRequest, token: str) -> HttpResponse:
     if isinstance(subscriber, HttpResponse):
         return subscriber
     if request.method == "GET":
-        return _manage_page(request, subscriber, token)
+        return _manage_page(request, subscriber, token, saved=request.GET.get("saved") == "1")
     if not subscriber.on_list:
         # A form from an older page (the address was unsubscribed since): nothing to save.
         return _manage_page(request, subscriber, token, error=NOT_ON_LIST, status=400)
@@ -202,9 +236,12 @@ def manage(request: HttpRequest, token: str) -> HttpResponse:
     if not form.is_valid():
         return _manage_page(request, subscriber, token, form=form, status=400)
     lifecycle.update_preferences(
-        subscriber, guides=form.cleaned_data["guides"], cadence=form.cleaned_data["cadence"]
+        subscriber,
+        guides=form.cleaned_data["guides"],
+        cadence=form.cleaned_data["cadence"],
+        reading=form.reading(),
     )
-    return _manage_page(request, subscriber, token, saved=True)
+    return see_other("subscriptions:manage", token, query="?saved=1")
 
 
 @require_http_methods(["GET"])
@@ -232,6 +269,11 @@ def erase(request: HttpRequest, token: str) -> HttpResponse:
     if request.POST.get("confirm") != "yes":
         return _manage_page(request, subscriber, token, erase_error=ERASE_UNCONFIRMED, status=400)
     lifecycle.erase(subscriber, how="self-service")
+    return see_other("subscriptions:erased")
+
+
+@require_http_methods(["GET"])
+def erased(request: HttpRequest) -> HttpResponse:
     return render(request, "subscriptions/erased.html")
 
 

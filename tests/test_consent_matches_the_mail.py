@@ -3,8 +3,9 @@
 Anyone may type an address into the subscribe or access-request form. So a later submission for the
 same address within the resend window changes nothing (no new mail, no new choices), and one after it
 sends a new mail whose link voids the old one: the owner's click never confirms choices they did not
-read. The confirm and verify pages and mails name the address, the guides, the cadence and, for an
-access request, the subscription that verifying also creates.
+read. The confirm and verify pages and mails name the address, the guides, the cadence (with a
+digest's day, hour and time zone), the kinds and sections chosen and, for an access request, the
+subscription that verifying also creates.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def _empty_cache(clear_cache):
 
 def subscribe(post_committed, guides, cadence: str) -> None:
     data = {"email": ADDRESS, "guides": [str(g.pk) for g in guides], "cadence": cadence}
-    answer = post_committed(Client(), "/subscribe/", data)
+    answer = post_committed(Client(), "/subscribe/", data, follow=True)
     assert "Check your inbox" in text(answer)
 
 
@@ -37,7 +38,7 @@ def press(post_committed, path: str):
     owner = Client(REMOTE_ADDR="198.51.100.7")
     page = owner.get(path)
     form = page_form(page, path)
-    return post_committed(owner, form.action, form.data())
+    return post_committed(owner, form.action, form.data(), follow=True)
 
 
 def test_a_second_subscribe_in_the_resend_window_leaves_the_mailed_choices_in_force(
@@ -88,9 +89,26 @@ def test_the_confirm_mail_and_page_name_the_address_guides_and_cadence(
     assert "How often: Major releases only" in page
 
 
+def test_the_confirm_mail_and_page_name_the_digest_and_the_filters_too(
+    v0_10_0, post_committed, mailoutbox
+):
+    choices = {
+        "email": ADDRESS, "cadence": "daily", "digest_hour": "6", "time_zone": "Asia/Tokyo",
+        "kinds": ["security"], "sections_mlmw": ["interviews"],
+    }  # fmt: skip
+    post_committed(Client(), "/subscribe/", choices)
+    mail = mailoutbox[-1]
+    page = text(Client().get(mailed_path(mail.body, "/confirm/")))
+
+    for body in (mail.body, " ".join(mail.alternatives[0][0].split()), page):
+        assert "How often: A daily digest at 06:00 (Asia/Tokyo)" in body
+        assert "Kinds of change: Security only" in body
+        assert "Sections of The MLMW guide: Interviews" in body
+
+
 def request_access(post_committed, artifact, **choices) -> None:
     data = {"email": ADDRESS, "name": "Ann", **{k: "on" for k, v in choices.items() if v}}
-    answer = post_committed(Client(), artifact.get_request_url(), data)
+    answer = post_committed(Client(), artifact.get_request_url(), data, follow=True)
     assert "Check your inbox" in text(answer)
 
 

@@ -301,7 +301,7 @@ def test_an_imported_pending_subscriber_confirms_with_the_link_in_their_mail(
     path = csv_file(tmp_path, "email\nann@example.org\n")
     run_import(path, capture=django_capture_on_commit_callbacks)
 
-    response = client.post(mailed_path(mail.outbox[0].body, "/confirm/"))
+    response = client.post(mailed_path(mail.outbox[0].body, "/confirm/"), follow=True)
 
     ann = subscriber("ann@example.org")
     assert response.status_code == 200

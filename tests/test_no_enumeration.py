@@ -137,7 +137,7 @@ def answer_headers(response) -> dict[str, str]:
 def reference(client, post_committed, mailoutbox):
     """The answer to a brand-new address, from another IP: what every case must look like."""
     response = post_committed(
-        client, "/subscribe/", {"email": REFERENCE_ADDRESS}, REMOTE_ADDR="198.51.100.1"
+        client, "/subscribe/", {"email": REFERENCE_ADDRESS}, REMOTE_ADDR="198.51.100.1", follow=True
     )
     assert "Check your inbox" in text(response)
     assert [m.to for m in mailoutbox] == [[REFERENCE_ADDRESS]]
@@ -156,7 +156,9 @@ def test_every_subscribe_outcome_gets_the_same_answer_and_only_the_own_inbox_dif
     mailoutbox.clear()
     before = Subscriber.objects.filter(email_key=ADDRESS).values().first()
 
-    response = post_committed(client, "/subscribe/", {"email": ADDRESS, **form_extra}, **post_extra)
+    response = post_committed(
+        client, "/subscribe/", {"email": ADDRESS, **form_extra}, **post_extra, follow=True
+    )
 
     assert response.status_code == reference.status_code == 200
     assert normalised(response) == normalised(reference)
@@ -178,7 +180,7 @@ def test_every_subscribe_outcome_gets_the_same_answer_and_only_the_own_inbox_dif
 
 
 def test_the_common_answer_is_the_check_your_inbox_page(client, post_committed, guide):
-    response = post_committed(client, "/subscribe/", {"email": ADDRESS})
+    response = post_committed(client, "/subscribe/", {"email": ADDRESS}, follow=True)
 
     assert response.status_code == 200
     assert "<title>Check your inbox</title>" in response.content.decode()
@@ -200,7 +202,7 @@ def test_a_mail_server_failure_gets_the_same_answer_and_is_logged(
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", free_port()  # nobody listens there
 
-    response = post_committed(client, "/subscribe/", {"email": ADDRESS})
+    response = post_committed(client, "/subscribe/", {"email": ADDRESS}, follow=True)
 
     assert response.status_code == reference.status_code == 200
     assert normalised(response) == normalised(reference)

@@ -40,11 +40,11 @@ def mail(guide, client, post_committed, smtp_server, settings):
     """The first list mail ADDRESS gets over SMTP once confirmed (the "already subscribed" note; the
     confirmation before it is no list mail)."""
     settings.CONFIRMATION_RESEND_SECONDS = 0
-    post_committed(client, "/subscribe/", {"email": ADDRESS})
+    post_committed(client, "/subscribe/", {"email": ADDRESS}, follow=True)
     [confirmation] = smtp_server.messages
-    post_committed(client, mailed_path(confirmation.text, "/confirm/"))
+    post_committed(client, mailed_path(confirmation.text, "/confirm/"), follow=True)
     assert Subscriber.objects.get().status == Subscriber.Status.CONFIRMED
-    post_committed(client, "/subscribe/", {"email": ADDRESS})
+    post_committed(client, "/subscribe/", {"email": ADDRESS}, follow=True)
     received = smtp_server.messages[-1]
     assert received.subject == "You are already subscribed to MLMW guide updates"
     return received
@@ -98,7 +98,7 @@ def test_the_list_mail_carries_the_one_click_url_the_post_header_and_no_mailto(m
 
 
 def test_the_confirmation_mail_carries_no_list_headers(guide, client, post_committed, smtp_server):
-    post_committed(client, "/subscribe/", {"email": ADDRESS})
+    post_committed(client, "/subscribe/", {"email": ADDRESS}, follow=True)
 
     [confirmation] = smtp_server.messages
     assert confirmation.header("List-Unsubscribe") is None
@@ -112,7 +112,7 @@ def test_the_https_scheme_comes_from_site_url(guide, client, post_committed, smt
     Subscriber.objects.create(
         email=ADDRESS, email_key=ADDRESS.lower(), status="confirmed", confirmed_at=timezone.now()
     )
-    post_committed(client, "/subscribe/", {"email": ADDRESS})
+    post_committed(client, "/subscribe/", {"email": ADDRESS}, follow=True)
 
     [received] = smtp_server.messages
     header = received.header("List-Unsubscribe")
@@ -161,11 +161,12 @@ def test_get_shows_a_page_with_a_button_and_changes_nothing(url):
     assert "Unsubscribe from MLMW guide updates" in text(page)
     form = page_form(page, path)
     assert form.method == "post"
-    assert form.fields == {"List-Unsubscribe": ["One-Click"]}
+    # The one-click body, and a mark that it came from our page (answered with a redirect).
+    assert form.fields == {"List-Unsubscribe": ["One-Click"], "from": ["page"]}
     assert Subscriber.objects.get().status == Subscriber.Status.CONFIRMED
     assert unsubscribed_events() == 0
     # The button sends the same one-click body, so it works without cookies too.
-    pressed = mail_client().post(form.action, form.data())
+    pressed = mail_client().post(form.action, form.data(), follow=True)
     assert "You are unsubscribed" in text(pressed)
     assert Subscriber.objects.get().status == Subscriber.Status.UNSUBSCRIBED
 
@@ -250,7 +251,7 @@ def test_a_post_without_the_one_click_body_does_not_unsubscribe(body, url):
 def test_a_pending_subscriber_can_unsubscribe_from_the_confirmation_mails_footer_link(
     guide, client, post_committed, smtp_server
 ):
-    post_committed(client, "/subscribe/", {"email": ADDRESS})
+    post_committed(client, "/subscribe/", {"email": ADDRESS}, follow=True)
     [received] = smtp_server.messages
     url = "http://testserver" + mailed_path(received.text, "/unsubscribe/")
 
@@ -260,6 +261,6 @@ def test_a_pending_subscriber_can_unsubscribe_from_the_confirmation_mails_footer
     subscriber = Subscriber.objects.get()
     assert subscriber.status == Subscriber.Status.UNSUBSCRIBED
     # The confirmation link in the same mail no longer confirms.
-    confirm = post_committed(client, mailed_path(received.text, "/confirm/"))
+    confirm = post_committed(client, mailed_path(received.text, "/confirm/"), follow=True)
     assert confirm.status_code == 410
     assert Subscriber.objects.get().status == Subscriber.Status.UNSUBSCRIBED

@@ -27,7 +27,9 @@ def _empty_cache(clear_cache):
 @pytest.fixture
 def subscribe(client, post_committed):
     def subscribe(address: str, ip: str = "203.0.113.1"):
-        response = post_committed(client, "/subscribe/", {"email": address}, REMOTE_ADDR=ip)
+        response = post_committed(
+            client, "/subscribe/", {"email": address}, REMOTE_ADDR=ip, follow=True
+        )
         assert response.status_code == 200
         assert "Check your inbox" in text(response)
         return response
@@ -132,13 +134,14 @@ def test_a_confirmed_address_gets_at_most_one_already_subscribed_note_per_window
 ):
     with time_machine.travel(T0, tick=False) as traveller:
         subscribe("ann@example.org")
-        post_committed(client, mailed_path(mailoutbox[0].body, "/confirm/"))
+        post_committed(client, mailed_path(mailoutbox[0].body, "/confirm/"), follow=True)
         traveller.move_to(T0 + timedelta(seconds=settings.CONFIRMATION_RESEND_SECONDS))
         for _ in range(3):
             subscribe("ann@example.org")
 
     assert [m.subject for m in mailoutbox] == [
         "Confirm your subscription to MLMW guide updates",
+        "Welcome to MLMW guide updates",
         "You are already subscribed to MLMW guide updates",
     ]
 
@@ -153,7 +156,7 @@ def test_behind_a_trusted_proxy_the_limit_counts_per_visitor_not_per_proxy(
     def via_proxy(address: str, visitor: str):
         return post_committed(
             client, "/subscribe/", {"email": address}, REMOTE_ADDR=proxy,
-            HTTP_X_FORWARDED_FOR=visitor,
+            HTTP_X_FORWARDED_FOR=visitor, follow=True,
         )  # fmt: skip
 
     via_proxy("first@example.org", "198.51.100.1")

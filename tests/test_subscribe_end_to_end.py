@@ -49,8 +49,8 @@ def test_a_visitor_subscribes_from_the_home_page_and_confirms_through_the_mailed
         form.action,
         form.data(email=["  ann@exämple.org "], guides=[str(guide.pk)], cadence=["minor"]),
     )
-    assert answer.status_code == 200
-    assert "Check your inbox" in text(answer)
+    assert (answer.status_code, answer["Location"]) == (303, "/subscribe/sent/")
+    assert "Check your inbox" in text(browser.get(answer["Location"]))
 
     subscriber = Subscriber.objects.get()
     assert subscriber.email == "ann@xn--exmple-cua.org"
@@ -86,7 +86,8 @@ def test_a_visitor_subscribes_from_the_home_page_and_confirms_through_the_mailed
     assert not subscriber.events.filter(kind=Kind.CONFIRMED).exists()
 
     # Only the button's POST confirms, and it records consent.
-    confirmed = browser.post(confirm_form.action, confirm_form.data())
+    confirmed = browser.post(confirm_form.action, confirm_form.data(), follow=True)
+    assert confirmed.redirect_chain[0][1] == 303
     assert confirmed.status_code == 200
     assert "You are subscribed" in text(confirmed)
     subscriber.refresh_from_db()
@@ -102,7 +103,11 @@ def test_a_visitor_subscribes_from_the_home_page_and_confirms_through_the_mailed
         Kind.CONFIRMATION_SENT,
         Kind.CONFIRMED,
     ]
-    assert len(smtp_server.messages) == 1  # confirming sends no further mail
+    # Confirming sends the welcome, and nothing else.
+    assert [m.subject for m in smtp_server.messages] == [
+        "Confirm your subscription to MLMW guide updates",
+        "Welcome to MLMW guide updates",
+    ]
 
     # The confirmation page links to the preferences page, which knows the subscriber.
     [manage_href] = [href for label, href in links(confirmed) if "change what you receive" in label]

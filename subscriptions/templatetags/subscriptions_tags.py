@@ -20,6 +20,15 @@ def compact_subscribe_form(context, guide, source: str = "home") -> dict:
     return {"guide": guide, "source": source, "csrf_token": context.get("csrf_token")}
 
 
+@register.simple_tag
+def reading_choices(subscriber) -> list:
+    """How often, kinds of change and sections, as the welcome words them: the confirmation mail
+    and page name them beside the guides, so a link confirms exactly what its reader saw."""
+    from subscriptions import welcome
+
+    return [choice for choice in welcome.describe(subscriber) if choice.label != "Guides"]
+
+
 @register.inclusion_tag("admin/subscriptions/_dashboard.html")
 def dashboard_charts() -> dict:
     """The admin index's charts (subscriptions.dashboard), inline SVG."""

@@ -40,7 +40,8 @@ def test_a_visitor_subscribes_on_the_home_page_and_confirms_from_the_mail(
 
     page.get_by_role("button", name="Confirm my subscription").click()
     expect(page.get_by_role("heading", name="You are subscribed")).to_be_visible()
-    expect(page.get_by_text("You will receive MLMW guide updates.")).to_be_visible()
+    expect(page.get_by_text("You will receive MLMW guide updates at")).to_be_visible()
+    expect(page.get_by_text("Minor and major releases")).to_be_visible()  # the choices restated
     subscriber = Subscriber.objects.get()
     assert subscriber.status == Subscriber.Status.CONFIRMED
     assert subscriber.cadence == "minor"
