@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from guide.diff import ParsedGuide
 from guide.markdown import slugify_heading
 from guide.models import Guide
+from guide.parses import of_version
 
 
 @dataclass(frozen=True)
@@ -64,4 +65,4 @@ def top_sections(parsed: ParsedGuide) -> list[Section]:
 def guide_sections(guide: Guide) -> list[Section]:
     """The choosable sections of the guide's latest published version (none before the first)."""
     latest = guide.latest_version()
-    return top_sections(latest.parsed()) if latest is not None else []
+    return top_sections(of_version(latest)) if latest is not None else []

@@ -7,7 +7,8 @@ import pytest
 from django.test import Client
 
 from subscriptions.models import SectionFilter, Subscriber
-from tests.conftest import mailed_path, page_form
+from tests.forms import page_form
+from tests.mails import mailed_path
 
 ADDRESS = "ann@example.org"
 

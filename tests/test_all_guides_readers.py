@@ -13,7 +13,9 @@ from django.urls import reverse
 from guide.models import Guide
 from subscriptions import tokens
 from subscriptions.models import Subscriber
-from tests.conftest import mailed_path, make_version, page_form
+from tests.conftest import make_version
+from tests.forms import page_form
+from tests.mails import mailed_path
 
 pytestmark = pytest.mark.django_db
 

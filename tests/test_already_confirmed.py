@@ -8,7 +8,8 @@ import pytest
 from django.test import Client
 
 from subscriptions.models import Subscriber, SubscriberEvent
-from tests.conftest import mailed_path, page_forms
+from tests.forms import page_forms
+from tests.mails import mailed_path
 from tests.pages import links, text
 
 pytestmark = pytest.mark.django_db

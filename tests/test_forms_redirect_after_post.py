@@ -11,7 +11,8 @@ from django.urls import reverse
 from subscriptions import tokens
 from subscriptions.models import Subscriber, SubscriberEvent
 from tests import reading_helpers
-from tests.conftest import mailed_path, page_form, page_forms
+from tests.forms import page_form, page_forms
+from tests.mails import mailed_path
 from tests.pages import text
 from tests.reading_helpers import ADDRESS
 

@@ -10,7 +10,7 @@ from django.urls import reverse
 from subscriptions import tokens
 from subscriptions.models import Subscriber, SubscriberEvent
 from tests import reading_helpers
-from tests.conftest import page_form
+from tests.forms import page_form
 from tests.pages import text
 from tests.reading_helpers import ADDRESS, choices_snapshot
 

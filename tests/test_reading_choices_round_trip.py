@@ -11,7 +11,7 @@ import pytest
 
 from subscriptions.models import SectionFilter, Subscriber, SubscriberEvent
 from tests import reading_helpers
-from tests.conftest import page_form
+from tests.forms import page_form
 from tests.pages import text
 
 pytestmark = pytest.mark.django_db

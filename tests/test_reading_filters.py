@@ -8,6 +8,7 @@ import pytest
 
 from guide.diff import diff_guides, parse_guide
 from guide.models import ChangelogEntry
+from guide.parses import of_version
 from guide.sections import Section, guide_sections, section_slugs, top_sections
 from subscriptions.models import SectionFilter, Subscriber
 from subscriptions.reading import Reading, kinds_field
@@ -76,7 +77,7 @@ def test_a_guides_sections_are_its_repeated_top_headings_with_unique_slugs():
 
 
 def test_each_section_of_a_diff_maps_to_a_chosen_slug(v0_10_0):
-    before, after = v0_10_0.previous().parsed(), v0_10_0.parsed()
+    before, after = of_version(v0_10_0.previous()), of_version(v0_10_0)
     slugs = {**section_slugs(before), **section_slugs(after)}
 
     changed = {slugs[section.key] for section in diff_guides(before, after).sections}

@@ -12,7 +12,8 @@ from subscriptions.delivery import MAIL_TASK_RETRY, TransientSendError
 from subscriptions.models import Subscriber
 from subscriptions.tasks import send_welcome
 from tests import reading_helpers
-from tests.conftest import mailed_path, page_form
+from tests.forms import page_form
+from tests.mails import mailed_path
 from tests.pages import text
 from tests.reading_helpers import ADDRESS, WEEKLY_REMOVED_AND_SECURITY, confirm, subscribe
 
