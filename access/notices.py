@@ -23,16 +23,8 @@ from django.utils import timezone
 from access import lifecycle, privacy
 from access.models import ArtifactRevision, Grant
 from subscriptions import emails
-from subscriptions.delivery import (
-    Outcome,
-    PermanentBatchError,
-    RecipientDeferred,
-    RecipientRefused,
-    TransientSendError,
-    mark,
-    open_mailing,
-    send_one,
-)
+from subscriptions.delivery import Outcome, mark, open_mailing, send_one
+from subscriptions.exceptions import SendFailure
 from subscriptions.models import Batch, Delivery, Mailing
 
 logger = logging.getLogger(__name__)
@@ -114,13 +106,13 @@ def send_notices(batch: Batch, delivery_ids: list[int]) -> Outcome:
             message.connection = conn
             try:
                 message_id = send_one(message)
-            except RecipientRefused as exc:
-                failed[delivery_id] = str(exc)  # this holder only; the batch goes on
-                continue
-            except RecipientDeferred as exc:
-                deferred.append(str(exc))  # stays queued for the batch's retry
-                continue
-            except (TransientSendError, PermanentBatchError):
+            except SendFailure as exc:
+                if exc.recipient_only and exc.permanent:
+                    failed[delivery_id] = str(exc)  # this holder only; the batch goes on
+                    continue
+                if exc.recipient_only:
+                    deferred.append(str(exc))  # stays queued for the batch's retry
+                    continue
                 # Keep what already went out; the rest of the batch is retried (or failed for good).
                 _skip(gone)
                 with transaction.atomic():
@@ -136,7 +128,7 @@ def send_notices(batch: Batch, delivery_ids: list[int]) -> Outcome:
     if deferred:
         with transaction.atomic():
             mark(Outcome(sent={}, failed=failed), timezone.now())
-        raise TransientSendError(f"{len(deferred)} deferred, e.g. {deferred[0]}")
+        raise SendFailure(f"{len(deferred)} deferred, e.g. {deferred[0]}", permanent=False)
     return Outcome(sent=sent, failed=failed)
 
 

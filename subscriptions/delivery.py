@@ -26,7 +26,6 @@ Guarantees are written down in docs/delivery.md (summed up in docs/ARCHITECTURE.
 
 from __future__ import annotations
 
-import email.utils
 import html
 import logging
 import random
@@ -36,7 +35,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 
 from anymail.exceptions import (
@@ -56,6 +55,7 @@ from django.utils import timezone
 from guide.catchup import catch_up
 from guide.models import Version
 from subscriptions import emails, mailkinds, reconcile, release_mail, tokens
+from subscriptions.exceptions import OutcomeUnknown, SendFailure, retry_after_seconds
 from subscriptions.models import CADENCE_BUMPS, Baseline, Batch, Delivery, Mailing, Subscriber
 
 logger = logging.getLogger(__name__)
@@ -72,24 +72,6 @@ PERSONAL_FIELDS = ("unsubscribe_url", "manage_url")
 def marker(name: str) -> str:
     # Letters, digits and hyphens only: survives HTML escaping and CSS inlining unchanged.
     return f"MLMWVAR-{name.replace('_', '-')}-MLMWVAR"
-
-
-class TransientSendError(Exception):
-    """The ESP may accept the batch later: 5xx, 429, timeouts, connection errors. `throttled`: the
-    ESP asked us to slow down (HTTP 429, SMTP 421), which is waiting, not failing."""
-
-    def __init__(
-        self,
-        message: str,
-        retry_after: float | None = None,
-        *,
-        throttled: bool = False,
-        unknown: bool = False,
-    ) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-        self.throttled = throttled
-        self.unknown = unknown  # no answer: the ESP may have taken the mail
 
 
 # --- 1. Publishing creates the mailing ---------------------------------------------------------------
@@ -473,7 +455,7 @@ def _send_merged(
     return Outcome(sent=sent, failed=failed)
 
 
-def classify(exc: Exception) -> TransientSendError | PermanentBatchError:
+def classify(exc: Exception) -> SendFailure:
     """What an error from sending means for the rest of the batch, for every kind of mailing.
 
     Transient (the batch is retried with backoff): 5xx, 408, 429 (with its Retry-After), no answer
@@ -484,30 +466,21 @@ def classify(exc: Exception) -> TransientSendError | PermanentBatchError:
     """
     if not isinstance(exc, AnymailRequestsAPIError):
         prefix = "connection: " if isinstance(exc, OSError) else f"{type(exc).__name__}: "
-        return TransientSendError(f"{prefix}{_scrub(str(exc))}"[:500], unknown=True)
+        return SendFailure(f"{prefix}{_scrub(str(exc))}"[:500], permanent=False, unknown=True)
     code = exc.status_code or 0
     if code in (408, 429) or code >= 500 or code == 0:
         response = getattr(exc, "response", None)
         retry_after = (
-            None if response is None else _retry_after(response.headers.get("Retry-After"))
+            None if response is None else retry_after_seconds(response.headers.get("Retry-After"))
         )
         if not code:  # no HTTP answer: a timeout, a refused or dropped connection
             cause = exc.__cause__ or exc
             detail = _scrub(f"{type(cause).__name__}: {cause}")
-            return TransientSendError(f"no answer from the ESP: {detail}", unknown=True)
-        return TransientSendError(f"ESP answered {code}", retry_after, throttled=code == 429)
-    return PermanentBatchError(f"ESP answered {code}: {_scrub(str(exc))[:400]}")
-
-
-class RecipientRefused(Exception):
-    """The ESP or the SMTP server refused the one recipient of a message, for good. The text names
-    no address."""
-
-
-class RecipientDeferred(Exception):
-    """The SMTP server refused the one recipient of a message for now (a 4xx to RCPT TO: greylisting,
-    a full mailbox, a rate limit for that domain). The rest of the batch goes on; the sender then
-    raises TransientSendError, so the batch is retried later with only the deferred still queued."""
+            return SendFailure(f"no answer from the ESP: {detail}", permanent=False, unknown=True)
+        return SendFailure(
+            f"ESP answered {code}", permanent=False, retry_after=retry_after, throttled=code == 429
+        )
+    return SendFailure(f"ESP answered {code}: {_scrub(str(exc))[:400]}", permanent=True)
 
 
 # Answers to a one-recipient message that are about the account, not that message: every other
@@ -523,25 +496,27 @@ def send_one(message: EmailMessage) -> str:
     The one classification of send errors (classify), narrowed to one recipient, that every
     one-message-per-recipient sender shares (release mail over SMTP, access notices): a refusal of
     this recipient (the ESP refuses it, reports it rejected, invalid or failed, or answers a 4xx
-    about this message; the SMTP server refuses the recipient) raises RecipientRefused, and the rest of
-    the batch goes on. Errors that would be the same for every message raise TransientSendError or
-    PermanentBatchError, after which the caller records what already went out and re-raises.
+    about this message; the SMTP server refuses the recipient) raises a permanent SendFailure with
+    `recipient_only`, and the rest of the batch goes on; a refusal for now (a 4xx to RCPT TO:
+    greylisting, a full mailbox) a transient one with `recipient_only`. Errors that would be the
+    same for every message raise SendFailure without it, after which the caller records what
+    already went out and re-raises.
     """
     try:
         message.send()
     except AnymailRecipientsRefused:
         # The exception's text names the address: keep only what happened.
-        raise RecipientRefused("refused by the ESP") from None
+        raise _refused("refused by the ESP") from None
     except AnymailInvalidAddress:
-        raise RecipientRefused("not a valid address for the ESP") from None
+        raise _refused("not a valid address for the ESP") from None
     except smtplib.SMTPRecipientsRefused as exc:
         codes = sorted({code for code, _ in exc.recipients.values()})
         text = f"refused by the SMTP server ({', '.join(map(str, codes))})"
         if all(code >= 500 for code in codes):
-            raise RecipientRefused(text) from None
+            raise _refused(text) from None
         if 421 in codes:  # the server is closing the connection: every message after this fails too
-            raise TransientSendError(text, throttled=True) from None
-        raise RecipientDeferred(text) from None
+            raise SendFailure(text, permanent=False, throttled=True) from None
+        raise SendFailure(text, permanent=False, recipient_only=True) from None
     except smtplib.SMTPResponseException as exc:
         # An SMTP answer other than to RCPT TO. 4xx: try again later, for the batch (a 4xx at DATA
         # or MAIL FROM is the server's state as often as this message's). 5xx at DATA: this message
@@ -549,28 +524,33 @@ def send_one(message: EmailMessage) -> str:
         # failed, greeting refused) would be the same for every message, like HTTP 401/403.
         code = exc.smtp_code
         if code < 500:
-            raise TransientSendError(f"SMTP server answered {code}") from None
+            raise SendFailure(f"SMTP server answered {code}", permanent=False) from None
         if isinstance(exc, smtplib.SMTPDataError):
-            raise RecipientRefused(f"refused by the SMTP server ({code})") from None
-        raise PermanentBatchError(
-            f"SMTP server answered {code}: {_scrub(_smtp_text(exc))[:400]}"
+            raise _refused(f"refused by the SMTP server ({code})") from None
+        raise SendFailure(
+            f"SMTP server answered {code}: {_scrub(_smtp_text(exc))[:400]}", permanent=True
         ) from None
     except Exception as exc:
         error = classify(exc)
         code = getattr(exc, "status_code", None) or 0
         about_this_message = 400 <= code < 500 and code not in _ACCOUNT_REFUSALS
-        if isinstance(error, PermanentBatchError) and about_this_message:
-            raise RecipientRefused(str(error)) from exc
+        if error.permanent and about_this_message:
+            raise _refused(str(error)) from exc
         raise error from exc
     status = getattr(message, "anymail_status", None)
     if status is not None and status.status and status.status <= _REFUSED_STATUSES:
-        raise RecipientRefused(f"ESP status {', '.join(sorted(status.status))}")
+        raise _refused(f"ESP status {', '.join(sorted(status.status))}")
     return (status.message_id or "") if status is not None else ""
+
+
+def _refused(text: str) -> SendFailure:
+    return SendFailure(text, permanent=True, recipient_only=True)
 
 
 # The retry of every task that sends one transactional mail (confirmation, access links, …).
 MAIL_TASK_RETRY = {
-    "autoretry_for": (OSError, TransientSendError, *DATABASE_ERRORS),
+    # send_transactional lets only the failures a retry can help out.
+    "autoretry_for": (OSError, SendFailure, *DATABASE_ERRORS),
     "retry_backoff": True,
     "max_retries": 5,
 }
@@ -579,13 +559,14 @@ MAIL_TASK_RETRY = {
 def send_transactional(message: EmailMessage) -> bool:
     """Send a one-recipient transactional mail with send_one's reading of the answer: True when
     accepted; False, logged and not retried, when a retry cannot help (this address refused for
-    good, or the account refused: retrying five times would only repeat it); TransientSendError
-    (MAIL_TASK_RETRY retries the task) when it may pass later, a greylisting 4xx included."""
+    good, or the account refused: retrying five times would only repeat it); a SendFailure that is
+    not permanent (MAIL_TASK_RETRY retries the task) when it may pass later, a greylisting 4xx
+    included."""
     try:
         send_one(message)
-    except RecipientDeferred as exc:
-        raise TransientSendError(str(exc)) from None
-    except (RecipientRefused, PermanentBatchError) as exc:
+    except SendFailure as exc:
+        if not exc.permanent:
+            raise
         logger.error("a %r mail was not sent, for good: %s", _scrub(message.subject), exc)
         return False
     return True
@@ -600,28 +581,7 @@ def _scrub(text: str) -> str:
     return _ADDRESS.sub("<address>", text)
 
 
-def _retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header: delay-seconds or an HTTP-date (RFC 9110)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:  # "-0000": UTC, says RFC 5322
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - timezone.now()).total_seconds())
-
-
 _ADDRESS = re.compile(r"[^\s<>\"'@,;:]+@[^\s<>\"',;:]+")
-
-
-class PermanentBatchError(Exception):
-    """The ESP refused the whole request for a reason a retry cannot fix (4xx other than 429)."""
 
 
 def _send_single(
@@ -646,17 +606,18 @@ def _send_single(
         mailkinds.identify(message, "release")
         try:
             sent[d.delivery_id] = send_one(message)
-        except RecipientRefused as exc:
-            failed[d.delivery_id] = str(exc)
-        except RecipientDeferred as exc:
-            deferred.append(str(exc))  # stays queued for the batch's retry
-        except (TransientSendError, PermanentBatchError):
-            # Keep what already went out; the rest of the batch is retried (or failed for good).
-            _record(mailing_id, Outcome(sent=sent, failed=failed), deliveries[:index])
-            raise
+        except SendFailure as exc:
+            if not exc.recipient_only:
+                # Keep what already went out; the rest of the batch is retried (or failed for good).
+                _record(mailing_id, Outcome(sent=sent, failed=failed), deliveries[:index])
+                raise
+            if exc.permanent:
+                failed[d.delivery_id] = str(exc)
+            else:
+                deferred.append(str(exc))  # stays queued for the batch's retry
     if deferred:
         _record(mailing_id, Outcome(sent=sent, failed=failed), deliveries)
-        raise TransientSendError(f"{len(deferred)} deferred, e.g. {deferred[0]}")
+        raise SendFailure(f"{len(deferred)} deferred, e.g. {deferred[0]}", permanent=False)
     return Outcome(sent=sent, failed=failed)
 
 
@@ -675,12 +636,6 @@ def _record(mailing_id: int, outcome: Outcome, deliveries: Iterable[Recipient]) 
             _move_baselines(sent, mailing.version.guide_id, mailing.version_id, now)
 
     durably(write)
-
-
-class OutcomeUnknown(Exception):
-    """The ESP took mail that the ledger could not record (the database stayed away): the batch is
-    left `sending`, and once its lease runs out the sweeper hands it back, to be reconciled with
-    the ESP before anything is sent again."""
 
 
 def durably(write: Callable[[], None]) -> None:
@@ -815,11 +770,8 @@ def _send_claimed(batch: Batch) -> float | None:
 def _reconcile(batch: Batch, deliveries: list[Recipient]) -> list[Recipient]:
     """The recipients of a batch whose last outcome is unknown that the ESP did not take: the
     ones it took are recorded sent (with its message ids) first. All of them where the ESP cannot
-    tell; TransientSendError (retry later, nothing sent) when it did not answer."""
-    try:
-        taken = reconcile.accepted(batch.pk, since=batch.mailing.started_at - timedelta(minutes=5))
-    except reconcile.CannotTell as exc:
-        raise TransientSendError(f"asking the ESP what it took: {exc}", unknown=True) from exc
+    tell; SendFailure (retry later, nothing sent) when it did not answer."""
+    taken = reconcile.accepted(batch.pk, since=batch.mailing.started_at - timedelta(minutes=5))
     if taken is None:
         logger.warning("batch %s: outcome unknown and the ESP cannot tell; sent again", batch.pk)
     else:
@@ -860,7 +812,11 @@ def _attempt(batch: Batch, count: int, send_and_record: Callable[[], None]) -> f
                 _release(batch, "send rate limit", countdown=wait, attempted=False)
                 return wait
             send_and_record()
-    except TransientSendError as exc:
+    except SendFailure as exc:
+        if exc.permanent:
+            _give_up(batch, str(exc))
+            _finish(batch)
+            return None
         now = timezone.now()
         since = batch.waiting_since or now
         if not _out_of_time(batch, since, now):
@@ -878,8 +834,6 @@ def _attempt(batch: Batch, count: int, send_and_record: Callable[[], None]) -> f
             )
             return wait
         _give_up(batch, f"{exc} (still after {_duration((now - since).total_seconds())})")
-    except PermanentBatchError as exc:
-        _give_up(batch, str(exc))
     _finish(batch)
     return None
 
@@ -976,8 +930,8 @@ def throttle(count: int) -> float:
 # function and a sender, and opens a mailing with open_mailing() in the transaction that decides it.
 # Starting it (start_mailing, or the sweeper when that task was lost) writes the audience the function
 # returns as deliveries and batches, once; the sender gets a batch and its queued delivery ids, sends,
-# and returns the Outcome (raising TransientSendError or PermanentBatchError after recording what
-# already went out, as _send_single does). The sweeper, pause, resume and cancel work on these
+# and returns the Outcome (raising SendFailure after recording what already went out, as
+# _send_single does). The sweeper, pause, resume and cancel work on these
 # mailings as on releases. No baselines are involved.
 
 Sender = Callable[[Batch, list[int]], Outcome]

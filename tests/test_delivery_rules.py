@@ -68,7 +68,7 @@ def test_an_esp_refusal_quoting_an_address_is_stored_without_it():
         )
     )
 
-    assert isinstance(error, delivery.PermanentBatchError)
+    assert error.permanent
     assert "example.org" not in str(error)
     assert "<address>" in str(error)
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 import pytest
 
 from subscriptions import addresses
-from subscriptions.delivery import MAIL_TASK_RETRY, TransientSendError
+from subscriptions.delivery import MAIL_TASK_RETRY
+from subscriptions.exceptions import SendFailure
 from subscriptions.models import Subscriber, SubscriberEvent
 from subscriptions.tasks import send_confirmation
 
@@ -44,9 +45,9 @@ def test_a_confirmation_refused_for_good_is_not_retried_and_not_recorded_as_sent
 def test_a_greylisted_confirmation_is_retried_by_the_task(pending, smtp_server):
     smtp_server.answer("RCPT", ADDRESS, "450 4.2.0 greylisted, try later")
 
-    with pytest.raises(TransientSendError):
+    with pytest.raises(SendFailure) as raised:
         send_confirmation.run(pending.pk, "n1")
-    assert TransientSendError in MAIL_TASK_RETRY["autoretry_for"]
+    assert not raised.value.permanent and SendFailure in MAIL_TASK_RETRY["autoretry_for"]
 
     assert send_confirmation.run(pending.pk, "n1") is True  # the retry
     assert [m.rcpt_tos for m in smtp_server.messages] == [(ADDRESS,)]

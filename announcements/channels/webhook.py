@@ -19,7 +19,7 @@ from django.conf import settings
 
 from announcements import texts
 from announcements.channels.base import Channel, ChannelError, Posted
-from subscriptions.delivery import _retry_after as retry_after_seconds
+from subscriptions.exceptions import retry_after_seconds
 
 if TYPE_CHECKING:
     from announcements.models import Announcement
