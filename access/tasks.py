@@ -10,7 +10,7 @@ from access import lifecycle, privacy
 from access.models import AccessRequest, Artifact
 from mlmw.celery import DATABASE_RETRY
 from subscriptions import emails
-from subscriptions.delivery import MAIL_TASK_RETRY, send_transactional
+from subscriptions.sending import MAIL_TASK_RETRY, send_transactional
 
 _RETRY = MAIL_TASK_RETRY
 

@@ -22,8 +22,14 @@ def enqueue(task_name: str, *args: object, **options: object) -> None:
     """
     from django.db import transaction
 
+    if task_name not in app.tasks:
+        # Autodiscovery is lazy: a process that has imported no tasks module (a management
+        # command, the web process before any view) imports them all now.
+        app.loader.import_default_modules()
+    task = app.tasks[task_name]  # a wrong name fails here, not in the robust on-commit hook
+
     def send() -> None:
-        app.tasks[task_name].apply_async(args, **options)
+        task.apply_async(args, **options)
 
     transaction.on_commit(send, robust=True)
 

@@ -4,7 +4,7 @@ A batch's outcome is unknown when its worker died between the ESP call and the l
 lease ran out), when the ledger could not be written after the call (the database stayed away), or
 when the call got no answer (a timeout or a dropped connection after the ESP may have queued it).
 Sending the batch again would mail twice whoever the ESP had taken. Where the ESP can tell, the
-fan-out asks it first and sends only to the others (delivery._reconcile):
+fan-out asks it first and sends only to the others (subscriptions.delivery):
 
 - Mailgun: every batch call carries the user variable `mlmw-batch` (the batch id; each recipient's
   own `delivery` id travels as merge metadata), and the events API lists the `accepted` events of
@@ -28,7 +28,7 @@ from django.conf import settings
 from subscriptions.exceptions import SendFailure
 
 BATCH_VARIABLE = "mlmw-batch"
-DELIVERY_VARIABLE = "delivery"  # each recipient's merge metadata (delivery._send_merged)
+DELIVERY_VARIABLE = "delivery"  # each recipient's merge metadata
 _PAGE = 300  # Mailgun's largest page
 _MAX_PAGES = 10  # a batch has at most 1000 recipients: more pages means the filter was ignored
 

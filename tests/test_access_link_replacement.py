@@ -182,5 +182,5 @@ def test_a_grant_link_mail_refused_for_good_is_not_retried_and_the_earlier_link_
     assert [a.status for a in esp.attempts] == [400]
     assert works(earlier)
     assert grant.tokens.count() == 2  # the new link waits, unmailed, for a resend to replace it
-    (logged,) = [r.getMessage() for r in caplog.records if r.name == "subscriptions.delivery"]
+    (logged,) = [r.getMessage() for r in caplog.records if r.name == "subscriptions.sending"]
     assert "was not sent, for good" in logged and HOLDER not in logged
