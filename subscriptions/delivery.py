@@ -99,7 +99,7 @@ def batch_deliveries(batch: Batch):
 @dataclass(frozen=True, slots=True)
 class Recipient:
     """What sending needs of one delivery and its subscriber: read as plain values, not model
-    instances (building 2000 of those was a seventh of a batch's time)."""
+    instances (building 2000 of those costs a seventh of a batch's time)."""
 
     delivery_id: int
     subscriber_id: int

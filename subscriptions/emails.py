@@ -57,7 +57,7 @@ _TOKEN_STAND_IN = "MLMWTOKEN"  # noqa: S105 - not a secret
 def personal_links(subscribers: Sequence[tokens.HasUid]) -> list[dict[str, str]]:
     """Each subscriber's personal links (PERSONAL_LINKS), in order: the one builder of them.
 
-    reverse() costs more than signing a token (two of each per recipient were a third of a batch's
+    reverse() costs more than signing a token (two of each per recipient cost a third of a batch's
     time); the links differ only in the token, which reverse() leaves as is (signing's alphabet is
     URL-safe), so each URL is reversed once, with a stand-in then replaced by each token.
     """
