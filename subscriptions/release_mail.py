@@ -195,13 +195,19 @@ def release_context(since: Version | None, version: Version) -> dict:
     return context(catch_up(since, version))
 
 
+def render_markers(since: Version | None, version: Version) -> emails.RenderedMail:
+    """The release mail for everyone whose baseline is `since`, personal fields as markers, cut to
+    fit the size budget."""
+    return render(catch_up(since, version), {name: marker(name) for name in PERSONAL_FIELDS})
+
+
 @lru_cache(maxsize=32)
 def render_variant(since_id: int | None, version_id: int) -> emails.RenderedMail:
-    """The release mail for everyone whose baseline is `since_id`, personal fields as markers, cut
-    to fit the size budget. Published versions never change, so the cache needs no invalidation."""
+    """render_markers() of published versions, by id, cached per process: published versions never
+    change, so the cache needs no invalidation."""
     version = Version.objects.select_related("guide").get(pk=version_id)
     since = Version.objects.get(pk=since_id) if since_id else None
-    return render(catch_up(since, version), {name: marker(name) for name in PERSONAL_FIELDS})
+    return render_markers(since, version)
 
 
 def message(
@@ -217,8 +223,7 @@ def message(
 def preview(version: Version) -> emails.RenderedMail:
     """The release mail of `version` (a draft too) as someone mailed the previous published
     version would get it, personal fields as markers. Never cached: drafts change."""
-    previous = version.previous()
-    return render_variant.__wrapped__(previous.pk if previous else None, version.pk)
+    return render_markers(version.previous(), version)
 
 
 def example(version: Version) -> emails.RenderedMail:
@@ -227,7 +232,7 @@ def example(version: Version) -> emails.RenderedMail:
 
 
 def send_test(version: Version, to: str) -> None:
-    """Mail example(version) to `to` alone, marked as a test, without the list headers (nobody
+    """Mail example(version) to `to` alone, marked as a test, with no way to unsubscribe (nobody
     on the list gets it); no ledger row."""
     mail = example(version)
     mail = replace(mail, subject=f"[TEST] {mail.subject}")

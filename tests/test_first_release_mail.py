@@ -77,7 +77,7 @@ def mail_to(mailoutbox, subscriber: Subscriber, since: Version | None, version: 
     """The one release mail `subscriber` got, checked to be `version`'s mail for a reader last
     mailed `since` (None: the whole guide)."""
     [mail] = [m for m in mailoutbox if m.to == [subscriber.email] and "Confirm" not in m.subject]
-    variant = release_mail.render_variant.__wrapped__(since.pk if since else None, version.pk)
+    variant = release_mail.render_markers(since, version)
     links = emails.subscriber_links(subscriber)
     expected = release_mail.fill(variant, links)
     assert (mail.subject, mail.body) == (expected.subject, expected.text)

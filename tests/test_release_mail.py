@@ -72,7 +72,7 @@ def read(html: str) -> _Page:
 
 
 def mail_for(since, version) -> emails.RenderedMail:
-    return release_mail.render_variant.__wrapped__(since.pk if since else None, version.pk)
+    return release_mail.render_markers(since, version)
 
 
 # --- Subject ----------------------------------------------------------------------------------------

@@ -91,7 +91,7 @@ def test_a_catch_up_over_300_entries_and_10000_new_links_fits_gmails_clip(
     since, until = catch_up_over_300_entries
     (reader,) = make_subscribers(guide, "reader", 1, baseline=since)
 
-    message = sent_message(release_mail.render_variant.__wrapped__(since.pk, until.pk), reader)
+    message = sent_message(release_mail.render_markers(since, until), reader)
     [(html, _)] = message.alternatives
 
     assert len(html.encode()) <= 80_000
@@ -112,7 +112,7 @@ def test_the_cut_mail_says_how_many_changelog_entries_and_releases_are_on_the_we
 ):
     since, until = catch_up_over_300_entries
 
-    variant = release_mail.render_variant.__wrapped__(since.pk, until.pk)
+    variant = release_mail.render_markers(since, until)
 
     shown = variant.html.count("Entry ")
     assert 0 < shown < 300
@@ -126,7 +126,7 @@ def test_the_cut_mail_says_how_many_changelog_entries_and_releases_are_on_the_we
 
 
 def test_a_mail_that_fits_is_not_cut(v0_9_0, v0_10_0):
-    variant = release_mail.render_variant.__wrapped__(v0_9_0.pk, v0_10_0.pk)
+    variant = release_mail.render_markers(v0_9_0, v0_10_0)
 
     assert "more changes" not in variant.html and "more changes" not in variant.text
     assert "more entries" not in variant.html

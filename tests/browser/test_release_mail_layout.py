@@ -46,7 +46,7 @@ def release_mail_html(v0_9_0, v0_10_0, settings) -> str:
     )
     newer.title = "Python packages, and the Bishop book as a PDF you can keep"
     newer.save()
-    variant = release_mail.render_variant.__wrapped__(v0_9_0.pk, newer.pk)
+    variant = release_mail.render_markers(v0_9_0, newer)
     personal = {
         name: f"https://mlmw.example/{name}/0123456789abcdef0123456789abcdef:token/"
         for name in release_mail.PERSONAL_FIELDS
