@@ -9,7 +9,7 @@ class AccessConfig(AppConfig):
         # Requests and grants are personal data kept under an address: the subscriber's export shows
         # them and erasure removes them (see subscriptions.lifecycle.register_personal_data).
         from access import notices, privacy
-        from subscriptions.delivery import register_kind
+        from subscriptions.audience import register_kind
         from subscriptions.lifecycle import PersonalData, register_personal_data
         from subscriptions.models import Mailing
 

@@ -1,7 +1,8 @@
 """The "new revision" notice: when an editor uploads a revision, holders of a live grant who ticked
 "tell me about new revisions" get one mail with their link, through the release delivery pipeline
-(subscriptions.delivery: Mailing, Batch and Delivery rows, claims, retries, the send rate, the
-sweeper), not a second sender.
+(subscriptions.audience and subscriptions.delivery: Mailing, Batch and Delivery rows, claims,
+retries, the send rate, the sweeper) and its one-message-per-recipient loop (sending.send_each), not
+a second sender.
 
 A grant holder need not be a subscriber, and must not become one (they would then be on the list, in
 its export and counts): their Delivery row names the grant (Delivery.grant) instead of a subscriber.
@@ -13,27 +14,20 @@ ESP accepts the notice (lifecycle.link_mailed), and the mail says the link repla
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 
 from django.core import signing
-from django.core.mail import get_connection
+from django.core.mail import EmailMessage
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from access import lifecycle, privacy
 from access.models import ArtifactRevision, Grant
-from subscriptions import emails
-from subscriptions.delivery import (
-    Outcome,
-    PermanentBatchError,
-    RecipientDeferred,
-    RecipientRefused,
-    TransientSendError,
-    mark,
-    open_mailing,
-    send_one,
-)
+from subscriptions import emails, ledger
+from subscriptions.audience import open_mailing
 from subscriptions.models import Batch, Delivery, Mailing
+from subscriptions.sending import Outcome, send_each
 
 logger = logging.getLogger(__name__)
 _STOP = "mlmw.access.stop-notices"
@@ -92,52 +86,44 @@ def send_notices(batch: Batch, delivery_ids: list[int]) -> Outcome:
     """The sender of ACCESS_REVISION mailings (registered in AccessConfig.ready)."""
     revision = ArtifactRevision.objects.select_related("artifact").get(notice_id=batch.mailing_id)
     rows = list(Delivery.objects.filter(pk__in=delivery_ids).values_list("pk", "grant_id"))
-    sent: dict[int, str] = {}
-    failed: dict[int, str] = {}
-    gone: list[int] = []
-    deferred: list[str] = []
-    with get_connection() as conn:
+    gone: list[int] = []  # revoked, expired, used up, erased or opted out since
+    links: dict[int, lifecycle.Link] = {}
+
+    def messages() -> Iterator[tuple[int, EmailMessage]]:
         for delivery_id, grant_id in rows:
             link = None
             if grant_id is not None:
                 still = Grant.objects.filter(pk=grant_id, notify_revisions=True).live()
                 link = lifecycle.issue_link(grant_id) if still.exists() else None
             if link is None:
-                gone.append(delivery_id)  # revoked, expired, used up, erased or opted out since
+                gone.append(delivery_id)
                 continue
-            message = emails.build_personal(
-                "access_revision",
-                link.grant.request.email,
-                _context(link, revision),
-                headers=_stop_headers(link.grant),
+            links[delivery_id] = link
+            yield (
+                delivery_id,
+                emails.build_personal(
+                    "access_revision",
+                    link.grant.request.email,
+                    _context(link, revision),
+                    headers=emails.one_click_headers(_stop_url(link.grant)),
+                ),
             )
-            message.connection = conn
-            try:
-                message_id = send_one(message)
-            except RecipientRefused as exc:
-                failed[delivery_id] = str(exc)  # this holder only; the batch goes on
-                continue
-            except RecipientDeferred as exc:
-                deferred.append(str(exc))  # stays queued for the batch's retry
-                continue
-            except (TransientSendError, PermanentBatchError):
-                # Keep what already went out; the rest of the batch is retried (or failed for good).
-                _skip(gone)
-                with transaction.atomic():
-                    mark(Outcome(sent=sent, failed=failed), timezone.now())
-                raise
-            # Recorded at once, with the new link replacing the older ones: a worker dying later in
-            # the batch sends this holder nothing twice.
-            sent[delivery_id] = message_id
-            with transaction.atomic():
-                mark(Outcome(sent={delivery_id: message_id}, failed={}), timezone.now())
-                lifecycle.link_mailed(link)
-    _skip(gone)
-    if deferred:
+
+    def accepted(delivery_id: int, message_id: str) -> None:
+        # Recorded at once, with the new link replacing the older ones: a worker dying later in
+        # the batch sends this holder nothing twice.
         with transaction.atomic():
-            mark(Outcome(sent={}, failed=failed), timezone.now())
-        raise TransientSendError(f"{len(deferred)} deferred, e.g. {deferred[0]}")
-    return Outcome(sent=sent, failed=failed)
+            ledger.mark(Outcome(sent={delivery_id: message_id}, failed={}), timezone.now())
+            lifecycle.link_mailed(links[delivery_id])
+
+    def record(outcome: Outcome) -> None:
+        _skip(gone)
+        with transaction.atomic():
+            ledger.mark(outcome, timezone.now())
+
+    outcome = send_each(messages(), record, accepted)
+    _skip(gone)
+    return outcome
 
 
 def _skip(delivery_ids: list[int]) -> None:
@@ -148,14 +134,6 @@ def _skip(delivery_ids: list[int]) -> None:
 
 def _stop_url(grant: Grant) -> str:
     return emails.absolute(reverse("access:stop_notices", args=[stop_token(grant)]))
-
-
-def _stop_headers(grant: Grant) -> dict[str, str]:
-    # RFC 8058 one-click: a mail client may stop the notices without a visit.
-    return {
-        "List-Unsubscribe": f"<{_stop_url(grant)}>",
-        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-    }
 
 
 def _context(link: lifecycle.Link, revision: ArtifactRevision) -> dict:

@@ -13,7 +13,7 @@ from access import lifecycle, notices, privacy
 from access.models import AccessRequest, Artifact
 from mlmw.celery import DATABASE_RETRY
 from subscriptions import emails
-from subscriptions.delivery import MAIL_TASK_RETRY, send_transactional
+from subscriptions.sending import MAIL_TASK_RETRY, send_transactional
 
 
 # A lost database connection retries the request instead of dropping it (the visitor was told

@@ -348,7 +348,7 @@ def child_naive(sample: int) -> None:
     from django.core.mail import get_connection
 
     from guide.models import Version
-    from subscriptions import delivery, emails
+    from subscriptions import emails, release_mail
     from subscriptions.models import Baseline, Subscriber
 
     version = Version.objects.select_related("guide").get(guide__slug=GUIDE, number=RELEASE)
@@ -363,7 +363,7 @@ def child_naive(sample: int) -> None:
             )
             since = row.version if row else None
             # The same context the fan-out renders from, built per subscriber (the naive way).
-            context = delivery.release_context(since, version)
+            context = release_mail.release_context(since, version)
             message = emails.build("release", subscriber, context)
             message.connection = conn
             message.send()

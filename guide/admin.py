@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from anymail.exceptions import AnymailError
 from django import forms
-from django.apps import apps
-from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import models
@@ -14,12 +13,13 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import escape, format_html
+from django.utils.html import format_html
 
 from guide import publishing
 from guide.catchup import catch_up
 from guide.markdown import render_markdown
 from guide.models import SCHEDULED_NEEDS_TIME, ChangelogEntry, Guide, Version
+from subscriptions import release_mail
 
 logger = logging.getLogger(__name__)
 
@@ -209,17 +209,8 @@ class VersionAdmin(admin.ModelAdmin):
                 messages.ERROR,
             )
             return HttpResponseRedirect(preview)
-        if not apps.is_installed("subscriptions"):
-            self.message_user(request, "No test sent: mail is not set up.", messages.ERROR)
-            return HttpResponseRedirect(preview)
-        # Imported here, not at the top: the guide app stays importable (and its admin usable)
-        # without the subscriptions app's models being loaded when this module is imported.
-        from anymail.exceptions import AnymailError
-
-        from subscriptions import delivery
-
         try:
-            delivery.send_test(version, to)
+            release_mail.send_test(version, to)
         except (OSError, AnymailError) as exc:
             logger.exception("test mail of %s to the editor could not be sent", version)
             self.message_user(request, f"The test could not be sent: {exc}", messages.ERROR)
@@ -255,22 +246,10 @@ class VersionAdmin(admin.ModelAdmin):
         return self._can_publish(request)
 
 
-def _release_mail_preview(version: Version) -> dict[str, str] | None:
+def _release_mail_preview(version: Version) -> dict[str, str]:
     """The release mail of `version` as a subscriber mailed the previous version would get it:
-    subject, HTML and text, personal links shown as the site's address. None without mail."""
-    if not apps.is_installed("subscriptions"):
-        return None
-    # Imported here, not at the top: the guide app stays importable (and its admin usable) without
-    # the subscriptions app's models being loaded when this module is imported.
-    from subscriptions import delivery
-
-    variant = delivery.preview(version)
-    example = settings.SITE_URL + "/"
-    subject, text, html = variant.subject, variant.text, variant.html
-    for name in delivery.PERSONAL_FIELDS:
-        subject = subject.replace(delivery.marker(name), example)
-        text = text.replace(delivery.marker(name), example)
-        html = html.replace(delivery.marker(name), escape(example))
+    subject, HTML and text, personal links shown as the site's address."""
+    mail = release_mail.example(version)
     # The text part opens with the preheader, the preview text inboxes show after the subject.
-    preheader = text.split("\n", 1)[0]
-    return {"subject": subject, "preheader": preheader, "text": text, "html": html}
+    preheader = mail.text.split("\n", 1)[0]
+    return {"subject": mail.subject, "preheader": preheader, "text": mail.text, "html": mail.html}

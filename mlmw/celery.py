@@ -22,8 +22,10 @@ def enqueue(task_name: str, *args: object, **options: object) -> None:
     """
     from django.db import transaction
 
+    task = task_named(task_name)  # a wrong name fails here, not in the robust on-commit hook
+
     def send() -> None:
-        task_named(task_name).apply_async(args, **options)
+        task.apply_async(args, **options)
 
     transaction.on_commit(send, robust=True)
 

@@ -382,7 +382,7 @@ LIST_ID = env_str("LIST_ID", "MLMW guide updates <updates.mlmw.example>")
 # Recipients per ESP call (Mailgun takes at most 1000 per call).
 MAIL_BATCH_SIZE = env_int("MAIL_BATCH_SIZE", 1000, min_value=1, max_value=1000)
 # A mailing's audience is written in windows of this many subscriber ids, one transaction (and one
-# start_mailing task) each, so sending starts after the first window (delivery.start_chunk).
+# start_mailing task) each, so sending starts after the first window (audience.start_chunk).
 MAIL_AUDIENCE_CHUNK = env_int("MAIL_AUDIENCE_CHUNK", 50_000, min_value=1)
 # The ESP's per-recipient placeholder, with {} for the field name. Set for ESPs whose API merges
 # per-recipient variables into one request (the default suits Mailgun); empty: one message per

@@ -35,7 +35,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 
 from guide.models import Guide
-from subscriptions import addresses, exporting, importing, lifecycle
+from subscriptions import addresses, exporting, importing, ledger, lifecycle
 from subscriptions import delivery as fanout
 from subscriptions.models import (
     Baseline,
@@ -47,7 +47,7 @@ from subscriptions.models import (
     SubscriberEvent,
     SuppressedAddress,
 )
-from subscriptions.tasks import run_import
+from subscriptions.tasks import run_import, send_batch
 
 # The erase confirmation page names this many of the selected addresses, then says how many more.
 ERASE_LIST_LIMIT = 50
@@ -731,7 +731,7 @@ class MailingAdmin(admin.ModelAdmin):
                 and Mailing.objects.filter(pk=mailing.pk, status=Mailing.Status.SENDING).exists()
             ):
                 # Resumed with nothing left queued (its last batches finished while it was paused).
-                fanout.finish_mailing_if_done(mailing.pk)
+                ledger.finish_mailing_if_done(mailing.pk)
                 self.message_user(
                     request, f"Resumed the mailing of {version}: no batch was left to send."
                 )
@@ -776,7 +776,6 @@ class MailingAdmin(admin.ModelAdmin):
 
 def _enqueue_batches(batch_ids: list[int]) -> None:
     """send_batch for each id once the resume has committed (a worker must see the mailing sending)."""
-    from subscriptions.tasks import send_batch
 
     def enqueue() -> None:
         for batch_id in batch_ids:

@@ -10,9 +10,9 @@ class SubscriptionsConfig(AppConfig):
         # Registers the deploy checks of the mail settings, and the log context of batch tasks (the
         # mailing and deliveries of a batch in its log lines, see mlmw.logs).
         from guide.publishing import version_published
-        from subscriptions import bounces, checks, delivery, logcontext  # noqa: F401
+        from subscriptions import audience, bounces, checks, logcontext  # noqa: F401
 
-        # Every publish creates its mailing in the same transaction (see subscriptions.delivery).
+        # Every publish creates its mailing in the same transaction (see subscriptions.audience).
         version_published.connect(
-            delivery.on_version_published, dispatch_uid="subscriptions.create_mailing"
+            audience.on_version_published, dispatch_uid="subscriptions.create_mailing"
         )

@@ -1,7 +1,9 @@
 """Every error of an outbound call (a mail, a channel post), in one module.
 
 One failure type for every channel, as in Healthchecks' transports: `SendFailure` says whether a
-retry can help (`permanent`) and how long the other side asked us to wait (`retry_after`).
+retry can help (`permanent`) and how long the other side asked us to wait (`retry_after`). Each class
+below is one thing a caller may need to tell apart; anymail's own exceptions are read into these
+where they happen (subscriptions.sending.classify).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ class SendFailure(Exception):
         retry_after: float | None = None,
         throttled: bool = False,
         unknown: bool = False,
+        recipient_only: bool = False,
         response: object = None,
     ) -> None:
         super().__init__(message)
@@ -35,7 +38,13 @@ class SendFailure(Exception):
         self.throttled = throttled
         # No answer: the other side may have taken it.
         self.unknown = unknown
+        # About this one recipient of a one-recipient message: the rest of the batch goes on.
+        self.recipient_only = recipient_only
         self.response = response
+
+
+class OutcomeUnknown(Exception):
+    """The ESP took mail that the ledger could not record (the database stayed away)."""
 
 
 def retry_after_seconds(value: str | None) -> float | None:

@@ -45,6 +45,7 @@ from django.utils import timezone
 from django.utils.translation import ngettext
 
 from guide.models import Guide
+from mlmw.celery import enqueue
 from subscriptions import addresses, exporting
 from subscriptions.csvcells import unprotect
 from subscriptions.models import (
@@ -569,10 +570,12 @@ class _Writer:
     def _request_confirmations(self, first_pk: int, last_pk: int) -> None:
         # A pk range and the import's timestamp name this chunk's new subscribers in a few bytes:
         # holding their ids until commit would grow with the file.
-        from subscriptions.tasks import send_import_confirmations
-
-        sent_at = self.now.isoformat()
-        transaction.on_commit(lambda: send_import_confirmations.delay(first_pk, last_pk, sent_at))
+        enqueue(
+            "subscriptions.tasks.send_import_confirmations",
+            first_pk,
+            last_pk,
+            self.now.isoformat(),
+        )
 
 
 _Through = Subscriber.guides.through

@@ -95,8 +95,6 @@ def subscribe(
     a note with their preferences link and nothing changes (their preferences are changed only
     through that link, never by someone who merely knows the address).
     """
-    from subscriptions.tasks import send_already_subscribed, send_confirmation
-
     address = addresses.normalize_address(email)
     all_guides = not list(guides)
     guides = list(guides) or list(Guide.objects.all())
@@ -125,7 +123,7 @@ def subscribe(
             if _may_send_confirmation(subscriber, now):
                 subscriber.confirm_sent_at = now
                 subscriber.save(update_fields=["confirm_sent_at"])
-                enqueue_on_commit(send_already_subscribed, subscriber.pk)
+                enqueue("subscriptions.tasks.send_already_subscribed", subscriber.pk)
             return
         elif subscriber.status == Subscriber.Status.PENDING and not _may_send_confirmation(
             subscriber, now
@@ -156,7 +154,7 @@ def subscribe(
         subscriber.new_confirm_nonce()
         subscriber.confirm_sent_at = now
         subscriber.save(update_fields=["confirm_nonce", "confirm_sent_at"])
-        enqueue_on_commit(send_confirmation, subscriber.pk, subscriber.confirm_nonce)
+        enqueue("subscriptions.tasks.send_confirmation", subscriber.pk, subscriber.confirm_nonce)
 
 
 class ConfirmError(Exception):
@@ -396,8 +394,6 @@ def resend_confirmation(subscriber: Subscriber) -> bool:
     Returns whether a mail was enqueued. Subscribers who are not pending get nothing, and neither does
     anyone mailed in the last CONFIRMATION_RESEND_SECONDS (a double click sends one mail).
     """
-    from subscriptions.tasks import send_confirmation
-
     now = timezone.now()
     with transaction.atomic():
         subscriber = (
@@ -410,5 +406,5 @@ def resend_confirmation(subscriber: Subscriber) -> bool:
         subscriber.new_confirm_nonce()
         subscriber.confirm_sent_at = now
         subscriber.save(update_fields=["confirm_nonce", "confirm_sent_at"])
-        enqueue_on_commit(send_confirmation, subscriber.pk, subscriber.confirm_nonce)
+        enqueue("subscriptions.tasks.send_confirmation", subscriber.pk, subscriber.confirm_nonce)
     return True

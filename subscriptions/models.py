@@ -397,7 +397,7 @@ class Mailing(models.Model):
 
     class Kind(models.TextChoices):
         RELEASE = "release", "Release"
-        # Other apps' mail through the same batches and ledger (subscriptions.delivery.register_kind).
+        # Other apps' mail through the same batches and ledger (subscriptions.audience.register_kind).
         ACCESS_REVISION = "access_revision", "New artifact revision (access)"
 
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.RELEASE)
@@ -407,7 +407,7 @@ class Mailing(models.Model):
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     audience_size = models.PositiveIntegerField(default=0)
-    # The audience is written in windows of subscriber ids (delivery.start_chunk): the last id it
+    # The audience is written in windows of subscriber ids (audience.start_chunk): the last id it
     # covers (the highest subscriber id when the mailing started), how far the writing got, whether
     # it is all written (only then can the mailing be done), and when a window was last written
     # (the sweeper restarts the writing when that is long ago).

@@ -4,7 +4,7 @@ A batch's outcome is unknown when its worker died between the ESP call and the l
 lease ran out), when the ledger could not be written after the call (the database stayed away), or
 when the call got no answer (a timeout or a dropped connection after the ESP may have queued it).
 Sending the batch again would mail twice whoever the ESP had taken. Where the ESP can tell, the
-fan-out asks it first and sends only to the others (delivery._reconcile):
+fan-out asks it first and sends only to the others (subscriptions.delivery):
 
 - Mailgun: every batch call carries the user variable `mlmw-batch` (the batch id; each recipient's
   own `delivery` id travels as merge metadata), and the events API lists the `accepted` events of
@@ -25,14 +25,12 @@ from datetime import datetime
 import requests
 from django.conf import settings
 
+from subscriptions.exceptions import SendFailure
+
 BATCH_VARIABLE = "mlmw-batch"
-DELIVERY_VARIABLE = "delivery"  # each recipient's merge metadata (delivery._send_merged)
+DELIVERY_VARIABLE = "delivery"  # each recipient's merge metadata
 _PAGE = 300  # Mailgun's largest page
 _MAX_PAGES = 10  # a batch has at most 1000 recipients: more pages means the filter was ignored
-
-
-class CannotTell(Exception):
-    """The ESP did not answer the question (an error, or an answer we cannot read); try later."""
 
 
 def available() -> bool:
@@ -43,8 +41,8 @@ def available() -> bool:
 
 def accepted(batch_id: int, since: datetime) -> dict[int, tuple[str, str]] | None:
     """{delivery id: (recipient address, ESP message id)} of the batch's recipients the ESP
-    accepted since `since`; None where this ESP cannot tell. Raises CannotTell when it did not
-    answer."""
+    accepted since `since`; None where this ESP cannot tell. A SendFailure (not permanent, outcome
+    unknown: try later) when it did not answer, or answered what we cannot read."""
     if not available():
         return None
     options = settings.ANYMAIL
@@ -74,7 +72,11 @@ def accepted(batch_id: int, since: datetime) -> dict[int, tuple[str, str]] | Non
             items = body["items"]
             url, params = body["paging"]["next"], None
         except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
-            raise CannotTell(f"{type(exc).__name__} from the events API") from exc
+            raise SendFailure(
+                f"asking the ESP what it took: {type(exc).__name__} from the events API",
+                permanent=False,
+                unknown=True,
+            ) from exc
         if not items:
             return taken
         for event in items:

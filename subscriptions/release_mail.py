@@ -1,25 +1,34 @@
-"""The release mail's words and its size budget: what a reader sees before opening it (subject,
-preheader), on its first screen (title, one-line summary, two buttons), and how much of the
-changelog and the diff fits under the budget.
+"""The release mail: its words and its size budget, its variants, its personal fields, its preview.
+
+What a reader sees before opening it (subject, preheader), on its first screen (title, one-line
+summary, two buttons), and how much of the changelog and the diff fits under the budget.
 
 Gmail clips a message whose HTML passes ~102 KB and hides the rest, the unsubscribe footer first.
 So the mail is rendered with the full item limit first and, while it does not fit, again with fewer
 diff items and changelog entries; it always cuts at whole items and says how many more are on the
 web. Each render is measured after CSS inlining, as sent.
+
+A variant is the mail for everyone sharing a baseline, rendered once with each personal field
+(PERSONAL_FIELDS: the links emails.personal_links builds) as a marker; `fill` puts each recipient's
+values, or the ESP's merge placeholders, in place of the markers.
 """
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
 from django.urls import reverse
 from django.utils.safestring import mark_safe
 
-from guide.catchup import CatchUp
+from guide.catchup import CatchUp, catch_up
 from guide.diff_render import render_html, render_text
+from guide.models import Version
 from subscriptions import emails
 
 SUBJECT_MAX = 78  # RFC 5322's line length, and about what a phone's inbox shows
@@ -145,3 +154,86 @@ def render(changes: CatchUp, extra: dict[str, Any] | None = None) -> emails.Rend
     return emails.render_fitting(
         "release", ({**context(changes, cut), **(extra or {})} for cut in cuts())
     )
+
+
+# --- Variants and their personal fields --------------------------------------------------------------
+
+PERSONAL_FIELDS = tuple(emails.PERSONAL_LINKS)
+
+
+def marker(name: str) -> str:
+    # Letters, digits and hyphens only: survives HTML escaping and CSS inlining unchanged.
+    return f"MLMWVAR-{name.replace('_', '-')}-MLMWVAR"
+
+
+def merge_placeholders() -> dict[str, str]:
+    """The ESP's merge placeholder of each personal field (MAIL_MERGE_PLACEHOLDER, e.g. Mailgun's
+    %recipient.unsubscribe_url%): one message for a whole batch, filled in by the ESP."""
+    return {name: settings.MAIL_MERGE_PLACEHOLDER.format(name) for name in PERSONAL_FIELDS}
+
+
+def fill(mail: emails.RenderedMail, values: dict[str, str]) -> emails.RenderedMail:
+    """`mail` with each personal field's marker replaced by its value (escaped in the HTML)."""
+
+    def filled(text: str, escape: bool) -> str:
+        for name, value in values.items():
+            text = text.replace(marker(name), html.escape(value) if escape else value)
+        return text
+
+    return replace(
+        mail,
+        subject=filled(mail.subject, False),
+        text=filled(mail.text, False),
+        html=filled(mail.html, True),
+    )
+
+
+def release_context(since: Version | None, version: Version) -> dict:
+    """The release mail's template context for a reader whose baseline is `since`, at the full item
+    limit and without the personal links (the fan-out fills those per recipient; the naive bench
+    loop per message). render_variant renders it within the size budget."""
+    return context(catch_up(since, version))
+
+
+def render_markers(since: Version | None, version: Version) -> emails.RenderedMail:
+    """The release mail for everyone whose baseline is `since`, personal fields as markers, cut to
+    fit the size budget."""
+    return render(catch_up(since, version), {name: marker(name) for name in PERSONAL_FIELDS})
+
+
+@lru_cache(maxsize=32)
+def render_variant(since_id: int | None, version_id: int) -> emails.RenderedMail:
+    """render_markers() of published versions, by id, cached per process: published versions never
+    change, so the cache needs no invalidation."""
+    version = Version.objects.select_related("guide").get(pk=version_id)
+    since = Version.objects.get(pk=since_id) if since_id else None
+    return render_markers(since, version)
+
+
+def message(
+    mail: emails.RenderedMail, to: list[str], headers: dict[str, str]
+) -> EmailMultiAlternatives:
+    """A release message of `mail`, filled, to `to` (one recipient, or a batch the ESP merges)."""
+    return emails.build_message("release", mail, to, headers)
+
+
+# --- The editor's preview and test ------------------------------------------------------------------
+
+
+def preview(version: Version) -> emails.RenderedMail:
+    """The release mail of `version` (a draft too) as someone mailed the previous published
+    version would get it, personal fields as markers. Never cached: drafts change."""
+    return render_markers(version.previous(), version)
+
+
+def example(version: Version) -> emails.RenderedMail:
+    """preview() with each personal link shown as the site's address: what the editor sees."""
+    return fill(preview(version), {name: settings.SITE_URL + "/" for name in PERSONAL_FIELDS})
+
+
+def send_test(version: Version, to: str) -> None:
+    """Mail example(version) to `to` alone, marked as a test, with no way to unsubscribe (nobody
+    on the list gets it); no ledger row."""
+    mail = example(version)
+    mail = replace(mail, subject=f"[TEST] {mail.subject}")
+    message(mail, [to], {"Auto-Submitted": "auto-generated", "List-Id": settings.LIST_ID}).send()

@@ -10,10 +10,10 @@ from django.urls import reverse
 
 from guide.models import Guide
 from mlmw.celery import DATABASE_RETRY
-from subscriptions import emails, importing, lifecycle, tokens
-from subscriptions.delivery import MAIL_TASK_RETRY, send_transactional
+from subscriptions import audience, delivery, emails, importing, lifecycle, retention, tokens
 from subscriptions.lifecycle import record
 from subscriptions.models import Subscriber, SubscriberEvent
+from subscriptions.sending import MAIL_TASK_RETRY, send_transactional
 
 
 # A lost database connection retries the request instead of dropping it (the visitor was told
@@ -86,21 +86,17 @@ def send_import_confirmations(first_id: int, last_id: int, sent_at: str) -> int:
 
 @shared_task(ignore_result=True)
 def purge_pending_subscribers() -> int:
-    from subscriptions import retention
-
     return retention.purge_pending()
 
 
-# --- Release mail: thin wrappers around subscriptions.delivery ----------------------------------------
+# --- Mailings: thin wrappers around subscriptions.audience and subscriptions.delivery ----------------
 
 
 @shared_task(ignore_result=True, **DATABASE_RETRY)
 def start_mailing(mailing_id: int) -> int:
     """Write the next chunk of the audience; enqueue the next chunk first, then this chunk's
     batches, so one worker writes the audience while the others send what is written."""
-    from subscriptions import delivery
-
-    step = delivery.start_chunk(mailing_id)
+    step = audience.start_chunk(mailing_id)
     if step.more:
         start_mailing.delay(mailing_id)
     for batch_id in step.batch_ids:
@@ -110,8 +106,6 @@ def start_mailing(mailing_id: int) -> int:
 
 @shared_task(ignore_result=True, **DATABASE_RETRY)
 def send_batch(batch_id: int) -> None:
-    from subscriptions import delivery
-
     wait = delivery.send(batch_id)
     if wait is not None:
         send_batch.apply_async((batch_id,), countdown=wait)
@@ -119,8 +113,6 @@ def send_batch(batch_id: int) -> None:
 
 @shared_task(ignore_result=True, **DATABASE_RETRY)
 def sweep_mailings() -> dict:
-    from subscriptions import delivery
-
     found = delivery.sweep()
     for mailing_id in found.mailings:
         start_mailing.delay(mailing_id)

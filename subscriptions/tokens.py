@@ -71,7 +71,7 @@ def _signer(salt: str) -> signing.Signer:
     return signing.Signer(salt=salt)
 
 
-class _HasUid(Protocol):
+class HasUid(Protocol):
     uid: uuid.UUID
 
 
@@ -112,15 +112,15 @@ def _signing(salt: str) -> Callable[[str], str]:
     return partial(_signed, mac)
 
 
-def unsubscribe_token(subscriber: _HasUid) -> str:
+def unsubscribe_token(subscriber: HasUid) -> str:
     return _sign(_UNSUBSCRIBE, subscriber.uid.hex)
 
 
-def manage_token(subscriber: _HasUid) -> str:
+def manage_token(subscriber: HasUid) -> str:
     return _sign(_MANAGE, subscriber.uid.hex)
 
 
-def link_token_makers() -> dict[str, Callable[[_HasUid], str]]:
+def link_token_makers() -> dict[str, Callable[[HasUid], str]]:
     """unsubscribe_token and manage_token with the key read once, for a whole batch of recipients
     (reading settings.SECRET_KEY goes through LazySettings: as costly as the signing itself)."""
     unsubscribe, manage = _signing(_UNSUBSCRIBE), _signing(_MANAGE)

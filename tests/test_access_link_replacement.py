@@ -15,7 +15,7 @@ from django.test import Client
 from access import lifecycle, notices
 from access.models import Grant
 from access.tasks import send_grant_link
-from subscriptions.delivery import TransientSendError
+from subscriptions.exceptions import SendFailure
 from subscriptions.models import Delivery
 from tests.conftest import NEW_BYTES, add_revision, grant_for
 from tests.mails import mailed_path
@@ -108,7 +108,7 @@ def test_a_grant_link_mail_that_fails_leaves_the_earlier_link_working(topic_list
     grant, earlier = grant_for(topic_list, HOLDER)
     esp.script([("status", 503)])
 
-    with pytest.raises(TransientSendError):  # the task is retried later (MAIL_TASK_RETRY)
+    with pytest.raises(SendFailure):  # not permanent: the task is retried later (MAIL_TASK_RETRY)
         send_grant_link.run(grant.pk)
 
     assert esp.messages == []
@@ -182,5 +182,5 @@ def test_a_grant_link_mail_refused_for_good_is_not_retried_and_the_earlier_link_
     assert [a.status for a in esp.attempts] == [400]
     assert works(earlier)
     assert grant.tokens.count() == 2  # the new link waits, unmailed, for a resend to replace it
-    (logged,) = [r.getMessage() for r in caplog.records if r.name == "subscriptions.delivery"]
+    (logged,) = [r.getMessage() for r in caplog.records if r.name == "subscriptions.sending"]
     assert "was not sent, for good" in logged and HOLDER not in logged

@@ -1,13 +1,13 @@
 """A "new revision" notice the ESP refuses for one holder fails for that holder alone, at once, and
 the other holders in the batch get theirs: access notices classify send errors as release mail does
-(subscriptions.delivery.send_one), through a real worker, anymail's Mailgun backend and the fake ESP."""
+(subscriptions.sending.send_one), through a real worker, anymail's Mailgun backend and the fake ESP."""
 
 from __future__ import annotations
 
 import pytest
 
 from access import notices
-from subscriptions import delivery
+from subscriptions import audience, delivery
 from subscriptions.models import Batch, Delivery, Mailing
 from tests.conftest import NEW_BYTES, add_revision, grant_for
 from tests.esp import esp_worker_env
@@ -85,7 +85,7 @@ def test_a_greylisted_holder_stays_queued_and_gets_the_notice_once_on_the_retry(
     revision = add_revision(topic_list, NEW_BYTES, note="Added evals")
     notices.revision_uploaded(revision.pk)  # opens the notice mailing; its start task is ours
     mailing = Mailing.objects.get(kind=Mailing.Kind.ACCESS_REVISION)
-    delivery.start(mailing.pk)
+    audience.start(mailing.pk)
     (batch,) = Batch.objects.filter(mailing=mailing)
 
     assert delivery.send(batch.pk) is not None  # retried later, for the one deferred holder

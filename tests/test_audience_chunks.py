@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from subscriptions import delivery
+from subscriptions import audience, delivery
 from subscriptions.models import Batch, Delivery, Mailing
 from tests.conftest import make_subscribers
 
@@ -32,7 +32,7 @@ def test_every_reader_gets_exactly_one_delivery_across_the_windows(guide, v0_9_0
     ]
     mailing = mailing_of(v0_10_0)
 
-    batch_ids = delivery.start(mailing.pk)
+    batch_ids = audience.start(mailing.pk)
 
     rows = Delivery.objects.filter(mailing=mailing)
     assert sorted(rows.values_list("subscriber_id", flat=True)) == sorted(r.pk for r in readers)
@@ -55,7 +55,7 @@ def test_one_window_is_written_per_step_and_the_mailing_is_not_done_before_the_l
     make_subscribers(guide, "reader", 5)
     mailing = mailing_of(v0_10_0)
 
-    first = delivery.start_chunk(mailing.pk)
+    first = audience.start_chunk(mailing.pk)
     for batch_id in first.batch_ids:
         delivery.send(batch_id)
 
@@ -64,7 +64,7 @@ def test_one_window_is_written_per_step_and_the_mailing_is_not_done_before_the_l
     assert (mailing.status, mailing.audience_size) == (Mailing.Status.SENDING, 3)
     assert len(mailoutbox) == 3
 
-    second = delivery.start_chunk(mailing.pk)
+    second = audience.start_chunk(mailing.pk)
     for batch_id in second.batch_ids:
         delivery.send(batch_id)
 
@@ -77,9 +77,9 @@ def test_one_window_is_written_per_step_and_the_mailing_is_not_done_before_the_l
 def test_a_step_run_again_after_the_last_window_writes_nothing(guide, v0_10_0):
     make_subscribers(guide, "reader", 4)
     mailing = mailing_of(v0_10_0)
-    delivery.start(mailing.pk)
+    audience.start(mailing.pk)
 
-    again = delivery.start_chunk(mailing.pk)
+    again = audience.start_chunk(mailing.pk)
 
     assert (again.batch_ids, again.more) == ([], False)
     assert Delivery.objects.filter(mailing=mailing).count() == 4
@@ -88,13 +88,13 @@ def test_a_step_run_again_after_the_last_window_writes_nothing(guide, v0_10_0):
 def test_readers_who_arrive_or_confirm_after_the_start_are_not_in_this_mailing(guide, v0_10_0):
     early = make_subscribers(guide, "early", 4)
     mailing = mailing_of(v0_10_0)
-    delivery.start_chunk(mailing.pk)  # the start: the first window is written
+    audience.start_chunk(mailing.pk)  # the start: the first window is written
     (late,) = make_subscribers(guide, "late", 1)  # subscribes during the writing
     # …and a reader of a later window confirmed only now (resubscribed, say).
     early[3].confirmed_at = timezone.now() + timedelta(seconds=1)
     early[3].save(update_fields=["confirmed_at"])
 
-    delivery.start(mailing.pk)
+    audience.start(mailing.pk)
 
     written = set(Delivery.objects.filter(mailing=mailing).values_list("subscriber_id", flat=True))
     assert written == {s.pk for s in early[:3]}
@@ -104,10 +104,10 @@ def test_readers_who_arrive_or_confirm_after_the_start_are_not_in_this_mailing(g
 def test_a_cancelled_mailing_stops_writing_its_audience(guide, v0_10_0):
     make_subscribers(guide, "reader", 6)
     mailing = mailing_of(v0_10_0)
-    delivery.start_chunk(mailing.pk)
+    audience.start_chunk(mailing.pk)
 
     delivery.cancel(mailing.pk)
-    step = delivery.start_chunk(mailing.pk)
+    step = audience.start_chunk(mailing.pk)
 
     assert (step.batch_ids, step.more) == ([], False)
     assert Delivery.objects.filter(mailing=mailing).count() == 3
@@ -116,20 +116,20 @@ def test_a_cancelled_mailing_stops_writing_its_audience(guide, v0_10_0):
 def test_the_sweeper_restarts_an_audience_whose_writing_stopped(guide, v0_10_0, settings):
     make_subscribers(guide, "reader", 5)
     mailing = mailing_of(v0_10_0)
-    delivery.start_chunk(mailing.pk)  # then its worker died: no next step was enqueued
+    audience.start_chunk(mailing.pk)  # then its worker died: no next step was enqueued
 
     assert mailing.pk not in delivery.sweep().mailings  # too recent to call lost
     later = timezone.now() + timedelta(seconds=settings.MAIL_REQUEUE_AFTER_SECONDS + 1)
     assert mailing.pk in delivery.sweep(now=later).mailings
 
-    delivery.start(mailing.pk)
+    audience.start(mailing.pk)
     assert Delivery.objects.filter(mailing=mailing).count() == 5
 
 
 def test_an_empty_audience_ends_the_mailing_at_once(guide, v0_10_0):
     mailing = mailing_of(v0_10_0)
 
-    assert delivery.start(mailing.pk) == []
+    assert audience.start(mailing.pk) == []
 
     mailing.refresh_from_db()
     assert (mailing.status, mailing.audience_size) == (Mailing.Status.DONE, 0)

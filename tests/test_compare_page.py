@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from subscriptions import delivery
+from subscriptions import release_mail
 from tests.conftest import MLMW_0_10_0, make_version
 from tests.pages import links, text
 
@@ -79,7 +79,7 @@ def test_a_changed_section_shows_its_current_text_collapsed(client, v0_11_0):
 
 def test_the_page_and_the_mail_render_the_same_changes(client, v0_10_0, v0_11_0):
     html = page_html(client)
-    mail = delivery.render_variant.__wrapped__(v0_10_0.pk, v0_11_0.pk).html
+    mail = release_mail.render_markers(v0_10_0, v0_11_0).html
 
     def changes(markup: str) -> list[str]:
         markup = re.sub(r' style="[^"]*"', "", markup)  # the mail's inlined CSS

@@ -10,7 +10,7 @@ import requests
 from anymail.exceptions import AnymailRequestsAPIError
 from django.utils import timezone
 
-from subscriptions import delivery
+from subscriptions import audience, delivery, ledger, sending
 from subscriptions.models import Baseline, Batch, Delivery, Mailing
 from tests.conftest import ROOT, make_subscribers
 
@@ -21,7 +21,7 @@ def test_a_late_batch_of_an_older_mailing_does_not_move_a_baseline_backwards(
     (reader,) = make_subscribers(guide, "reader", 1, baseline=v0_10_0)
 
     # 0.9.0's mailing finishes after 0.10.0's was already recorded for this reader.
-    delivery._move_baselines([reader.pk], guide.pk, v0_9_0.pk, timezone.now())
+    ledger.move_baselines([reader.pk], guide.pk, v0_9_0.pk, timezone.now())
 
     assert Baseline.objects.get(subscriber=reader).version == v0_10_0
 
@@ -32,7 +32,7 @@ def test_a_newer_version_moves_the_baseline_forward_and_a_first_mail_creates_it(
     (known,) = make_subscribers(guide, "known", 1, baseline=v0_9_0)
     (new,) = make_subscribers(guide, "new", 1)
 
-    delivery._move_baselines([known.pk, new.pk], guide.pk, v0_10_0.pk, timezone.now())
+    ledger.move_baselines([known.pk, new.pk], guide.pk, v0_10_0.pk, timezone.now())
 
     assert Baseline.objects.get(subscriber=known).version == v0_10_0
     assert Baseline.objects.get(subscriber=new).version == v0_10_0
@@ -44,7 +44,7 @@ def test_a_batch_claimed_more_often_than_the_attempt_limit_is_failed_not_sent_ag
     settings.MAIL_BATCH_MAX_ATTEMPTS = 3
     make_subscribers(guide, "reader", 2, baseline=v0_9_0)
     mailing = Mailing.objects.create(version=v0_10_0)
-    (batch_id,) = delivery.start(mailing.pk)
+    (batch_id,) = audience.start(mailing.pk)
     # Three workers died while sending it: each claim counted an attempt.
     Batch.objects.filter(pk=batch_id).update(attempts=3)
 
@@ -62,13 +62,13 @@ def test_an_esp_refusal_quoting_an_address_is_stored_without_it():
     response._content = (
         b'{"message": "to parameter is not a valid address: ann.reader+x@example.org"}'
     )
-    error = delivery.classify(
+    error = sending.classify(
         AnymailRequestsAPIError(
             "Mailgun API response 400", status_code=400, response=response, email_message=None
         )
     )
 
-    assert isinstance(error, delivery.PermanentBatchError)
+    assert error.permanent
     assert "example.org" not in str(error)
     assert "<address>" in str(error)
 

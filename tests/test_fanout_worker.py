@@ -20,7 +20,7 @@ from django.test import Client
 
 from guide import publishing
 from guide.models import Version
-from subscriptions import delivery, emails
+from subscriptions import emails, release_mail
 from subscriptions.models import Baseline, Batch, Delivery, Mailing, Subscriber
 from tests.conftest import make_subscribers, make_version
 from tests.esp import esp_worker_env
@@ -46,13 +46,10 @@ def finished(mailing: Mailing) -> Mailing:
 
 def expected_mail(subscriber: Subscriber, since: Version | None, version: Version) -> tuple:
     """(subject, text, html) of `version`'s release mail for `subscriber`, last mailed `since`."""
-    variant = delivery.render_variant.__wrapped__(since.pk if since else None, version.pk)
+    variant = release_mail.render_markers(since, version)
     links = emails.subscriber_links(subscriber)
-    return (
-        delivery._fill(variant.subject, links, escape=False),
-        delivery._fill(variant.text, links, escape=False),
-        delivery._fill(variant.html, links, escape=True),
-    )
+    mail = release_mail.fill(variant, links)
+    return (mail.subject, mail.text, mail.html)
 
 
 def unsubscribe_header(subscriber: Subscriber) -> str:

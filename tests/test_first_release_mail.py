@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from guide import publishing
 from guide.models import Guide, Version
-from subscriptions import addresses, delivery, emails, lifecycle, tokens
+from subscriptions import addresses, emails, lifecycle, release_mail, tokens
 from subscriptions.models import Baseline, Delivery, Mailing, Subscriber
 from tests.conftest import MLMW_0_9_0, make_subscribers, make_version
 from tests.forms import page_form
@@ -87,10 +87,10 @@ def mail_to(mailoutbox, subscriber: Subscriber, since: Version | None, version: 
         for m in mailoutbox
         if m.to == [subscriber.email] and "Confirm" not in m.subject and "Welcome" not in m.subject
     ]
-    variant = delivery.render_variant.__wrapped__(since.pk if since else None, version.pk)
+    variant = release_mail.render_markers(since, version)
     links = emails.subscriber_links(subscriber)
-    assert mail.subject == delivery._fill(variant.subject, links, escape=False)
-    assert mail.body == delivery._fill(variant.text, links, escape=False)
+    expected = release_mail.fill(variant, links)
+    assert (mail.subject, mail.body) == (expected.subject, expected.text)
     return mail
 
 

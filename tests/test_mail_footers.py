@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from subscriptions import delivery
+from subscriptions import release_mail
 from tests.pages import text
 
 
@@ -34,7 +34,7 @@ def test_the_confirmation_mail_is_worded_for_a_request_nobody_confirmed_yet(
 
 
 def test_the_release_mails_text_and_html_footers_say_the_same(draft):
-    mail = delivery.preview(draft)
+    mail = release_mail.preview(draft)
 
     footer = (
         f"You get this because you subscribed to updates of The MLMW guide at {settings.SITE_URL}."

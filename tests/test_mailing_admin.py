@@ -1,6 +1,6 @@
 """Release mailings in the admin: progress, pause, resume, cancel, and the per-recipient ledger.
 
-A mailing is made the way publishing makes it: publish() writes it, and delivery.start() (the
+A mailing is made the way publishing makes it: publish() writes it, and audience.start() (the
 start_mailing task) fixes its audience into queued deliveries and batches. Tests that need it sent
 run the on-commit callbacks, so the eager send_batch tasks really send (to mail.outbox).
 """
@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from guide import publishing
 from guide.models import Guide, Version
-from subscriptions import addresses, delivery
+from subscriptions import addresses, audience, delivery
 from subscriptions.models import Batch, Delivery, Mailing, Subscriber
 from tests.forms import page_forms
 from tests.pages import hrefs, text
@@ -46,7 +46,7 @@ def started_mailing(version: Version) -> Mailing:
     """Publish `version` and fix its audience, without sending anything yet."""
     publishing.publish(version)  # the `db` test never commits: start_mailing is not enqueued
     mailing = Mailing.objects.get(version=version)
-    assert delivery.start(mailing.pk)
+    assert audience.start(mailing.pk)
     mailing.refresh_from_db()
     assert mailing.status == Mailing.Status.SENDING
     return mailing

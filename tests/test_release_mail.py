@@ -11,7 +11,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from subscriptions import delivery, release_mail
+from subscriptions import emails, release_mail
 from tests.conftest import MLMW_0_10_1, make_version
 
 pytestmark = pytest.mark.django_db
@@ -71,8 +71,8 @@ def read(html: str) -> _Page:
     return page
 
 
-def mail_for(since, version) -> delivery.Variant:
-    return delivery.render_variant.__wrapped__(since.pk if since else None, version.pk)
+def mail_for(since, version) -> emails.RenderedMail:
+    return release_mail.render_markers(since, version)
 
 
 # --- Subject ----------------------------------------------------------------------------------------

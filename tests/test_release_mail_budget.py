@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core.mail import EmailMultiAlternatives
 
-from subscriptions import delivery, emails
+from subscriptions import emails, release_mail
 from tests.conftest import MLMW_0_9_0, make_subscribers, make_version
 
 pytestmark = pytest.mark.django_db
@@ -71,16 +71,17 @@ def has_link(html: str, url: str, text: str) -> bool:
     return bool(re.search(f'<a href="{re.escape(url)}"[^>]*>{re.escape(text)}</a>', html))
 
 
-def sent_message(variant: delivery.Variant, subscriber) -> EmailMultiAlternatives:
+def sent_message(variant: emails.RenderedMail, subscriber) -> EmailMultiAlternatives:
     """The message one reader gets: personal links filled in, list headers on."""
-    values = delivery.personal_values(subscriber)
+    values = emails.subscriber_links(subscriber)
+    mail = release_mail.fill(variant, values)
     message = EmailMultiAlternatives(
-        subject=delivery._fill(variant.subject, values, escape=False),
-        body=delivery._fill(variant.text, values, escape=False),
+        subject=mail.subject,
+        body=mail.text,
         to=[subscriber.email],
-        headers=emails.list_headers(subscriber),
+        headers=emails.list_headers(values["unsubscribe_url"]),
     )
-    message.attach_alternative(delivery._fill(variant.html, values, escape=True), "text/html")
+    message.attach_alternative(mail.html, "text/html")
     return message
 
 
@@ -90,12 +91,12 @@ def test_a_catch_up_over_300_entries_and_10000_new_links_fits_gmails_clip(
     since, until = catch_up_over_300_entries
     (reader,) = make_subscribers(guide, "reader", 1, baseline=since)
 
-    message = sent_message(delivery.render_variant.__wrapped__(since.pk, until.pk), reader)
+    message = sent_message(release_mail.render_markers(since, until), reader)
     [(html, _)] = message.alternatives
 
     assert len(html.encode()) <= 80_000
     assert len(message.message().as_bytes()) <= 100_000
-    unsubscribe = delivery.personal_values(reader)["unsubscribe_url"]
+    unsubscribe = emails.subscriber_links(reader)["unsubscribe_url"]
     assert re.search(f'<a href="{re.escape(unsubscribe)}"[^>]*>Unsubscribe</a>', html)
     assert f"Unsubscribe: {unsubscribe}" in message.body
     more = re.search(r'<a href="([^"]+)"[^>]*>(\d+) more changes: see them on the web</a>', html)
@@ -111,7 +112,7 @@ def test_the_cut_mail_says_how_many_changelog_entries_and_releases_are_on_the_we
 ):
     since, until = catch_up_over_300_entries
 
-    variant = delivery.render_variant.__wrapped__(since.pk, until.pk)
+    variant = release_mail.render_markers(since, until)
 
     shown = variant.html.count("Entry ")
     assert 0 < shown < 300
@@ -125,7 +126,7 @@ def test_the_cut_mail_says_how_many_changelog_entries_and_releases_are_on_the_we
 
 
 def test_a_mail_that_fits_is_not_cut(v0_9_0, v0_10_0):
-    variant = delivery.render_variant.__wrapped__(v0_9_0.pk, v0_10_0.pk)
+    variant = release_mail.render_markers(v0_9_0, v0_10_0)
 
     assert "more changes" not in variant.html and "more changes" not in variant.text
     assert "more entries" not in variant.html

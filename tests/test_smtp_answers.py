@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from subscriptions import delivery
+from subscriptions import audience, delivery
 from subscriptions.models import Batch, Delivery, Mailing
 from tests.conftest import make_subscribers
 
@@ -24,7 +24,7 @@ def batch(smtp_server, settings, guide, v0_9_0, v0_10_0) -> int:
     settings.MAIL_BATCH_MAX_ATTEMPTS = 3
     settings.MAIL_SEND_RATE = 0
     make_subscribers(guide, "reader", 3, baseline=v0_9_0)
-    (batch_id,) = delivery.start(Mailing.objects.create(version=v0_10_0).pk)
+    (batch_id,) = audience.start(Mailing.objects.create(version=v0_10_0).pk)
     return batch_id
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from guide import publishing
 from mlmw import logs
-from subscriptions import delivery
+from subscriptions import audience
 from subscriptions.models import Batch, Mailing
 from subscriptions.tasks import send_batch, start_mailing
 from tests.conftest import make_subscribers
@@ -69,7 +69,7 @@ def test_a_batch_tasks_lines_name_the_task_the_batch_its_mailing_and_its_deliver
     mailing, captured, settings
 ):
     settings.MAIL_BATCH_SIZE = 5
-    delivery.start(mailing.pk)
+    audience.start(mailing.pk)
     batch = Batch.objects.filter(mailing=mailing).first()
     # Claimed once more than allowed: the task gives the batch up and logs an error saying so.
     Batch.objects.filter(pk=batch.pk).update(attempts=settings.MAIL_BATCH_MAX_ATTEMPTS)

@@ -1,5 +1,5 @@
 """A one-recipient transactional mail (the confirmation link here; access links and denials share
-subscriptions.delivery.send_transactional) is not retried when retrying cannot help: an address the
+subscriptions.sending.send_transactional) is not retried when retrying cannot help: an address the
 server refuses for good is logged, without the address, and the task ends. One that may pass later (a
 greylisting 4xx) raises for the task's retry (MAIL_TASK_RETRY). A real SMTP server gives the answers."""
 
@@ -8,8 +8,9 @@ from __future__ import annotations
 import pytest
 
 from subscriptions import addresses
-from subscriptions.delivery import MAIL_TASK_RETRY, TransientSendError
+from subscriptions.exceptions import SendFailure
 from subscriptions.models import Subscriber, SubscriberEvent
+from subscriptions.sending import MAIL_TASK_RETRY
 from subscriptions.tasks import send_confirmation
 
 pytestmark = pytest.mark.django_db
@@ -37,16 +38,16 @@ def test_a_confirmation_refused_for_good_is_not_retried_and_not_recorded_as_sent
     assert not SubscriberEvent.objects.filter(
         subscriber=pending, kind=SubscriberEvent.Kind.CONFIRMATION_SENT
     ).exists()
-    (logged,) = [r.getMessage() for r in caplog.records if r.name == "subscriptions.delivery"]
+    (logged,) = [r.getMessage() for r in caplog.records if r.name == "subscriptions.sending"]
     assert "was not sent, for good" in logged and ADDRESS not in logged
 
 
 def test_a_greylisted_confirmation_is_retried_by_the_task(pending, smtp_server):
     smtp_server.answer("RCPT", ADDRESS, "450 4.2.0 greylisted, try later")
 
-    with pytest.raises(TransientSendError):
+    with pytest.raises(SendFailure) as raised:
         send_confirmation.run(pending.pk, "n1")
-    assert TransientSendError in MAIL_TASK_RETRY["autoretry_for"]
+    assert not raised.value.permanent and SendFailure in MAIL_TASK_RETRY["autoretry_for"]
 
     assert send_confirmation.run(pending.pk, "n1") is True  # the retry
     assert [m.rcpt_tos for m in smtp_server.messages] == [(ADDRESS,)]

@@ -8,8 +8,9 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from subscriptions.delivery import MAIL_TASK_RETRY, TransientSendError
+from subscriptions.exceptions import SendFailure
 from subscriptions.models import Subscriber
+from subscriptions.sending import MAIL_TASK_RETRY
 from subscriptions.tasks import send_welcome
 from tests import reading_helpers
 from tests.forms import page_form
@@ -95,9 +96,9 @@ def test_a_greylisted_welcome_is_retried_and_then_sent_once(confirmed, smtp_serv
     smtp_server.clear()
     smtp_server.answer("RCPT", ADDRESS, "450 4.2.0 greylisted, try later")
 
-    with pytest.raises(TransientSendError):
+    with pytest.raises(SendFailure):
         send_welcome.run(subscriber.pk)
-    assert TransientSendError in MAIL_TASK_RETRY["autoretry_for"]
+    assert SendFailure in MAIL_TASK_RETRY["autoretry_for"]
     subscriber.refresh_from_db()
     assert subscriber.welcomed_at is None  # the failed send left the claim free for the retry
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import pytest
 from playwright.sync_api import Page
 
-from subscriptions import delivery
+from subscriptions import release_mail
 from tests.conftest import MLMW_0_10_1, ROOT, make_version
 
 ARTIFACTS = ROOT / "var" / "test-artifacts"
@@ -46,12 +46,12 @@ def release_mail_html(v0_9_0, v0_10_0, settings) -> str:
     )
     newer.title = "Python packages, and the Bishop book as a PDF you can keep"
     newer.save()
-    variant = delivery.render_variant.__wrapped__(v0_9_0.pk, newer.pk)
+    variant = release_mail.render_markers(v0_9_0, newer)
     personal = {
         name: f"https://mlmw.example/{name}/0123456789abcdef0123456789abcdef:token/"
-        for name in delivery.PERSONAL_FIELDS
+        for name in release_mail.PERSONAL_FIELDS
     }
-    return delivery._fill(variant.html, personal, escape=True)
+    return release_mail.fill(variant, personal).html
 
 
 @pytest.mark.parametrize(("width", "height"), [(375, 667), (600, 900)])
