@@ -14,15 +14,9 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("guide", "subscriptions", "announcements", "access", "mlmw")
 WIRING = "mlmw"
-UNTIL_THE_REFACTOR = pytest.mark.xfail(
-    strict=False,
-    reason="the refactor of subscriptions/, announcements/ and access/ removes these cycles",
-)
 
 
 @dataclass(frozen=True)
@@ -194,16 +188,19 @@ def report(groups: list[list[list[Use]]]) -> str:
 def apps(imports: list[Use]) -> list[Use]:
     """The imports between apps (guide, subscriptions, …): a module of one importing one of another.
     mlmw is left out: it wires the apps together (and serves them celery, env and logs), so it is
-    on both sides of them by design; its modules are in the module graph like any other."""
+    on both sides of them by design; its modules are in the module graph like any other. An app's
+    admin pages are callers, like the site's views: they may show another app's parts (the
+    version's page shows its release mail), so they are in the module graph only."""
     between = []
     for use in imports:
         source, target = use.source.split(".")[0], use.target.split(".")[0]
+        if use.source.endswith(".admin"):
+            continue
         if source != target and WIRING not in (source, target):
             between.append(Use(source, target, use.where, f"[{use.source} → {use.target}]"))
     return between
 
 
-@UNTIL_THE_REFACTOR
 def test_the_project_modules_import_each_other_in_no_cycle():
     imports, _private = uses(project_modules())
 
@@ -213,7 +210,6 @@ def test_the_project_modules_import_each_other_in_no_cycle():
     assert not found, "modules that import each other:\n" + report(found)
 
 
-@UNTIL_THE_REFACTOR
 def test_the_apps_import_each_other_in_no_cycle():
     imports, _private = uses(project_modules())
 
@@ -222,7 +218,6 @@ def test_the_apps_import_each_other_in_no_cycle():
     assert not found, "apps that import each other:\n" + report(found)
 
 
-@UNTIL_THE_REFACTOR
 def test_no_module_uses_a_private_name_of_another_module():
     _imports, private = uses(project_modules())
 
