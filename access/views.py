@@ -24,9 +24,10 @@ from access import lifecycle, notices, privacy, serving, tasks
 from access.forms import RequestForm
 from access.models import Artifact, ArtifactRevision, Download, Grant, GrantToken, hash_token
 from mlmw.celery import enqueue
+from mlmw.proxy import client_ip
 from subscriptions import lifecycle as subscriptions_lifecycle
 from subscriptions.models import Subscriber
-from subscriptions.views import check_inbox, client_ip, over_address_limits, visitor
+from subscriptions.views import check_inbox, over_address_limits, visitor
 
 
 def _requestable(pk: int) -> Artifact:

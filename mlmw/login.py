@@ -6,7 +6,7 @@ guess then is worth nothing to an attacker. Usernames are counted as the login f
 model read them (NFKC, then case-folded), so a full-width or bold "admin" is the same account to guess at.
 No limit is per username alone: failures from someone else's network never refuse the owner's
 right password. Counters live in the cache (Redis in production), so every gunicorn worker shares
-them; the client IP is the one rate limits use everywhere (subscriptions.views.client_ip, which
+them; the client IP is the one rate limits use everywhere (mlmw.proxy.client_ip, which
 honours TRUSTED_PROXY_COUNT). Hand-written rather than django-axes: see README, "Admin sign-in".
 """
 
@@ -23,7 +23,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django_ratelimit.core import get_usage
 
-from subscriptions.views import client_ip
+from mlmw.proxy import client_ip
 
 GROUP = "mlmw.admin-login"
 REFUSED = (

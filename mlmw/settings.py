@@ -367,7 +367,7 @@ SOFT_BOUNCE_WINDOW_DAYS = env_int("SOFT_BOUNCE_WINDOW_DAYS", 30, min_value=1)
 # How many reverse proxies in front of the app append to X-Forwarded-For (0: use REMOTE_ADDR). Rate
 # limits and consent records use the client address this yields.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, min_value=0, max_value=5)
-RATELIMIT_IP_META_KEY = "subscriptions.views.client_ip"
+RATELIMIT_IP_META_KEY = "mlmw.proxy.client_ip"
 # Where replies to release and access mails go (a person: the editors); empty: to the From address.
 REPLY_TO = env_str("REPLY_TO", "")
 # The sender part of every mail's Feedback-ID ("<kind>:<sender>"), for Gmail's feedback loop.

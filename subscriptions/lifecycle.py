@@ -69,12 +69,6 @@ def register_personal_data(name: str, data: PersonalData) -> None:
     _personal_data[name] = data
 
 
-def enqueue_on_commit(task, *args) -> None:
-    # robust: a failure to enqueue (broker down) or, with eager tasks, to send is logged and does not
-    # turn the visitor's answer into an error page that other outcomes never show (no enumeration).
-    transaction.on_commit(lambda: task.delay(*args), robust=True)
-
-
 def subscribe(
     email: str,
     *,

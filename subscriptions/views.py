@@ -14,6 +14,7 @@ from django.views.decorators.http import require_http_methods
 from django_ratelimit.core import is_ratelimited
 
 from mlmw.celery import enqueue
+from mlmw.proxy import client_ip
 from subscriptions import addresses, lifecycle, tokens, welcome
 from subscriptions.forms import PreferencesForm, SubscribeForm
 from subscriptions.models import Subscriber
@@ -275,15 +276,3 @@ def erase(request: HttpRequest, token: str) -> HttpResponse:
 @require_http_methods(["GET"])
 def erased(request: HttpRequest) -> HttpResponse:
     return render(request, "subscriptions/erased.html")
-
-
-def client_ip(request: HttpRequest) -> str | None:
-    """The visitor's IP: REMOTE_ADDR, or behind TRUSTED_PROXY_COUNT proxies the address the outermost
-    trusted proxy saw (counted from the right of X-Forwarded-For, which a client cannot forge)."""
-    count = settings.TRUSTED_PROXY_COUNT
-    if count:
-        forwarded = [ip.strip() for ip in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
-        forwarded = [ip for ip in forwarded if ip]
-        if len(forwarded) >= count:
-            return forwarded[-count]
-    return request.META.get("REMOTE_ADDR")

@@ -2,7 +2,7 @@
 
 from django.test import RequestFactory
 
-from subscriptions.views import client_ip
+from mlmw.proxy import client_ip
 
 
 def request(remote: str, forwarded: str | None = None):
