@@ -338,7 +338,7 @@ def import_subscribers(
         raise ImportRejected(report)
 
     file.seek(0)
-    writer = _Writer(consented=consented)
+    writer = Writer(consented=consented)
     with transaction.atomic():
         check = ImportReport()
         chunk: list[_Row] = []
@@ -374,7 +374,7 @@ def report_csv(report: ImportReport) -> str:
     return out.getvalue()
 
 
-class _Writer:
+class Writer:
     """Writes validated rows chunk by chunk; keeps only counters between chunks."""
 
     def __init__(self, *, consented: bool) -> None:
@@ -424,7 +424,9 @@ class _Writer:
             Subscriber.objects.filter(email_key__in=list(first)).values_list("email_key", "pk")
         )
 
-        created, raced = self._create([(k, row) for k, row in first.items() if k not in existing])
+        created, raced = self.create_new(
+            [(k, row) for k, row in first.items() if k not in existing]
+        )
         existing.update(raced)
         listed = [
             (pk, (first[k].guide_ids or frozenset()) | added.get(k, set()))
@@ -469,7 +471,7 @@ class _Writer:
                     gained.setdefault(guide_id, []).append(pk)
         return gained
 
-    def _create(self, rows: list[tuple[str, _Row]]) -> tuple[dict[str, int], dict[str, int]]:
+    def create_new(self, rows: list[tuple[str, _Row]]) -> tuple[dict[str, int], dict[str, int]]:
         """Insert new subscribers: ({email_key: pk} created, {email_key: pk} created by others)."""
         if not rows:
             return {}, {}

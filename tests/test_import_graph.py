@@ -226,6 +226,18 @@ def test_no_module_uses_a_private_name_of_another_module():
     )
 
 
+def test_no_test_or_benchmark_uses_a_private_name_of_the_project():
+    project = project_modules()
+    callers = project_modules(packages=("tests", "bench"))
+    _imports, private = uses({**project, **callers})
+
+    from_callers = [use for use in private if use.source in callers and use.target in project]
+
+    assert not from_callers, "private names tests or benchmarks use:\n" + "\n".join(
+        f"    {use}" for use in from_callers
+    )
+
+
 # --- The check itself, on modules written for it -------------------------------------------------
 
 

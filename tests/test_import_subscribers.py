@@ -251,7 +251,7 @@ def test_a_failure_while_writing_leaves_nothing_written(
 ):
     monkeypatch.setattr(importing, "CHUNK_SIZE", 2)
     calls = []
-    write = importing._Writer.write
+    write = importing.Writer.write
 
     def write_then_fail(self, rows):
         calls.append(len(rows))
@@ -259,7 +259,7 @@ def test_a_failure_while_writing_leaves_nothing_written(
             raise RuntimeError("database went away")
         return write(self, rows)
 
-    monkeypatch.setattr(importing._Writer, "write", write_then_fail)
+    monkeypatch.setattr(importing.Writer, "write", write_then_fail)
     path = csv_file(tmp_path, "email\na@example.org\nb@example.org\nc@example.org\n")
 
     with pytest.raises(RuntimeError):
@@ -448,14 +448,14 @@ def test_an_import_does_not_resubscribe_someone_who_unsubscribed(
 def test_an_address_subscribed_through_the_form_during_the_import_is_merged_not_a_failure(
     tmp_path, guides, django_capture_on_commit_callbacks, monkeypatch
 ):
-    create = importing._Writer._create
+    create = importing.Writer.create_new
 
     def form_wins_the_race(self, rows):
         # The form commits bob between the import's "who exists?" query and its insert.
         Subscriber.objects.create(email="bob@example.org", email_key="bob@example.org")
         return create(self, rows)
 
-    monkeypatch.setattr(importing._Writer, "_create", form_wins_the_race)
+    monkeypatch.setattr(importing.Writer, "create_new", form_wins_the_race)
     path = csv_file(tmp_path, "email,guides\nann@example.org,\nbob@example.org,mdtp\n")
 
     out, _ = run_import(path, capture=django_capture_on_commit_callbacks)
