@@ -1,19 +1,12 @@
 """Posting each release to the channels, once: the Announcement outbox.
 
-1. `on_version_published` runs inside publish()'s transaction: one pending Announcement per target of
-   each configured channel (unique per version, channel and target), so the rows exist if and only if
-   the publish committed. The task `post_announcement(id)` is enqueued on commit (by name:
-   announcements.tasks calls this module, never the reverse). A channel that is off gets
-   no rows; nothing here can fail the publish.
-2. `post(id)` claims the row (pending → sending, attempts + 1: a conditional UPDATE, so one worker
-   posts), asks the channel for an earlier post of ours when this is a retry (Reddit), posts, and
-   records the outcome: sent (with the post's id and URL), failed (permanent error, or
-   ANNOUNCE_MAX_ATTEMPTS used up), or pending again with next_attempt_at = now + countdown.
-3. `sweep()` (beat) re-enqueues pending rows whose task was lost, and settles rows a dead worker left
-   in "sending": posted again where the channel can tell an earlier post (or its receivers
-   deduplicate), failed for a human to check otherwise (Telegram).
+- `on_version_published`: one pending row per configured target, inside publish()'s transaction;
+  `post_announcement` enqueued on commit, by name.
+- `post(id)`: claim the row, look for an earlier post on a retry, post, record the outcome.
+- `sweep()`: re-enqueue rows whose task was lost; settle rows a dead worker left `sending`.
+- `retry`, `channel_states`: the admin's Retry and its list of channels on and off.
 
-Guarantees: docs/channels.md (summed up in docs/ARCHITECTURE.md, "Guarantees").
+The flow and its guarantees: docs/channels.md.
 """
 
 from __future__ import annotations

@@ -1,17 +1,12 @@
 """Sending a mailing's batches, once each: claim, send, record, retry, and the sweeper that finds
 what a crash or a broker flush lost; and operating a mailing (pause, resume, cancel, progress).
 
-`send(batch_id)` claims its batch (queued → sending, a conditional update), re-reads each
-recipient's status (someone who unsubscribed after publication gets nothing), renders the batch's
-variant once (release_mail.render_variant, cached per process), sends it with one ESP call where
-the ESP merges per-recipient fields (anymail merge_data / merge_headers), or one message per
-recipient otherwise (SMTP: sending.send_each), in one transaction marks the deliveries sent with
-the ESP's message ids and moves the recipients' baselines forward (ledger), then closes the batch.
-`sweep()` (beat, every MAIL_SWEEP_INTERVAL s) hands back what was lost: pending mailings and
-stalled audience writing (subscriptions.audience), batches whose lease expired while sending, and
-queued batches whose task never ran.
+- `send(batch_id)`: the `send_batch` task's work, from `claim` to closing the batch.
+- `sweep()`: what a dead worker or a flushed broker left, handed back to be enqueued again.
+- `pause`, `resume`, `cancel`, `progress`, `esp_wait`: the admin's operations and figures.
 
-Guarantees are written down in docs/delivery.md (summed up in docs/ARCHITECTURE.md, "Guarantees").
+The steps of publish → inbox, one function each: docs/ARCHITECTURE.md; what each decides and
+guarantees: docs/delivery.md.
 """
 
 from __future__ import annotations
