@@ -68,14 +68,14 @@ def start_chunk(mailing_id: int) -> StartStep:
     batches of its next window of MAIL_AUDIENCE_CHUNK subscriber ids, in one transaction.
 
     Chunks let sending begin after the first window instead of after the whole list (at 1M
-    recipients, writing every row in one transaction took ~40 s, the deferred foreign-key checks of
-    its commit half of it), and keep each transaction short. The audience is still fixed at the
-    start: subscribers whose id existed then (audience_end) and who were confirmed by then
-    (confirmed_at <= started_at); the chunks only decide when each part of it is written. Chunks are
-    serialised by the mailing's row lock and each moves audience_cursor in the transaction that
-    writes its rows, so a rerun (a redelivered task, the sweeper) continues where the last commit
-    left off and never writes a window twice. Another app's kind of mailing is written whole, at
-    once (_start_whole).
+    recipients, one transaction for every row holds its locks for tens of seconds, half of it the
+    deferred foreign-key checks at commit), and keep each transaction short. The audience is fixed
+    at the start all the same: subscribers whose id existed then (audience_end) and who were
+    confirmed by then (confirmed_at <= started_at); the chunks only decide when each part of it is
+    written. Chunks are serialised by the mailing's row lock and each moves audience_cursor in the
+    transaction that writes its rows, so a rerun (a redelivered task, the sweeper) continues where
+    the last commit left off and never writes a window twice. Another app's kind of mailing is
+    written whole, at once (_start_whole).
     """
     kind = Mailing.objects.filter(pk=mailing_id).values_list("kind", flat=True).first()
     if kind is not None and kind != Mailing.Kind.RELEASE:

@@ -68,7 +68,7 @@ def _send_claimed(batch: Batch) -> float | None:
             status=Delivery.Status.SKIPPED, error="not subscribed any more"
         )
 
-    return _attempt(batch, len(deliveries), lambda: _send_release(batch, deliveries))
+    return _attempt(batch, len(deliveries), lambda: send_release(batch, deliveries))
 
 
 def claim(batch_id: int) -> Batch | None:
@@ -120,7 +120,7 @@ def _recipients(batch: Batch) -> tuple[list[Recipient], list[int]]:
     return send, skip
 
 
-def _send_release(batch: Batch, deliveries: list[Recipient]) -> None:
+def send_release(batch: Batch, deliveries: list[Recipient]) -> None:
     """Send a release batch's recipients its variant and record what happened."""
     rest = _reconcile(batch, deliveries) if batch.outcome_unknown else deliveries
     if not rest:
@@ -128,7 +128,7 @@ def _send_release(batch: Batch, deliveries: list[Recipient]) -> None:
     mailing = batch.mailing
     variant = release_mail.render_variant(batch.since_version_id, mailing.version_id)
     if settings.MAIL_MERGE_PLACEHOLDER:
-        outcome = _send_merged(variant, rest, batch.pk)
+        outcome = send_merged(variant, rest, batch.pk)
     else:
         outcome = send_each(
             _one_per_recipient(variant, rest),
@@ -137,7 +137,7 @@ def _send_release(batch: Batch, deliveries: list[Recipient]) -> None:
     _record(mailing.pk, outcome, rest)
 
 
-def _send_merged(
+def send_merged(
     variant: emails.RenderedMail, deliveries: list[Recipient], batch_id: int
 ) -> Outcome:
     """One ESP call for the whole batch, personal fields through the ESP's merge variables. The
