@@ -44,6 +44,8 @@ typical release costs a fraction of this synthetic one, whose edits touch 300 of
 
 from __future__ import annotations
 
+import argparse
+import os
 import random
 import statistics
 import sys
@@ -210,15 +212,29 @@ def to_markdown(sections: list[Section]) -> str:
     return "\n".join(out)
 
 
-def median_time(fn: Callable[[], object], *, setup: Callable[[], object] | None = None) -> float:
-    times = []
+@dataclass
+class Timing:
+    """Median wall time (time.perf_counter) and median CPU time of this process
+    (time.process_time) of the same runs: other processes competing for the cores stretch
+    the first much more than the second."""
+
+    wall: float
+    cpu: float
+
+    def __str__(self) -> str:
+        return f"{self.wall * 1000:8.1f} ms  (CPU {self.cpu * 1000:6.1f} ms)"
+
+
+def median_time(fn: Callable[[], object], *, setup: Callable[[], object] | None = None) -> Timing:
+    walls, cpus = [], []
     for _ in range(RUNS):
         if setup is not None:
             setup()
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        walls.append(time.perf_counter() - start)
+        cpus.append(time.process_time() - start_cpu)
+    return Timing(statistics.median(walls), statistics.median(cpus))
 
 
 def cold_compare(old_bytes: bytes, new_bytes: bytes) -> None:
@@ -226,16 +242,23 @@ def cold_compare(old_bytes: bytes, new_bytes: bytes) -> None:
     diff_guides(ParsedGuide.from_bytes(old_bytes), ParsedGuide.from_bytes(new_bytes))
 
 
-def median_cpu_time(fn: Callable[[], object]) -> float:
-    times = []
-    for _ in range(RUNS):
-        start = time.process_time()
-        fn()
-        times.append(time.process_time() - start)
-    return statistics.median(times)
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--runs", type=int, default=RUNS, help=f"runs per figure, median taken (default {RUNS})"
+    )
+    parser.add_argument(
+        "--compare-only",
+        action="store_true",
+        help="time only the cold compares from stored parses (the headline figures)",
+    )
+    return parser.parse_args()
 
 
 def main() -> None:
+    global RUNS
+    args = parse_args()
+    RUNS = args.runs
     rng = random.Random(SEED)
     sections = build_guide(rng)
     old_text = to_markdown(sections)
@@ -253,46 +276,45 @@ def main() -> None:
     print(f"diff: {diff.summary()}; {diff.item_count} items")
     old_bytes, new_bytes = old_parsed.to_bytes(), new_parsed.to_bytes()
     print(f"stored parse: {len(old_bytes) / 1e6:.2f} MB")
-    print(f"median of {RUNS} runs:")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"median of {RUNS} runs, wall time (CPU time of this process); load average {load}:")
 
     figures = {
-        "parse_guide(old), cold": median_time(
-            lambda: parse_guide(old_text), setup=clear_parse_cache
-        ),
-        "ParsedGuide.from_bytes(old stored parse)": median_time(
-            lambda: ParsedGuide.from_bytes(old_bytes)
-        ),
-        "cold compare from stored parses": median_time(lambda: cold_compare(old_bytes, new_bytes)),
-        "diff_guides(old_text, new_text), cold": median_time(
-            lambda: diff_guides(old_text, new_text), setup=clear_parse_cache
-        ),
-        "diff_guides(old_text, new_text), warm": median_time(
-            lambda: diff_guides(old_text, new_text),
-            setup=lambda: (parse_guide(old_text), parse_guide(new_text)),
-        ),
-        "diff_guides(old_parsed, new_parsed)": median_time(
-            lambda: diff_guides(old_parsed, new_parsed)
-        ),
-        "render_text(diff)": median_time(lambda: render_text(diff)),
-        "render_html(diff)": median_time(lambda: render_html(diff)),
-        "render_text(diff, limit=200)": median_time(lambda: render_text(diff, limit=200)),
-        "render_html(diff, limit=200)": median_time(lambda: render_html(diff, limit=200)),
+        "cold compare from stored parses": median_time(lambda: cold_compare(old_bytes, new_bytes))
     }
+    if not args.compare_only:
+        figures |= {
+            "parse_guide(old), cold": median_time(
+                lambda: parse_guide(old_text), setup=clear_parse_cache
+            ),
+            "ParsedGuide.from_bytes(old stored parse)": median_time(
+                lambda: ParsedGuide.from_bytes(old_bytes)
+            ),
+            "diff_guides(old_text, new_text), cold": median_time(
+                lambda: diff_guides(old_text, new_text), setup=clear_parse_cache
+            ),
+            "diff_guides(old_text, new_text), warm": median_time(
+                lambda: diff_guides(old_text, new_text),
+                setup=lambda: (parse_guide(old_text), parse_guide(new_text)),
+            ),
+            "diff_guides(old_parsed, new_parsed)": median_time(
+                lambda: diff_guides(old_parsed, new_parsed)
+            ),
+            "render_text(diff)": median_time(lambda: render_text(diff)),
+            "render_html(diff)": median_time(lambda: render_html(diff)),
+            "render_text(diff, limit=200)": median_time(lambda: render_text(diff, limit=200)),
+            "render_html(diff, limit=200)": median_time(lambda: render_html(diff, limit=200)),
+        }
     width = max(map(len, figures))
-    for name, seconds in figures.items():
-        print(f"  {name:<{width}}  {seconds * 1000:8.1f} ms")
-    cpu = median_cpu_time(lambda: cold_compare(old_bytes, new_bytes))
-    print(f"cold compare from stored parses, CPU time of this process: {cpu * 1000:.1f} ms")
+    for name, timing in figures.items():
+        print(f"  {name:<{width}}  {timing}")
 
     small = typical_release(sections, random.Random(SEED + 1))
     small_bytes = parse_guide(to_markdown(small)).to_bytes()
     small_diff = diff_guides(old_parsed, ParsedGuide.from_bytes(small_bytes))
-    wall = median_time(lambda: cold_compare(old_bytes, small_bytes))
-    cpu = median_cpu_time(lambda: cold_compare(old_bytes, small_bytes))
-    print(
-        f"a typical release ({small_diff.summary()}): cold compare from stored parses "
-        f"{wall * 1000:.1f} ms, CPU {cpu * 1000:.1f} ms"
-    )
+    timing = median_time(lambda: cold_compare(old_bytes, small_bytes))
+    print(f"a typical release ({small_diff.summary()}):")
+    print(f"  {'cold compare from stored parses':<{width}}  {timing}")
 
 
 if __name__ == "__main__":
