@@ -54,13 +54,16 @@ and one word diff per changed block. See bench/diff_bench.py.
 from __future__ import annotations
 
 import difflib
+import gc
 import pickle
 import re
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from contextlib import contextmanager
+from dataclasses import dataclass, fields, replace
 from functools import lru_cache
+from threading import Lock
 from typing import Any
 
 from markdown_it import MarkdownIt
@@ -457,6 +460,10 @@ class GuideDiff:
         return cls(tuple(SectionDiff.from_dict(s) for s in data.get("sections", ())))
 
 
+def _field_values(obj: Any) -> tuple[Any, ...]:
+    return tuple(getattr(obj, f.name) for f in fields(obj))
+
+
 # A link occurrence in a block: where its text is in the block's display text, and its URL.
 LinkSpan = tuple[int, int, str]
 
@@ -475,6 +482,13 @@ class ParsedSection:
     block_links: tuple[tuple[LinkSpan, ...], ...]
     heading_links: tuple[tuple[str, str], ...] = ()  # (url, title) of links in the heading
     code: frozenset[int] = frozenset()  # indices of the code blocks
+
+    def __reduce__(self) -> tuple[type[ParsedSection], tuple[Any, ...]]:
+        # Pickled as a call with the fields in order: loading a stored parse then constructs
+        # each section directly, where the dataclass's own __setstate__ loops over fields()
+        # per object (a fifth of the load of a 500-section guide). Bytes in that state form
+        # still load.
+        return ParsedSection, _field_values(self)
 
     @property
     def links(self) -> tuple[Link, ...]:
@@ -501,6 +515,9 @@ class ParsedGuide:
     # when not given; kept flat so that a stored parse loads fast.
     link_urls: tuple[str, ...] = None  # type: ignore[assignment]
     link_where: tuple[int, ...] = None  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple[type[ParsedGuide], tuple[Any, ...]]:
+        return ParsedGuide, _field_values(self)  # as ParsedSection's
 
     def __post_init__(self) -> None:
         if self.link_urls is None or self.link_where is None:
@@ -540,10 +557,41 @@ class ParsedGuide:
     @classmethod
     def from_bytes(cls, data: bytes) -> ParsedGuide:
         """Load what to_bytes gave. Only for bytes this code wrote: it unpickles."""
-        parsed = pickle.loads(data)  # noqa: S301 - our own bytes, see guide.parses
+        with _collector_paused():
+            parsed = pickle.loads(data)  # noqa: S301 - our own bytes, see guide.parses
         if not isinstance(parsed, cls):
             raise TypeError(f"stored parse holds {type(parsed).__name__}, not {cls.__name__}")
         return parsed
+
+
+_collector_lock = Lock()
+_collector_pauses = 0
+_collector_was_enabled = False
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Run a block with Python's cyclic garbage collector off.
+
+    Loading a stored parse creates tens of thousands of tuples and a diff as many short-lived
+    containers, none in a reference cycle: the collector would only scan them, dozens of times
+    per load, and in a worker whose heap holds Django a full collection costs more than the
+    diff. The collector is process-wide, so pauses are counted: the last one out switches it
+    back on, and only if it was on.
+    """
+    global _collector_pauses, _collector_was_enabled
+    with _collector_lock:
+        if _collector_pauses == 0:
+            _collector_was_enabled = gc.isenabled()
+            gc.disable()
+        _collector_pauses += 1
+    try:
+        yield
+    finally:
+        with _collector_lock:
+            _collector_pauses -= 1
+            if _collector_pauses == 0 and _collector_was_enabled:
+                gc.enable()
 
 
 def _link_index(sections: Sequence[ParsedSection]) -> tuple[tuple[str, ...], tuple[int, ...]]:
@@ -1036,23 +1084,37 @@ def _pair_blocks(
     return out
 
 
+def _block_opcodes(a: Sequence[str], b: Sequence[str]) -> list[tuple[str, int, int, int, int]]:
+    """SequenceMatcher's opcodes for two runs of block keys.
+
+    Between a common head and tail the middles are mostly a block or two with nothing in
+    common (one block edited, added or removed), for which SequenceMatcher finds no match and
+    gives one opcode; that opcode is given here without building a matcher (tens of µs each,
+    for hundreds of changed sections). tests/test_diff_properties.py checks it against difflib.
+    """
+    if not a or not b or set(a).isdisjoint(b):
+        if not a and not b:
+            return []
+        tag = "insert" if not a else "delete" if not b else "replace"
+        return [(tag, 0, len(a), 0, len(b))]
+    return difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
+
+
 def _align_blocks(old: ParsedSection, new: ParsedSection) -> list[tuple[int | None, int | None]]:
     """Blocks of two versions of a section that differ: paired (i, j), removed, added."""
     a, b = old.block_keys, new.block_keys
     # The common head and tail are matched directly (most edits are local), the middle with
-    # SequenceMatcher; autojunk would treat frequent blocks (e.g. repeated "See also") as junk
-    # and mis-align.
+    # SequenceMatcher (_block_opcodes); autojunk would treat frequent blocks (e.g. repeated
+    # "See also") as junk and mis-align.
     head, limit = 0, min(len(a), len(b))
     while head < limit and a[head] == b[head]:
         head += 1
     tail = 0
     while tail < limit - head and a[-1 - tail] == b[-1 - tail]:
         tail += 1
-    matcher = difflib.SequenceMatcher(
-        None, a[head : len(a) - tail], b[head : len(b) - tail], autojunk=False
-    )
+    middle_a, middle_b = a[head : len(a) - tail], b[head : len(b) - tail]
     out: list[tuple[int | None, int | None]] = []
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+    for tag, i1, i2, j1, j2 in _block_opcodes(middle_a, middle_b):
         i1, i2, j1, j2 = i1 + head, i2 + head, j1 + head, j2 + head
         if tag == "equal":
             continue
@@ -1243,7 +1305,8 @@ def diff_guides(old: str | ParsedGuide | None, new: str | ParsedGuide) -> GuideD
     old_doc = _EMPTY_GUIDE if old is None else _as_parsed(old, "old")
     if old_doc is new_doc:
         return GuideDiff()
-    return _Differ(old_doc, new_doc).run()
+    with _collector_paused():
+        return _Differ(old_doc, new_doc).run()
 
 
 class _Differ:
