@@ -39,8 +39,8 @@ shared machine for a 230-character paragraph with two edits far apart), but only
 are word-diffed, a few dozen in a release. difflib on tokens marks whole words by construction, and with the
 cleanup rule on top a rewritten phrase reads as one deletion and one insertion.
 
-This module is pure Python with no Django import, so it can run in a worker, a management
-command or a test without settings. What it returns is immutable (frozen dataclasses and
+This module has no Django import, so it can run in a worker, a management command or a test
+without settings. What it returns is immutable (frozen dataclasses and
 tuples) and a GuideDiff exports to JSON (to_dict/from_dict).
 
 Cost: parsing dominates (markdown-it-py, 1-3 s for a 10,000-link guide), so parses are
@@ -53,7 +53,6 @@ and one word diff per changed block. See bench/diff_bench.py.
 
 from __future__ import annotations
 
-import difflib
 import gc
 import pickle
 import re
@@ -61,13 +60,20 @@ from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from functools import lru_cache
 from threading import Lock
 from typing import Any
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
+
+try:
+    # difflib compiled with Cython: the same algorithm and results (tests/test_diff_shortcuts.py
+    # compares them), several times faster on word diffs. Where it has no wheel, difflib.
+    from cydifflib import SequenceMatcher
+except ImportError:  # pragma: no cover - Pythons without a cydifflib wheel
+    from difflib import SequenceMatcher
 
 __all__ = [
     "ADDED",
@@ -219,6 +225,13 @@ class LinkChange:
     old_title: str = ""
     old_section: str = ""
     in_paragraph: bool = False
+
+    def shown_in_paragraph(self) -> LinkChange:
+        """This change with in_paragraph=True (a direct call: dataclasses.replace costs ten
+        times more, for each of hundreds of links in a large diff)."""
+        return LinkChange(
+            self.kind, self.url, self.title, self.old_url, self.old_title, self.old_section, True
+        )
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"kind": self.kind, "url": self.url, "title": self.title}
@@ -901,7 +914,7 @@ def _word_regions(old: str, new: str) -> list[tuple[bool, int, int, int, int]]:
     opcodes: list[tuple[str, int, int, int, int]] = []
     if head:
         opcodes.append(("equal", 0, head, 0, head))
-    matcher = difflib.SequenceMatcher(
+    matcher = SequenceMatcher(
         None, a[head : len(a) - tail], b[head : len(b) - tail], autojunk=False
     )
     opcodes.extend(
@@ -1090,14 +1103,14 @@ def _block_opcodes(a: Sequence[str], b: Sequence[str]) -> list[tuple[str, int, i
     Between a common head and tail the middles are mostly a block or two with nothing in
     common (one block edited, added or removed), for which SequenceMatcher finds no match and
     gives one opcode; that opcode is given here without building a matcher (tens of µs each,
-    for hundreds of changed sections). tests/test_diff_properties.py checks it against difflib.
+    for hundreds of changed sections). tests/test_diff_shortcuts.py checks it against difflib.
     """
     if not a or not b or set(a).isdisjoint(b):
         if not a and not b:
             return []
         tag = "insert" if not a else "delete" if not b else "replace"
         return [(tag, 0, len(a), 0, len(b))]
-    return difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
+    return SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
 
 
 def _align_blocks(old: ParsedSection, new: ParsedSection) -> list[tuple[int | None, int | None]]:
@@ -1624,7 +1637,7 @@ class _Differ:
         deleted = {sp.href for p in paragraphs for sp in p.spans if sp.op == DELETE and sp.href}
         if inserted or deleted:
             links = [
-                replace(link, in_paragraph=True)
+                link.shown_in_paragraph()
                 if (
                     (link.kind in (LINK_ADDED, LINK_RETITLED) and link.url in inserted)
                     or (link.kind == LINK_REMOVED and link.url in deleted)

@@ -2,8 +2,8 @@
 
 guide.diff skips work where it can prove the answer (difflib is not run on runs of blocks that
 have nothing in common; stored parses load without the dataclasses' own state protocol; the
-garbage collector is paused while a parse loads and a diff runs). Each shortcut is checked here
-against the long way on generated input.
+garbage collector is paused while a parse loads and a diff runs) and uses cydifflib, difflib
+compiled, where it is installed. Each is checked here against the long way on generated input.
 """
 
 from __future__ import annotations
@@ -14,12 +14,22 @@ import gc
 import io
 import pickle
 import threading
+from dataclasses import fields, replace
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from guide.diff import ParsedGuide, ParsedSection, _block_opcodes, diff_guides, parse_guide
+from guide.diff import (
+    _TOKEN,
+    LinkChange,
+    ParsedGuide,
+    ParsedSection,
+    _block_opcodes,
+    diff_guides,
+    parse_guide,
+)
 
 GUIDE = """Intro with [a link](https://e.com/intro).
 
@@ -50,6 +60,28 @@ block_runs = st.lists(st.sampled_from(["a", "b", "c", "d", "see also"]), max_siz
 def test_aligning_blocks_gives_difflibs_opcodes(a: list[str], b: list[str]) -> None:
     expected = difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
     assert _block_opcodes(a, b) == expected
+
+
+# Paragraphs from few words, so that the word diff's matcher meets repeats and near-misses.
+paragraphs = st.lists(
+    st.sampled_from(["the", "model", "data", "loss", "a", "don't", ",", ".", "(see", "it)"]),
+    max_size=40,
+).map(" ".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(paragraphs, paragraphs)
+def test_cydifflib_matches_words_as_difflib_does(old: str, new: str) -> None:
+    cydifflib = pytest.importorskip("cydifflib")
+    a, b = _TOKEN.findall(old), _TOKEN.findall(new)
+    expected = difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
+    assert cydifflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes() == expected
+
+
+def test_a_link_change_shown_in_a_paragraph_keeps_every_other_field() -> None:
+    values = {f.name: True if f.type == "bool" else f"<{f.name}>" for f in fields(LinkChange)}
+    change = LinkChange(**{**values, "in_paragraph": False})
+    assert change.shown_in_paragraph() == replace(change, in_paragraph=True)
 
 
 class _StateFormPickler(pickle.Pickler):
