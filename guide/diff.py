@@ -54,6 +54,7 @@ and one word diff per changed block. See bench/diff_bench.py.
 from __future__ import annotations
 
 import gc
+import operator
 import pickle
 import re
 from bisect import bisect_left, bisect_right
@@ -62,6 +63,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from functools import lru_cache
+from itertools import compress, count
 from threading import Lock
 from typing import Any
 
@@ -883,6 +885,18 @@ _TOKEN = re.compile(r"\w+(?:['\N{RIGHT SINGLE QUOTATION MARK}]\w+)*|\s+|[^\w\s]"
 _WORD = re.compile(r"\w+")
 
 
+def _common_ends(a: Sequence[str], b: Sequence[str]) -> tuple[int, int]:
+    """How many items a and b have in common at their start and, after that, at their end.
+
+    The first difference is found by iterators in C (map over both with !=), not a Python
+    loop: a word diff compares dozens of tokens, block alignment a section's blocks.
+    """
+    limit = min(len(a), len(b))
+    head = next(compress(count(), map(operator.ne, a, b)), limit)
+    tail = next(compress(count(), map(operator.ne, reversed(a), reversed(b))), limit)
+    return head, min(tail, limit - head)
+
+
 def _offsets(tokens: Sequence[str]) -> list[int]:
     """Character offset of each token, and the text's length last."""
     offsets = [0]
@@ -905,12 +919,7 @@ def _word_regions(old: str, new: str) -> list[tuple[bool, int, int, int, int]]:
     oa, ob = _offsets(a), _offsets(b)
     # Most edits are local: match the common head and tail directly, and only the middle with
     # SequenceMatcher (which costs ~0.5 ms for a whole paragraph on this machine).
-    head, limit = 0, min(len(a), len(b))
-    while head < limit and a[head] == b[head]:
-        head += 1
-    tail = 0
-    while tail < limit - head and a[-1 - tail] == b[-1 - tail]:
-        tail += 1
+    head, tail = _common_ends(a, b)
     opcodes: list[tuple[str, int, int, int, int]] = []
     if head:
         opcodes.append(("equal", 0, head, 0, head))
@@ -1119,12 +1128,7 @@ def _align_blocks(old: ParsedSection, new: ParsedSection) -> list[tuple[int | No
     # The common head and tail are matched directly (most edits are local), the middle with
     # SequenceMatcher (_block_opcodes); autojunk would treat frequent blocks (e.g. repeated
     # "See also") as junk and mis-align.
-    head, limit = 0, min(len(a), len(b))
-    while head < limit and a[head] == b[head]:
-        head += 1
-    tail = 0
-    while tail < limit - head and a[-1 - tail] == b[-1 - tail]:
-        tail += 1
+    head, tail = _common_ends(a, b)
     middle_a, middle_b = a[head : len(a) - tail], b[head : len(b) - tail]
     out: list[tuple[int | None, int | None]] = []
     for tag, i1, i2, j1, j2 in _block_opcodes(middle_a, middle_b):
