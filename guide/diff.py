@@ -47,8 +47,11 @@ Cost: parsing dominates (markdown-it-py, 1-3 s for a 10,000-link guide), so pars
 memoised here and a published version's parse is stored once (guide.parses, keyed by a hash of
 its content; ParsedGuide.to_bytes is its form); diff_guides accepts ParsedGuide. The diff
 itself is linear in links and sections (dicts keyed by URL and section; the URLs of sections
-identical to their old selves are skipped as a run) plus one SequenceMatcher per changed section
-and one word diff per changed block. See bench/diff_bench.py.
+identical to their old selves are skipped as a run) plus one alignment per changed section
+(SequenceMatcher only where the changed runs of blocks share one) and one word diff per changed
+block; SequenceMatcher is cydifflib's where installed (difflib compiled, same results). Loading
+a stored parse and diffing run with the garbage collector paused (_collector_paused). See
+bench/diff_bench.py; tests/test_diff_shortcuts.py checks each shortcut against the long way.
 """
 
 from __future__ import annotations
@@ -1371,8 +1374,8 @@ class _Differ:
         """Link changes by the new section index they are reported in, and per removed old
         section index the number of its links that left the guide."""
         olds, news = self.old_links, self.new_links
-        added = set(news.index).difference(olds.index)
-        removed = set(olds.index).difference(news.index)
+        added = news.index.keys() - olds.index.keys()
+        removed = olds.index.keys() - news.index.keys()
         updated: dict[str, str] = {}  # new url -> old url
 
         def pair(old_url: str, new_url: str) -> None:
