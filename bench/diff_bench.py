@@ -3,7 +3,8 @@
 Builds a synthetic guide of 10,000 links in ~500 sections (nested headings, duplicate titles,
 bullet lists of links with descriptions, quotes, code, reference-style links), and a modified copy
 (links added, removed, retitled, moved and moved to archive copies; sections added, removed and
-reworded; a heading renamed). Times, each as the median of 5 runs with time.perf_counter:
+reworded; a heading renamed). Times, each as the median of 5 runs (--runs) in wall time
+(time.perf_counter) and in CPU time of this process (time.process_time):
 
 - parse_guide of one version (cold: the parse cache is cleared first);
 - ParsedGuide.from_bytes of one version's stored parse (what guide.parses loads from the
@@ -15,31 +16,34 @@ reworded; a heading renamed). Times, each as the median of 5 runs with time.perf
 - diff_guides(old_parsed, new_parsed): the diff alone;
 - render_text and render_html, in full and with limit=200.
 
-Run it with `python bench/diff_bench.py` (from the repository root or anywhere). It also prints
-the same cold compare measured as CPU time of this process (time.process_time), which other
-processes competing for the machine's cores disturb less than wall time.
+Run it with `python bench/diff_bench.py` (from the repository root or anywhere);
+`--compare-only` times the two cold compares alone, `--help` lists the options. Other processes
+competing for the machine's cores stretch wall time much more than CPU time, so the CPU figure
+is the one to compare across runs; each run prints the load average it ran under.
 
-Figures of one run (2 cores shared with four other sessions, load average 6: wall times are
-2-4x what a quiet machine gives, CPU times less disturbed; Python 3.11.7, markdown-it-py 4.3.0),
-for a 1.5 MB guide whose diff is "10 sections added, 157 new links, 66 links updated, 15
-paragraphs edited, 152 paragraphs added, 105 paragraphs removed, 95 links retitled, 49 links
-moved, 6 sections moved, 258 links removed, 8 sections removed" (516 items):
+Figures of runs on 2 cores shared with four other sessions (Python 3.11.7, markdown-it-py 4.3.0,
+cydifflib 1.2.0), for a 1.5 MB guide whose diff is "10 sections added, 157 new links, 66 links
+updated, 15 paragraphs edited, 5 paragraphs added, 5 paragraphs removed, 95 links retitled, 49
+links moved, 6 sections moved, 258 links removed, 8 sections removed" (516 items), median of 11:
 
-    parse_guide(old), cold                      4034 ms   (markdown-it-py; once per published version)
-    ParsedGuide.from_bytes(old stored parse)      43 ms   (3.0 MB pickle)
-    cold compare from stored parses              265 ms   (CPU time 133 ms)
-    diff_guides(old_text, new_text), cold       6479 ms   (drafts: two parses + the diff)
-    diff_guides(old_parsed, new_parsed)          127 ms
-    render_text(diff) / render_html(diff)     3 / 18 ms
-    a typical release (5 new links, 2 links updated, 3 paragraphs edited): cold compare from
-    stored parses 60 ms (CPU 58 ms)
+    cold compare from stored parses, load average 1.3       47 ms   (CPU 46 ms)
+    cold compare from stored parses, load average 4-6     79-164 ms   (CPU 54-75 ms)
+    a typical release (5 new links, 2 links updated, 3 paragraphs edited), cold compare
+    from stored parses, load average 1.3                    27 ms   (CPU 26 ms)
 
-The same texts, the same minute, on the code this replaced (markdown-it-pyrs parsing, no stored
-parse): its cold compare took 898 ms of CPU (2,611 ms wall) where the cold compare from stored
-parses takes 147 ms of CPU (364 ms wall), 6.1x less; that code's cold compare measured 478 ms
-on a quiet machine, which puts this one near 80 ms there. Per changed section the diff does
-more (pairing blocks, word diffs), and the URLs of unchanged sections are skipped as a run, so a
-typical release costs a fraction of this synthetic one, whose edits touch 300 of 500 sections.
+and of one full run at load average 4 (wall times 2-3x a quiet machine's):
+
+    parse_guide(old), cold                      1457 ms   (markdown-it-py; once per published version)
+    ParsedGuide.from_bytes(old stored parse)      21 ms   (CPU 11 ms; a 3.0 MB pickle)
+    diff_guides(old_text, new_text), cold       3364 ms   (drafts: two parses + the diff)
+    diff_guides(old_parsed, new_parsed)           64 ms   (CPU 35 ms)
+    render_text(diff) / render_html(diff)     16 / 14 ms
+
+Of the cold compare's CPU time about a third is loading the two stored parses (unpickling), the
+rest the diff: section matching, block alignment, link changes and word diffs of the 300
+changed sections. Per changed section the diff does more (pairing blocks, word diffs), and the
+URLs of unchanged sections are skipped as a run, so a typical release costs a fraction of this
+synthetic one, whose edits touch 300 of 500 sections; there, loading is most of the cost.
 """
 
 from __future__ import annotations
