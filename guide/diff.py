@@ -40,8 +40,8 @@ are word-diffed, a few dozen in a release. difflib on tokens marks whole words b
 cleanup rule on top a rewritten phrase reads as one deletion and one insertion.
 
 This module has no Django import, so it can run in a worker, a management command or a test
-without settings. What it returns is immutable (frozen dataclasses and
-tuples) and a GuideDiff exports to JSON (to_dict/from_dict).
+without settings. What it returns is immutable (frozen dataclasses and tuples) and a GuideDiff
+exports to JSON (to_dict/from_dict).
 
 Cost: parsing dominates (markdown-it-py, 1-3 s for a 10,000-link guide), so parses are
 memoised here and a published version's parse is stored once (guide.parses, keyed by a hash of
