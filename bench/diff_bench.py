@@ -3,7 +3,8 @@
 Builds a synthetic guide of 10,000 links in ~500 sections (nested headings, duplicate titles,
 bullet lists of links with descriptions, quotes, code, reference-style links), and a modified copy
 (links added, removed, retitled, moved and moved to archive copies; sections added, removed and
-reworded; a heading renamed). Times, each as the median of 5 runs with time.perf_counter:
+reworded; a heading renamed). Times, each as the median of 5 runs (--runs) in wall time
+(time.perf_counter) and in CPU time of this process (time.process_time):
 
 - parse_guide of one version (cold: the parse cache is cleared first);
 - ParsedGuide.from_bytes of one version's stored parse (what guide.parses loads from the
@@ -15,35 +16,40 @@ reworded; a heading renamed). Times, each as the median of 5 runs with time.perf
 - diff_guides(old_parsed, new_parsed): the diff alone;
 - render_text and render_html, in full and with limit=200.
 
-Run it with `python bench/diff_bench.py` (from the repository root or anywhere). It also prints
-the same cold compare measured as CPU time of this process (time.process_time), which other
-processes competing for the machine's cores disturb less than wall time.
+Run it with `python bench/diff_bench.py` (from the repository root or anywhere);
+`--compare-only` times the two cold compares alone, `--help` lists the options. Other processes
+competing for the machine's cores stretch wall time much more than CPU time, so the CPU figure
+is the one to compare across runs; each run prints the load average it ran under.
 
-Figures of one run (2 cores shared with four other sessions, load average 6: wall times are
-2-4x what a quiet machine gives, CPU times less disturbed; Python 3.11.7, markdown-it-py 4.3.0),
-for a 1.5 MB guide whose diff is "10 sections added, 157 new links, 66 links updated, 15
-paragraphs edited, 152 paragraphs added, 105 paragraphs removed, 95 links retitled, 49 links
-moved, 6 sections moved, 258 links removed, 8 sections removed" (516 items):
+Figures of runs on 2 cores shared with four other sessions (Python 3.11.7, markdown-it-py 4.3.0,
+cydifflib 1.2.0), for a 1.5 MB guide whose diff is "10 sections added, 157 new links, 66 links
+updated, 15 paragraphs edited, 5 paragraphs added, 5 paragraphs removed, 95 links retitled, 49
+links moved, 6 sections moved, 258 links removed, 8 sections removed" (516 items), median of 11:
 
-    parse_guide(old), cold                      4034 ms   (markdown-it-py; once per published version)
-    ParsedGuide.from_bytes(old stored parse)      43 ms   (3.0 MB pickle)
-    cold compare from stored parses              265 ms   (CPU time 133 ms)
-    diff_guides(old_text, new_text), cold       6479 ms   (drafts: two parses + the diff)
-    diff_guides(old_parsed, new_parsed)          127 ms
-    render_text(diff) / render_html(diff)     3 / 18 ms
-    a typical release (5 new links, 2 links updated, 3 paragraphs edited): cold compare from
-    stored parses 60 ms (CPU 58 ms)
+    cold compare from stored parses, load average 1.3       47 ms   (CPU 46 ms)
+    cold compare from stored parses, load average 4-6     79-164 ms   (CPU 54-75 ms)
+    a typical release (5 new links, 2 links updated, 3 paragraphs edited), cold compare
+    from stored parses, load average 1.3                    27 ms   (CPU 26 ms)
 
-The same texts, the same minute, on the code this replaced (markdown-it-pyrs parsing, no stored
-parse): its cold compare took 898 ms of CPU (2,611 ms wall) where the cold compare from stored
-parses takes 147 ms of CPU (364 ms wall), 6.1x less; that code's cold compare measured 478 ms
-on a quiet machine, which puts this one near 80 ms there. Per changed section the diff does
-more (pairing blocks, word diffs), and the URLs of unchanged sections are skipped as a run, so a
-typical release costs a fraction of this synthetic one, whose edits touch 300 of 500 sections.
+and of one full run at load average 4 (wall times 2-3x a quiet machine's):
+
+    parse_guide(old), cold                      1457 ms   (markdown-it-py; once per published version)
+    ParsedGuide.from_bytes(old stored parse)      21 ms   (CPU 11 ms; a 3.0 MB pickle)
+    diff_guides(old_text, new_text), cold       3364 ms   (drafts: two parses + the diff)
+    diff_guides(old_parsed, new_parsed)           64 ms   (CPU 35 ms)
+    render_text(diff) / render_html(diff)     16 / 14 ms
+
+Of the cold compare's CPU time about a third is loading the two stored parses (unpickling), the
+rest the diff: section matching, block alignment, link changes and word diffs of the 300
+changed sections. Per changed section the diff does more (pairing blocks, word diffs), and the
+URLs of unchanged sections are skipped as a run, so a typical release costs a fraction of this
+synthetic one, whose edits touch 300 of 500 sections; there, loading is most of the cost.
 """
 
 from __future__ import annotations
 
+import argparse
+import os
 import random
 import statistics
 import sys
@@ -210,15 +216,29 @@ def to_markdown(sections: list[Section]) -> str:
     return "\n".join(out)
 
 
-def median_time(fn: Callable[[], object], *, setup: Callable[[], object] | None = None) -> float:
-    times = []
+@dataclass
+class Timing:
+    """Median wall time (time.perf_counter) and median CPU time of this process
+    (time.process_time) of the same runs: other processes competing for the cores stretch
+    the first much more than the second."""
+
+    wall: float
+    cpu: float
+
+    def __str__(self) -> str:
+        return f"{self.wall * 1000:8.1f} ms  (CPU {self.cpu * 1000:6.1f} ms)"
+
+
+def median_time(fn: Callable[[], object], *, setup: Callable[[], object] | None = None) -> Timing:
+    walls, cpus = [], []
     for _ in range(RUNS):
         if setup is not None:
             setup()
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        walls.append(time.perf_counter() - start)
+        cpus.append(time.process_time() - start_cpu)
+    return Timing(statistics.median(walls), statistics.median(cpus))
 
 
 def cold_compare(old_bytes: bytes, new_bytes: bytes) -> None:
@@ -226,16 +246,23 @@ def cold_compare(old_bytes: bytes, new_bytes: bytes) -> None:
     diff_guides(ParsedGuide.from_bytes(old_bytes), ParsedGuide.from_bytes(new_bytes))
 
 
-def median_cpu_time(fn: Callable[[], object]) -> float:
-    times = []
-    for _ in range(RUNS):
-        start = time.process_time()
-        fn()
-        times.append(time.process_time() - start)
-    return statistics.median(times)
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--runs", type=int, default=RUNS, help=f"runs per figure, median taken (default {RUNS})"
+    )
+    parser.add_argument(
+        "--compare-only",
+        action="store_true",
+        help="time only the cold compares from stored parses (the headline figures)",
+    )
+    return parser.parse_args()
 
 
 def main() -> None:
+    global RUNS
+    args = parse_args()
+    RUNS = args.runs
     rng = random.Random(SEED)
     sections = build_guide(rng)
     old_text = to_markdown(sections)
@@ -253,46 +280,45 @@ def main() -> None:
     print(f"diff: {diff.summary()}; {diff.item_count} items")
     old_bytes, new_bytes = old_parsed.to_bytes(), new_parsed.to_bytes()
     print(f"stored parse: {len(old_bytes) / 1e6:.2f} MB")
-    print(f"median of {RUNS} runs:")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"median of {RUNS} runs, wall time (CPU time of this process); load average {load}:")
 
     figures = {
-        "parse_guide(old), cold": median_time(
-            lambda: parse_guide(old_text), setup=clear_parse_cache
-        ),
-        "ParsedGuide.from_bytes(old stored parse)": median_time(
-            lambda: ParsedGuide.from_bytes(old_bytes)
-        ),
-        "cold compare from stored parses": median_time(lambda: cold_compare(old_bytes, new_bytes)),
-        "diff_guides(old_text, new_text), cold": median_time(
-            lambda: diff_guides(old_text, new_text), setup=clear_parse_cache
-        ),
-        "diff_guides(old_text, new_text), warm": median_time(
-            lambda: diff_guides(old_text, new_text),
-            setup=lambda: (parse_guide(old_text), parse_guide(new_text)),
-        ),
-        "diff_guides(old_parsed, new_parsed)": median_time(
-            lambda: diff_guides(old_parsed, new_parsed)
-        ),
-        "render_text(diff)": median_time(lambda: render_text(diff)),
-        "render_html(diff)": median_time(lambda: render_html(diff)),
-        "render_text(diff, limit=200)": median_time(lambda: render_text(diff, limit=200)),
-        "render_html(diff, limit=200)": median_time(lambda: render_html(diff, limit=200)),
+        "cold compare from stored parses": median_time(lambda: cold_compare(old_bytes, new_bytes))
     }
+    if not args.compare_only:
+        figures |= {
+            "parse_guide(old), cold": median_time(
+                lambda: parse_guide(old_text), setup=clear_parse_cache
+            ),
+            "ParsedGuide.from_bytes(old stored parse)": median_time(
+                lambda: ParsedGuide.from_bytes(old_bytes)
+            ),
+            "diff_guides(old_text, new_text), cold": median_time(
+                lambda: diff_guides(old_text, new_text), setup=clear_parse_cache
+            ),
+            "diff_guides(old_text, new_text), warm": median_time(
+                lambda: diff_guides(old_text, new_text),
+                setup=lambda: (parse_guide(old_text), parse_guide(new_text)),
+            ),
+            "diff_guides(old_parsed, new_parsed)": median_time(
+                lambda: diff_guides(old_parsed, new_parsed)
+            ),
+            "render_text(diff)": median_time(lambda: render_text(diff)),
+            "render_html(diff)": median_time(lambda: render_html(diff)),
+            "render_text(diff, limit=200)": median_time(lambda: render_text(diff, limit=200)),
+            "render_html(diff, limit=200)": median_time(lambda: render_html(diff, limit=200)),
+        }
     width = max(map(len, figures))
-    for name, seconds in figures.items():
-        print(f"  {name:<{width}}  {seconds * 1000:8.1f} ms")
-    cpu = median_cpu_time(lambda: cold_compare(old_bytes, new_bytes))
-    print(f"cold compare from stored parses, CPU time of this process: {cpu * 1000:.1f} ms")
+    for name, timing in figures.items():
+        print(f"  {name:<{width}}  {timing}")
 
     small = typical_release(sections, random.Random(SEED + 1))
     small_bytes = parse_guide(to_markdown(small)).to_bytes()
     small_diff = diff_guides(old_parsed, ParsedGuide.from_bytes(small_bytes))
-    wall = median_time(lambda: cold_compare(old_bytes, small_bytes))
-    cpu = median_cpu_time(lambda: cold_compare(old_bytes, small_bytes))
-    print(
-        f"a typical release ({small_diff.summary()}): cold compare from stored parses "
-        f"{wall * 1000:.1f} ms, CPU {cpu * 1000:.1f} ms"
-    )
+    timing = median_time(lambda: cold_compare(old_bytes, small_bytes))
+    print(f"a typical release ({small_diff.summary()}):")
+    print(f"  {'cold compare from stored parses':<{width}}  {timing}")
 
 
 if __name__ == "__main__":

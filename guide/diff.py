@@ -39,32 +39,46 @@ shared machine for a 230-character paragraph with two edits far apart), but only
 are word-diffed, a few dozen in a release. difflib on tokens marks whole words by construction, and with the
 cleanup rule on top a rewritten phrase reads as one deletion and one insertion.
 
-This module is pure Python with no Django import, so it can run in a worker, a management
-command or a test without settings. What it returns is immutable (frozen dataclasses and
-tuples) and a GuideDiff exports to JSON (to_dict/from_dict).
+This module has no Django import, so it can run in a worker, a management command or a test
+without settings. What it returns is immutable (frozen dataclasses and tuples) and a GuideDiff
+exports to JSON (to_dict/from_dict).
 
 Cost: parsing dominates (markdown-it-py, 1-3 s for a 10,000-link guide), so parses are
 memoised here and a published version's parse is stored once (guide.parses, keyed by a hash of
 its content; ParsedGuide.to_bytes is its form); diff_guides accepts ParsedGuide. The diff
 itself is linear in links and sections (dicts keyed by URL and section; the URLs of sections
-identical to their old selves are skipped as a run) plus one SequenceMatcher per changed section
-and one word diff per changed block. See bench/diff_bench.py.
+identical to their old selves are skipped as a run) plus one alignment per changed section
+(SequenceMatcher only where the changed runs of blocks share one) and one word diff per changed
+block; SequenceMatcher is cydifflib's where installed (difflib compiled, same results). Loading
+a stored parse and diffing run with the garbage collector paused (_collector_paused). See
+bench/diff_bench.py; tests/test_diff_shortcuts.py checks each shortcut against the long way.
 """
 
 from __future__ import annotations
 
-import difflib
+import gc
+import operator
 import pickle
 import re
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
 from functools import lru_cache
+from itertools import compress, count
+from threading import Lock
 from typing import Any
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
+
+try:
+    # difflib compiled with Cython: the same algorithm and results (tests/test_diff_shortcuts.py
+    # compares them), several times faster on word diffs. Where it has no wheel, difflib.
+    from cydifflib import SequenceMatcher
+except ImportError:  # pragma: no cover - Pythons without a cydifflib wheel
+    from difflib import SequenceMatcher
 
 __all__ = [
     "ADDED",
@@ -216,6 +230,13 @@ class LinkChange:
     old_title: str = ""
     old_section: str = ""
     in_paragraph: bool = False
+
+    def shown_in_paragraph(self) -> LinkChange:
+        """This change with in_paragraph=True (a direct call: dataclasses.replace costs ten
+        times more, for each of hundreds of links in a large diff)."""
+        return LinkChange(
+            self.kind, self.url, self.title, self.old_url, self.old_title, self.old_section, True
+        )
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"kind": self.kind, "url": self.url, "title": self.title}
@@ -457,6 +478,10 @@ class GuideDiff:
         return cls(tuple(SectionDiff.from_dict(s) for s in data.get("sections", ())))
 
 
+def _field_values(obj: Any) -> tuple[Any, ...]:
+    return tuple(getattr(obj, f.name) for f in fields(obj))
+
+
 # A link occurrence in a block: where its text is in the block's display text, and its URL.
 LinkSpan = tuple[int, int, str]
 
@@ -475,6 +500,13 @@ class ParsedSection:
     block_links: tuple[tuple[LinkSpan, ...], ...]
     heading_links: tuple[tuple[str, str], ...] = ()  # (url, title) of links in the heading
     code: frozenset[int] = frozenset()  # indices of the code blocks
+
+    def __reduce__(self) -> tuple[type[ParsedSection], tuple[Any, ...]]:
+        # Pickled as a call with the fields in order: loading a stored parse then constructs
+        # each section directly, where the dataclass's own __setstate__ loops over fields()
+        # per object (a fifth of the load of a 500-section guide). Bytes in that state form
+        # still load.
+        return ParsedSection, _field_values(self)
 
     @property
     def links(self) -> tuple[Link, ...]:
@@ -501,6 +533,9 @@ class ParsedGuide:
     # when not given; kept flat so that a stored parse loads fast.
     link_urls: tuple[str, ...] = None  # type: ignore[assignment]
     link_where: tuple[int, ...] = None  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple[type[ParsedGuide], tuple[Any, ...]]:
+        return ParsedGuide, _field_values(self)  # as ParsedSection's
 
     def __post_init__(self) -> None:
         if self.link_urls is None or self.link_where is None:
@@ -540,10 +575,41 @@ class ParsedGuide:
     @classmethod
     def from_bytes(cls, data: bytes) -> ParsedGuide:
         """Load what to_bytes gave. Only for bytes this code wrote: it unpickles."""
-        parsed = pickle.loads(data)  # noqa: S301 - our own bytes, see guide.parses
+        with _collector_paused():
+            parsed = pickle.loads(data)  # noqa: S301 - our own bytes, see guide.parses
         if not isinstance(parsed, cls):
             raise TypeError(f"stored parse holds {type(parsed).__name__}, not {cls.__name__}")
         return parsed
+
+
+_collector_lock = Lock()
+_collector_pauses = 0
+_collector_was_enabled = False
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Run a block with Python's cyclic garbage collector off.
+
+    Loading a stored parse creates tens of thousands of tuples and a diff as many short-lived
+    containers, none in a reference cycle: the collector would only scan them, dozens of times
+    per load, and in a worker whose heap holds Django a full collection costs more than the
+    diff. The collector is process-wide, so pauses are counted: the last one out switches it
+    back on, and only if it was on.
+    """
+    global _collector_pauses, _collector_was_enabled
+    with _collector_lock:
+        if _collector_pauses == 0:
+            _collector_was_enabled = gc.isenabled()
+            gc.disable()
+        _collector_pauses += 1
+    try:
+        yield
+    finally:
+        with _collector_lock:
+            _collector_pauses -= 1
+            if _collector_pauses == 0 and _collector_was_enabled:
+                gc.enable()
 
 
 def _link_index(sections: Sequence[ParsedSection]) -> tuple[tuple[str, ...], tuple[int, ...]]:
@@ -822,6 +888,18 @@ _TOKEN = re.compile(r"\w+(?:['\N{RIGHT SINGLE QUOTATION MARK}]\w+)*|\s+|[^\w\s]"
 _WORD = re.compile(r"\w+")
 
 
+def _common_ends(a: Sequence[str], b: Sequence[str]) -> tuple[int, int]:
+    """How many items a and b have in common at their start and, after that, at their end.
+
+    The first difference is found by iterators in C (map over both with !=), not a Python
+    loop: a word diff compares dozens of tokens, block alignment a section's blocks.
+    """
+    limit = min(len(a), len(b))
+    head = next(compress(count(), map(operator.ne, a, b)), limit)
+    tail = next(compress(count(), map(operator.ne, reversed(a), reversed(b))), limit)
+    return head, min(tail, limit - head)
+
+
 def _offsets(tokens: Sequence[str]) -> list[int]:
     """Character offset of each token, and the text's length last."""
     offsets = [0]
@@ -844,16 +922,11 @@ def _word_regions(old: str, new: str) -> list[tuple[bool, int, int, int, int]]:
     oa, ob = _offsets(a), _offsets(b)
     # Most edits are local: match the common head and tail directly, and only the middle with
     # SequenceMatcher (which costs ~0.5 ms for a whole paragraph on this machine).
-    head, limit = 0, min(len(a), len(b))
-    while head < limit and a[head] == b[head]:
-        head += 1
-    tail = 0
-    while tail < limit - head and a[-1 - tail] == b[-1 - tail]:
-        tail += 1
+    head, tail = _common_ends(a, b)
     opcodes: list[tuple[str, int, int, int, int]] = []
     if head:
         opcodes.append(("equal", 0, head, 0, head))
-    matcher = difflib.SequenceMatcher(
+    matcher = SequenceMatcher(
         None, a[head : len(a) - tail], b[head : len(b) - tail], autojunk=False
     )
     opcodes.extend(
@@ -1040,23 +1113,32 @@ def _pair_blocks(
     return out
 
 
+def _block_opcodes(a: Sequence[str], b: Sequence[str]) -> list[tuple[str, int, int, int, int]]:
+    """SequenceMatcher's opcodes for two runs of block keys.
+
+    Between a common head and tail the middles are mostly a block or two with nothing in
+    common (one block edited, added or removed), for which SequenceMatcher finds no match and
+    gives one opcode; that opcode is given here without building a matcher (tens of µs each,
+    for hundreds of changed sections). tests/test_diff_shortcuts.py checks it against difflib.
+    """
+    if not a or not b or set(a).isdisjoint(b):
+        if not a and not b:
+            return []
+        tag = "insert" if not a else "delete" if not b else "replace"
+        return [(tag, 0, len(a), 0, len(b))]
+    return SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
+
+
 def _align_blocks(old: ParsedSection, new: ParsedSection) -> list[tuple[int | None, int | None]]:
     """Blocks of two versions of a section that differ: paired (i, j), removed, added."""
     a, b = old.block_keys, new.block_keys
     # The common head and tail are matched directly (most edits are local), the middle with
-    # SequenceMatcher; autojunk would treat frequent blocks (e.g. repeated "See also") as junk
-    # and mis-align.
-    head, limit = 0, min(len(a), len(b))
-    while head < limit and a[head] == b[head]:
-        head += 1
-    tail = 0
-    while tail < limit - head and a[-1 - tail] == b[-1 - tail]:
-        tail += 1
-    matcher = difflib.SequenceMatcher(
-        None, a[head : len(a) - tail], b[head : len(b) - tail], autojunk=False
-    )
+    # SequenceMatcher (_block_opcodes); autojunk would treat frequent blocks (e.g. repeated
+    # "See also") as junk and mis-align.
+    head, tail = _common_ends(a, b)
+    middle_a, middle_b = a[head : len(a) - tail], b[head : len(b) - tail]
     out: list[tuple[int | None, int | None]] = []
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+    for tag, i1, i2, j1, j2 in _block_opcodes(middle_a, middle_b):
         i1, i2, j1, j2 = i1 + head, i2 + head, j1 + head, j2 + head
         if tag == "equal":
             continue
@@ -1247,7 +1329,8 @@ def diff_guides(old: str | ParsedGuide | None, new: str | ParsedGuide) -> GuideD
     old_doc = _EMPTY_GUIDE if old is None else _as_parsed(old, "old")
     if old_doc is new_doc:
         return GuideDiff()
-    return _Differ(old_doc, new_doc).run()
+    with _collector_paused():
+        return _Differ(old_doc, new_doc).run()
 
 
 class _Differ:
@@ -1295,8 +1378,8 @@ class _Differ:
         """Link changes by the new section index they are reported in, and per removed old
         section index the number of its links that left the guide."""
         olds, news = self.old_links, self.new_links
-        added = set(news.index).difference(olds.index)
-        removed = set(olds.index).difference(news.index)
+        added = news.index.keys() - olds.index.keys()
+        removed = olds.index.keys() - news.index.keys()
         updated: dict[str, str] = {}  # new url -> old url
 
         def pair(old_url: str, new_url: str) -> None:
@@ -1565,7 +1648,7 @@ class _Differ:
         deleted = {sp.href for p in paragraphs for sp in p.spans if sp.op == DELETE and sp.href}
         if inserted or deleted:
             links = [
-                replace(link, in_paragraph=True)
+                link.shown_in_paragraph()
                 if (
                     (link.kind in (LINK_ADDED, LINK_RETITLED) and link.url in inserted)
                     or (link.kind == LINK_REMOVED and link.url in deleted)
