@@ -884,7 +884,7 @@ def clear_parse_cache() -> None:
 
 # Words (with inner apostrophes: "don't"), runs of whitespace, and single other characters:
 # every character falls in exactly one token, so the tokens joined give the text back.
-_TOKEN = re.compile(r"\w+(?:['\N{RIGHT SINGLE QUOTATION MARK}]\w+)*|\s+|[^\w\s]")
+WORD_TOKEN = re.compile(r"\w+(?:['\N{RIGHT SINGLE QUOTATION MARK}]\w+)*|\s+|[^\w\s]")
 _WORD = re.compile(r"\w+")
 
 
@@ -918,7 +918,7 @@ def _word_regions(old: str, new: str) -> list[tuple[bool, int, int, int, int]]:
     both sides of it is folded into them ("[-a b c-]{+x b y+}" rather than "a" struck, "b" kept,
     "c" struck...), so the marks read like a human edit.
     """
-    a, b = _TOKEN.findall(old), _TOKEN.findall(new)
+    a, b = WORD_TOKEN.findall(old), WORD_TOKEN.findall(new)
     oa, ob = _offsets(a), _offsets(b)
     # Most edits are local: match the common head and tail directly, and only the middle with
     # SequenceMatcher (which costs ~0.5 ms for a whole paragraph on this machine).
@@ -1113,7 +1113,7 @@ def _pair_blocks(
     return out
 
 
-def _block_opcodes(a: Sequence[str], b: Sequence[str]) -> list[tuple[str, int, int, int, int]]:
+def block_opcodes(a: Sequence[str], b: Sequence[str]) -> list[tuple[str, int, int, int, int]]:
     """SequenceMatcher's opcodes for two runs of block keys.
 
     Between a common head and tail the middles are mostly a block or two with nothing in
@@ -1133,12 +1133,12 @@ def _align_blocks(old: ParsedSection, new: ParsedSection) -> list[tuple[int | No
     """Blocks of two versions of a section that differ: paired (i, j), removed, added."""
     a, b = old.block_keys, new.block_keys
     # The common head and tail are matched directly (most edits are local), the middle with
-    # SequenceMatcher (_block_opcodes); autojunk would treat frequent blocks (e.g. repeated
+    # SequenceMatcher (block_opcodes); autojunk would treat frequent blocks (e.g. repeated
     # "See also") as junk and mis-align.
     head, tail = _common_ends(a, b)
     middle_a, middle_b = a[head : len(a) - tail], b[head : len(b) - tail]
     out: list[tuple[int | None, int | None]] = []
-    for tag, i1, i2, j1, j2 in _block_opcodes(middle_a, middle_b):
+    for tag, i1, i2, j1, j2 in block_opcodes(middle_a, middle_b):
         i1, i2, j1, j2 = i1 + head, i2 + head, j1 + head, j2 + head
         if tag == "equal":
             continue

@@ -22,11 +22,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from guide.diff import (
-    _TOKEN,
+    WORD_TOKEN,
     LinkChange,
     ParsedGuide,
     ParsedSection,
-    _block_opcodes,
+    block_opcodes,
     diff_guides,
     parse_guide,
 )
@@ -59,7 +59,7 @@ block_runs = st.lists(st.sampled_from(["a", "b", "c", "d", "see also"]), max_siz
 @given(block_runs, block_runs)
 def test_aligning_blocks_gives_difflibs_opcodes(a: list[str], b: list[str]) -> None:
     expected = difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
-    assert _block_opcodes(a, b) == expected
+    assert block_opcodes(a, b) == expected
 
 
 # Paragraphs from few words, so that the word diff's matcher meets repeats and near-misses.
@@ -73,7 +73,7 @@ paragraphs = st.lists(
 @given(paragraphs, paragraphs)
 def test_cydifflib_matches_words_as_difflib_does(old: str, new: str) -> None:
     cydifflib = pytest.importorskip("cydifflib")
-    a, b = _TOKEN.findall(old), _TOKEN.findall(new)
+    a, b = WORD_TOKEN.findall(old), WORD_TOKEN.findall(new)
     expected = difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
     assert cydifflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes() == expected
 
