@@ -121,3 +121,12 @@ def test_marking_a_version_of_a_guide_the_reader_does_not_follow_changes_nothing
     assert response.status_code == 400
     assert "Nothing was marked as read" in text(response)
     assert rows() == before
+
+
+def test_the_changelog_shows_only_the_kinds_of_change_the_reader_chose(client, reader):
+    Subscriber.objects.filter(pk=reader.pk).update(kinds="removed")
+
+    shown = text(client.get(page(reader)))
+
+    assert "Theano, no longer maintained." in shown
+    assert "An Interviews section." not in shown and "Retitled the Bishop link." not in shown
