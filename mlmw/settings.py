@@ -265,8 +265,9 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz/?$"]
 # Content-Security-Policy on every page (django-csp 4). No inline script anywhere; styles come from
 # files, except the one <style> block Django's admin change list writes (allowed by its hash, checked
 # against the installed Django by tests/test_content_security_policy.py). The admin's release-mail
-# preview relaxes style-src for its own page only (guide/admin.py): the mail's inline CSS renders in a
-# sandboxed srcdoc iframe, which inherits the page's policy.
+# previews relax style-src for their own pages only (guide/admin.py, subscriptions/subscriber_preview.py):
+# the mail's inline CSS renders in a sandboxed srcdoc iframe, which inherits the page's policy. A
+# reader's "View in browser" page sets its own policy (subscriptions/reader_views.py).
 ADMIN_CHANGELIST_STYLE_HASH = "'sha256-blvLUW3UscWqsXGByNOqdBboM+ShWAuugp2mC/wbafU='"
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {

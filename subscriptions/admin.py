@@ -35,7 +35,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 
 from guide.models import Guide
-from subscriptions import addresses, exporting, importing, ledger, lifecycle
+from subscriptions import addresses, exporting, importing, ledger, lifecycle, subscriber_preview
 from subscriptions import delivery as fanout
 from subscriptions.models import (
     Baseline,
@@ -182,6 +182,7 @@ class SubscriberAdmin(admin.ModelAdmin):
             },
         ),
         ("Deliveries", {"fields": ["last_mailed_versions", "recent_deliveries"]}),
+        ("Preview as this subscriber", {"fields": ["next_mail"]}),
     ]
     # Only the preferences (cadence, guides) are edited here; everything else is a record.
     readonly_fields = [
@@ -199,11 +200,16 @@ class SubscriberAdmin(admin.ModelAdmin):
         "last_bounce_at",
         "last_mailed_versions",
         "recent_deliveries",
+        "next_mail",
     ]
     change_list_template = "admin/subscriptions/subscriber/change_list.html"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Subscriber]:
         return super().get_queryset(request).prefetch_related("guides")
+
+    @admin.display(description="The mail they would get next")
+    def next_mail(self, subscriber: Subscriber) -> str:
+        return subscriber_preview.links(subscriber)
 
     @admin.display(description="Last version mailed, per guide")
     def last_mailed_versions(self, subscriber: Subscriber) -> str:
@@ -378,6 +384,7 @@ class SubscriberAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(self.export_view),
                 name="subscriptions_subscriber_export",
             ),
+            *subscriber_preview.urls(self),
             *super().get_urls(),
         ]
 

@@ -128,17 +128,17 @@ def send_release(batch: Batch, deliveries: list[Recipient]) -> None:
     mailing = batch.mailing
     variant = release_mail.render_variant(batch.since_version_id, mailing.version_id)
     if settings.MAIL_MERGE_PLACEHOLDER:
-        outcome = send_merged(variant, rest, batch.pk)
+        outcome = send_merged(variant, rest, batch.pk, mailing.version_id)
     else:
         outcome = send_each(
-            _one_per_recipient(variant, rest),
+            _one_per_recipient(variant, rest, mailing.version_id),
             record=lambda partial: _record(mailing.pk, partial, rest),
         )
     _record(mailing.pk, outcome, rest)
 
 
 def send_merged(
-    variant: emails.RenderedMail, deliveries: list[Recipient], batch_id: int
+    variant: emails.RenderedMail, deliveries: list[Recipient], batch_id: int, version_id: int
 ) -> Outcome:
     """One ESP call for the whole batch, personal fields through the ESP's merge variables. The
     batch id travels as a message-wide variable, each delivery id as a recipient's: what the ESP
@@ -149,7 +149,7 @@ def send_merged(
         emails.list_headers(None),  # List-Unsubscribe is each recipient's: merge_headers
     )
     merge_data, merge_headers, merge_metadata = {}, {}, {}
-    for d, links in zip(deliveries, emails.personal_links(deliveries), strict=True):
+    for d, links in zip(deliveries, emails.personal_links(deliveries, version_id), strict=True):
         merge_data[d.email] = links
         merge_headers[d.email] = {
             "List-Unsubscribe": emails.unsubscribe_header(links["unsubscribe_url"])
@@ -181,15 +181,11 @@ def send_merged(
 
 
 def _one_per_recipient(
-    variant: emails.RenderedMail, deliveries: list[Recipient]
+    variant: emails.RenderedMail, deliveries: list[Recipient], version_id: int
 ) -> Iterator[tuple[int, EmailMessage]]:
     """One message per recipient (SMTP): the variant's markers filled with each one's links."""
-    for d, links in zip(deliveries, emails.personal_links(deliveries), strict=True):
-        headers = emails.list_headers(links["unsubscribe_url"])
-        yield (
-            d.delivery_id,
-            release_mail.message(release_mail.fill(variant, links), [d.email], headers),
-        )
+    for d, links in zip(deliveries, emails.personal_links(deliveries, version_id), strict=True):
+        yield d.delivery_id, release_mail.personal_message(variant, links, d.email)
 
 
 def _record(mailing_id: int, outcome: Outcome, deliveries: Iterable[Recipient]) -> None:

@@ -50,12 +50,18 @@ def absolute(path: str) -> str:
 PERSONAL_LINKS = {
     "unsubscribe_url": ("subscriptions:unsubscribe", "unsubscribe"),
     "manage_url": ("subscriptions:manage", "manage"),
+    "catch_up_url": ("subscriptions:catch_up", "manage"),
 }
+# A release mail's link to itself on the web: its token names the reader and the version too.
+VIEW_LINK = ("view_url", "subscriptions:view_mail")
 _TOKEN_STAND_IN = "MLMWTOKEN"  # noqa: S105 - not a secret
 
 
-def personal_links(subscribers: Sequence[tokens.HasUid]) -> list[dict[str, str]]:
-    """Each subscriber's personal links (PERSONAL_LINKS), in order: the one builder of them.
+def personal_links(
+    subscribers: Sequence[tokens.HasUid], version_id: int | None = None
+) -> list[dict[str, str]]:
+    """Each subscriber's personal links (PERSONAL_LINKS, and VIEW_LINK for the release mail of
+    `version_id`), in order: the one builder of them.
 
     reverse() costs more than signing a token (two of each per recipient cost a third of a batch's
     time); the links differ only in the token, which reverse() leaves as is (signing's alphabet is
@@ -66,6 +72,10 @@ def personal_links(subscribers: Sequence[tokens.HasUid]) -> list[dict[str, str]]
         (name, absolute(reverse(url_name, args=[_TOKEN_STAND_IN])), makers[token])
         for name, (url_name, token) in PERSONAL_LINKS.items()
     ]
+    if version_id is not None:
+        name, url_name = VIEW_LINK
+        view = tokens.view_token_maker(version_id)
+        shapes.append((name, absolute(reverse(url_name, args=[_TOKEN_STAND_IN])), view))
     return [
         {name: shape.replace(_TOKEN_STAND_IN, make(subscriber)) for name, shape, make in shapes}
         for subscriber in subscribers

@@ -10,7 +10,9 @@ web. Each render is measured after CSS inlining, as sent.
 
 A variant is the mail for everyone sharing a baseline, rendered once with each personal field
 (PERSONAL_FIELDS: the links emails.personal_links builds) as a marker; `fill` puts each recipient's
-values, or the ESP's merge placeholders, in place of the markers.
+values, or the ESP's merge placeholders, in place of the markers. `next_mail_for` builds one
+reader's message through the fan-out's own steps (the admin's "preview as a subscriber"), and
+`as_sent` rebuilds the mail a reader was sent (their "View in browser" page).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from guide.catchup import CatchUp, catch_up
 from guide.diff_render import render_html, render_text
 from guide.models import Version
 from subscriptions import emails
+from subscriptions.models import CADENCE_BUMPS, Baseline, Delivery, Subscriber
 
 SUBJECT_MAX = 78  # RFC 5322's line length, and about what a phone's inbox shows
 _ELLIPSIS = "\N{HORIZONTAL ELLIPSIS}"
@@ -158,7 +161,7 @@ def render(changes: CatchUp, extra: dict[str, Any] | None = None) -> emails.Rend
 
 # --- Variants and their personal fields --------------------------------------------------------------
 
-PERSONAL_FIELDS = tuple(emails.PERSONAL_LINKS)
+PERSONAL_FIELDS = (*emails.PERSONAL_LINKS, emails.VIEW_LINK[0])
 
 
 def marker(name: str) -> str:
@@ -217,6 +220,86 @@ def message(
     return emails.build_message("release", mail, to, headers)
 
 
+def personal_message(
+    variant: emails.RenderedMail, links: dict[str, str], to: str
+) -> EmailMultiAlternatives:
+    """One recipient's release message: `variant` filled with their `links` (emails.personal_links
+    with the version), the list headers carrying their own way out."""
+    return message(fill(variant, links), [to], emails.list_headers(links["unsubscribe_url"]))
+
+
+def as_sent(subscriber: Subscriber, version_id: int) -> emails.RenderedMail | None:
+    """The release mail of `version_id` as the fan-out sent it to `subscriber`: the variant of the
+    baseline their delivery recorded, filled with their links. None if it was never sent to them."""
+    delivery = (
+        Delivery.objects.filter(
+            subscriber=subscriber,
+            mailing__version_id=version_id,
+            status__in=[Delivery.Status.SENT, Delivery.Status.BOUNCED],
+        )
+        .order_by("-pk")
+        .first()
+    )
+    if delivery is None:
+        return None
+    links = emails.personal_links([subscriber], version_id)[0]
+    return fill(render_variant(delivery.since_version_id, version_id), links)
+
+
+# --- Preview as a subscriber ----------------------------------------------------------------------
+
+
+def baseline_of(subscriber: Subscriber, version: Version) -> Version | None:
+    """The last version of `version`'s guide mailed to `subscriber`: where their next mail starts."""
+    row = (
+        Baseline.objects.filter(subscriber=subscriber, guide_id=version.guide_id)
+        .select_related("version")
+        .first()
+    )
+    return row.version if row is not None else None
+
+
+def left_out(subscriber: Subscriber, version: Version) -> str:
+    """Why the fan-out of `version` would send `subscriber` nothing ("" when it sends them the
+    mail), by the rules of subscriptions.audience."""
+    if subscriber.status != Subscriber.Status.CONFIRMED:
+        return f"they are {subscriber.get_status_display().lower()}, not confirmed"
+    if not subscriber.guides.filter(pk=version.guide_id).exists():
+        return f"they do not follow {version.guide.title}"
+    if subscriber.gets_digests:
+        return f"they get {subscriber.get_cadence_display().lower()} instead of each release"
+    if version.bump_level() not in CADENCE_BUMPS.get(subscriber.cadence, set()):
+        return (
+            f"{version.number} is a {version.bump_level()} release and they chose "
+            f"{subscriber.get_cadence_display().lower()}"
+        )
+    since = baseline_of(subscriber, version)
+    if since is not None and Version.objects.at_or_above(version).filter(pk=since.pk).exists():
+        return f"they were already mailed {since.number}"
+    return ""
+
+
+def next_mail_for(subscriber: Subscriber, version: Version) -> EmailMultiAlternatives | None:
+    """The message the fan-out of `version` (a draft too) would send `subscriber`, built by the
+    fan-out's own steps: the variant of their baseline, filled with their links. The same bytes
+    as sent but for the Message-ID and Date a send stamps. None if they would get nothing
+    (left_out says why)."""
+    if left_out(subscriber, version):
+        return None
+    since = baseline_of(subscriber, version)
+    variant = render_markers(since, version)
+    links = emails.personal_links([subscriber], version.pk)[0]
+    return personal_message(variant, links, subscriber.email)
+
+
+def send_preview_test(subscriber: Subscriber, version: Version, to: str) -> None:
+    """Mail `subscriber`'s next mail of `version` to `to` alone, marked as a test: their links
+    replaced by the site's address (nobody acts on their subscription from it); no ledger row."""
+    _send_as_test(
+        fill(render_markers(baseline_of(subscriber, version), version), _site_links()), to
+    )
+
+
 # --- The editor's preview and test ------------------------------------------------------------------
 
 
@@ -228,12 +311,19 @@ def preview(version: Version) -> emails.RenderedMail:
 
 def example(version: Version) -> emails.RenderedMail:
     """preview() with each personal link shown as the site's address: what the editor sees."""
-    return fill(preview(version), {name: settings.SITE_URL + "/" for name in PERSONAL_FIELDS})
+    return fill(preview(version), _site_links())
+
+
+def _site_links() -> dict[str, str]:
+    return {name: settings.SITE_URL + "/" for name in PERSONAL_FIELDS}
+
+
+def _send_as_test(mail: emails.RenderedMail, to: str) -> None:
+    mail = replace(mail, subject=f"[TEST] {mail.subject}")
+    message(mail, [to], {"Auto-Submitted": "auto-generated", "List-Id": settings.LIST_ID}).send()
 
 
 def send_test(version: Version, to: str) -> None:
     """Mail example(version) to `to` alone, marked as a test, with no way to unsubscribe (nobody
     on the list gets it); no ledger row."""
-    mail = example(version)
-    mail = replace(mail, subject=f"[TEST] {mail.subject}")
-    message(mail, [to], {"Auto-Submitted": "auto-generated", "List-Id": settings.LIST_ID}).send()
+    _send_as_test(example(version), to)

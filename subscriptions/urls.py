@@ -1,6 +1,6 @@
 from django.urls import path
 
-from subscriptions import views
+from subscriptions import reader_views, views
 
 app_name = "subscriptions"
 
@@ -13,5 +13,7 @@ urlpatterns = [
     path("manage/<str:token>/", views.manage, name="manage"),
     path("manage/<str:token>/export.json", views.export, name="export"),
     path("manage/<str:token>/erase/", views.erase, name="erase"),
+    path("manage/<str:token>/catch-up/", reader_views.catch_up, name="catch_up"),
+    path("mail/<str:token>/", reader_views.view_mail, name="view_mail"),
     path("erased/", views.erased, name="erased"),
 ]

@@ -2,9 +2,10 @@
 
 A batch of readers gets 0.10.0 both ways a batch goes out: one Mailgun call with the links as merge
 variables (anymail's Mailgun backend, a fake Mailgun on 127.0.0.1), and one SMTP message per reader
-(a real SMTP server). In each mail, the List-Unsubscribe header, the "Unsubscribe" and "Change what
-you receive" links of both parts, and any other link to an unsubscribe or manage page carry a token
-that decodes, under that page's own purpose, to the reader the mail went to: not another reader's
+(a real SMTP server). In each mail, the List-Unsubscribe header, the "Unsubscribe", "Change what
+you receive", "View in browser" and "What changed since you last read" links of both parts, and any
+other link to a page that names a reader carry a token that decodes, under that page's own purpose,
+to the reader the mail went to (and "View in browser" to the version mailed): not another reader's
 link, and not another field's (a manage token behind "Unsubscribe" fails)."""
 
 from __future__ import annotations
@@ -24,8 +25,18 @@ pytestmark = pytest.mark.django_db
 
 READERS = 4
 # Each personal link's words in the release mail, and the page it must lead to.
-LABELLED = {"Unsubscribe": "unsubscribe", "Change what you receive": "manage"}
-READ = {"unsubscribe": tokens.read_unsubscribe_token, "manage": tokens.read_manage_token}
+LABELLED = {
+    "Unsubscribe": "unsubscribe",
+    "Change what you receive": "manage",
+    "View in browser": "view_mail",
+    "What changed since you last read": "catch_up",
+}
+READ = {
+    "unsubscribe": tokens.read_unsubscribe_token,
+    "manage": tokens.read_manage_token,
+    "catch_up": tokens.read_manage_token,
+    "view_mail": lambda token: tokens.read_view_token(token).subscriber,
+}
 
 
 def whose(url: str) -> tuple[str, Subscriber | None]:
@@ -48,10 +59,12 @@ def whose(url: str) -> tuple[str, Subscriber | None]:
 def personal_urls(text: str) -> list[str]:
     """Every link in `text` to a page that names a subscriber by token."""
     site = re.escape(settings.SITE_URL)
-    return re.findall(site + r"/(?:unsubscribe|manage)/[^\s\"'<>]+", text)
+    return re.findall(site + r"/(?:unsubscribe|manage|mail)/[^\s\"'<>]+", text)
 
 
-def assert_every_link_is_theirs(reader: Subscriber, text: str, html: str, header: str) -> None:
+def assert_every_link_is_theirs(
+    reader: Subscriber, version, text: str, html: str, header: str
+) -> None:
     text = text.replace("\r\n", "\n")  # as SMTP carries it
     # The header: the one-click URL of this reader.
     assert header.startswith("<") and header.endswith(">"), header
@@ -67,6 +80,9 @@ def assert_every_link_is_theirs(reader: Subscriber, text: str, html: str, header
     for url in personal_urls(text) + personal_urls(html):
         page, named = whose(url)
         assert page in READ and named == reader, url
+        if page == "view_mail":
+            token = resolve(urlsplit(url).path).kwargs["token"]
+            assert tokens.read_view_token(token).version_id == version.pk, url
 
 
 @pytest.fixture
@@ -92,7 +108,9 @@ def test_each_reader_of_a_mailgun_batch_gets_their_own_links_through_merge_varia
     for reader in readers:
         [mail] = mailgun_here.messages_to(reader.email)
         assert mail.unresolved == ()
-        assert_every_link_is_theirs(reader, mail.text, mail.html, mail.header("List-Unsubscribe"))
+        assert_every_link_is_theirs(
+            reader, v0_10_0, mail.text, mail.html, mail.header("List-Unsubscribe")
+        )
 
 
 def test_each_reader_of_an_smtp_batch_gets_their_own_links_in_their_own_message(
@@ -105,4 +123,6 @@ def test_each_reader_of_an_smtp_batch_gets_their_own_links_in_their_own_message(
     assert len(smtp_server.messages) == READERS  # one message per reader
     for reader in readers:
         [mail] = smtp_server.to(reader.email)
-        assert_every_link_is_theirs(reader, mail.text, mail.html, mail.header("List-Unsubscribe"))
+        assert_every_link_is_theirs(
+            reader, v0_10_0, mail.text, mail.html, mail.header("List-Unsubscribe")
+        )

@@ -71,18 +71,10 @@ def has_link(html: str, url: str, text: str) -> bool:
     return bool(re.search(f'<a href="{re.escape(url)}"[^>]*>{re.escape(text)}</a>', html))
 
 
-def sent_message(variant: emails.RenderedMail, subscriber) -> EmailMultiAlternatives:
+def sent_message(variant: emails.RenderedMail, subscriber, version) -> EmailMultiAlternatives:
     """The message one reader gets: personal links filled in, list headers on."""
-    values = emails.subscriber_links(subscriber)
-    mail = release_mail.fill(variant, values)
-    message = EmailMultiAlternatives(
-        subject=mail.subject,
-        body=mail.text,
-        to=[subscriber.email],
-        headers=emails.list_headers(values["unsubscribe_url"]),
-    )
-    message.attach_alternative(mail.html, "text/html")
-    return message
+    links = emails.personal_links([subscriber], version.pk)[0]
+    return release_mail.personal_message(variant, links, subscriber.email)
 
 
 def test_a_catch_up_over_300_entries_and_10000_new_links_fits_gmails_clip(
@@ -91,7 +83,7 @@ def test_a_catch_up_over_300_entries_and_10000_new_links_fits_gmails_clip(
     since, until = catch_up_over_300_entries
     (reader,) = make_subscribers(guide, "reader", 1, baseline=since)
 
-    message = sent_message(release_mail.render_markers(since, until), reader)
+    message = sent_message(release_mail.render_markers(since, until), reader, until)
     [(html, _)] = message.alternatives
 
     assert len(html.encode()) <= 80_000
