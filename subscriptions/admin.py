@@ -35,7 +35,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 
 from guide.models import Guide
-from subscriptions import addresses, exporting, importing, ledger, lifecycle
+from subscriptions import addresses, exporting, importing, ledger, lifecycle, progress, resend
 from subscriptions import delivery as fanout
 from subscriptions.models import (
     Baseline,
@@ -553,7 +553,7 @@ class MailingAdmin(admin.ModelAdmin):
     publishing creates a mailing, the fan-out (subscriptions.delivery) changes it."""
 
     list_display = [
-        "version",
+        "release",
         "status",
         "audience_size",
         "queued",
@@ -565,7 +565,7 @@ class MailingAdmin(admin.ModelAdmin):
         "finished_at",
     ]
     list_filter = ["status", "version__guide"]
-    list_select_related = ["version__guide"]
+    list_select_related = ["version__guide", "resend_of__version__guide"]
     fields = ["version", "status", "audience_size", "created_at", "started_at", "finished_at"]
     readonly_fields = fields
     actions = ["pause_selected", "resume_selected", "cancel_selected"]
@@ -594,6 +594,12 @@ class MailingAdmin(admin.ModelAdmin):
         return actions
 
     # --- Progress ----------------------------------------------------------------------------------
+
+    @admin.display(description="Version", ordering="version")
+    def release(self, mailing: Mailing) -> str:
+        if mailing.resend_of_id is not None:
+            return f"{mailing.release_version} (resend)"
+        return str(mailing.version) if mailing.version_id else str(mailing)
 
     @admin.display(description="queued")
     def queued(self, mailing: Mailing) -> int:
@@ -630,22 +636,11 @@ class MailingAdmin(admin.ModelAdmin):
             "subscriptions.change_delivery"
         )
         deliveries_url = reverse("admin:subscriptions_delivery_changelist")
-        counts = fanout.progress(mailing.pk)
-        progress = [
-            {
-                "status": label,
-                "count": counts[status],
-                "url": (
-                    f"{deliveries_url}?mailing={mailing.pk}&status__exact={status}"
-                    if can_view_deliveries
-                    else None
-                ),
-            }
-            for status, label in Delivery.Status.choices
-        ]
+        resends = list(mailing.resends.order_by("pk"))
         context = {
             "esp_wait": fanout.esp_wait(mailing.pk),
-            "progress": progress,
+            **self._progress_context(request, mailing, has_resends=bool(resends)),
+            "resends": resends,
             "deliveries_url": (
                 f"{deliveries_url}?mailing={mailing.pk}" if can_view_deliveries else None
             ),
@@ -653,6 +648,11 @@ class MailingAdmin(admin.ModelAdmin):
             "can_view_batches": user.has_perm("subscriptions.view_batch")
             or user.has_perm("subscriptions.change_batch"),
         }
+        root = mailing.resend_of or mailing
+        if context["can_operate"] and root.kind == Mailing.Kind.RELEASE and root.version_id:
+            context["resend_root"] = root
+            context["resend_count"] = resend.not_received(root).count()
+            context["can_resend"] = context["resend_count"] > 0
         if context["can_view_batches"]:
             batches = Batch.objects.filter(mailing=mailing)
             context["batch_counts"] = [
@@ -675,18 +675,68 @@ class MailingAdmin(admin.ModelAdmin):
             )  # fmt: skip
         return context
 
-    # --- Pause, resume, cancel ---------------------------------------------------------------------
+    def _progress_context(self, request: HttpRequest, mailing: Mailing, *, has_resends: bool):
+        """The live bar's context: counts by each recipient's latest attempt, rate, ETA, links."""
+        user = request.user
+        can_view_deliveries = user.has_perm("subscriptions.view_delivery") or user.has_perm(
+            "subscriptions.change_delivery"
+        )
+        bar = progress.of(mailing)
+        deliveries_url = reverse("admin:subscriptions_delivery_changelist")
+        # With resends, the counts are of latest attempts: the links list exactly those rows.
+        which = f"latest_of={mailing.pk}" if has_resends else f"mailing={mailing.pk}"
+        rows = [
+            {
+                "key": status,
+                "status": label,
+                "count": bar.counts[status],
+                "url": (
+                    f"{deliveries_url}?{which}&status__exact={status}"
+                    if can_view_deliveries
+                    else None
+                ),
+            }
+            for status, label in Delivery.Status.choices
+        ]
+        return {
+            "bar": bar,
+            "progress": rows,
+            "progress_url": reverse("admin:subscriptions_mailing_progress", args=[mailing.pk]),
+        }
+
+    def progress_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """The bar alone, polled by the page (htmx) while the mailing or a resend of it runs."""
+        mailing = get_object_or_404(Mailing, pk=pk)
+        if not self.has_view_permission(request, mailing):
+            raise PermissionDenied
+        has_resends = mailing.resends.exists()
+        context = self._progress_context(request, mailing, has_resends=has_resends)
+        response = TemplateResponse(request, "admin/subscriptions/mailing/progress.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    # --- Pause, resume, cancel, resend -------------------------------------------------------------
 
     def get_urls(self):
-        return [
-            path(
-                f"<int:pk>/{operation}/",
-                self.admin_site.admin_view(self.operation_view),
-                {"operation": operation},
-                name=f"subscriptions_mailing_{operation}",
-            )
-            for operation in ("pause", "resume", "cancel")
-        ] + super().get_urls()
+        return (
+            [
+                path(
+                    f"<int:pk>/{operation}/",
+                    self.admin_site.admin_view(self.operation_view),
+                    {"operation": operation},
+                    name=f"subscriptions_mailing_{operation}",
+                )
+                for operation in ("pause", "resume", "cancel", "resend")
+            ]
+            + [
+                path(
+                    "<int:pk>/progress/",
+                    self.admin_site.admin_view(self.progress_view),
+                    name="subscriptions_mailing_progress",
+                )
+            ]
+            + super().get_urls()
+        )
 
     def operation_view(self, request: HttpRequest, pk: int, operation: str) -> HttpResponse:
         page = reverse("admin:subscriptions_mailing_change", args=[pk])
@@ -695,10 +745,14 @@ class MailingAdmin(admin.ModelAdmin):
         if not self.has_operate_permission(request):
             raise PermissionDenied
         mailing = get_object_or_404(Mailing.objects.select_related("version__guide"), pk=pk)
-        if operation == "cancel" and request.POST.get("confirm") != "yes":
+        if operation in ("cancel", "resend") and request.POST.get("confirm") != "yes":
+            what = "cancelled" if operation == "cancel" else "sent"
             self.message_user(
-                request, "Not cancelled: tick the box to confirm the cancel.", messages.WARNING
+                request, f"Not {what}: tick the box to confirm the {operation}.", messages.WARNING
             )
+            return HttpResponseRedirect(page)
+        if operation == "resend":
+            self._resend(request, mailing)
             return HttpResponseRedirect(page)
         self._operate(request, mailing, operation)
         return HttpResponseRedirect(page)
@@ -756,6 +810,28 @@ class MailingAdmin(admin.ModelAdmin):
             messages.WARNING,
         )
 
+    def _resend(self, request: HttpRequest, mailing: Mailing) -> None:
+        if mailing.kind != Mailing.Kind.RELEASE or mailing.version_id is None:
+            self.message_user(
+                request, f"{mailing}: only a release mailing can be sent again.", messages.WARNING
+            )
+            return
+        opened = resend.resend(mailing.pk)
+        if opened is None:
+            self.message_user(
+                request,
+                f"Nobody to send {mailing.version} to again: every recipient received it, is "
+                "still being sent it, or cannot be mailed (unsubscribed, bounced, or already sent "
+                "a newer release).",
+                messages.WARNING,
+            )
+            return
+        self.message_user(
+            request,
+            f"Sending {mailing.version} again to {opened.audience_size} recipient(s) who did not "
+            "receive it.",
+        )
+
     @admin.action(description="Pause selected mailings", permissions=["operate"])
     def pause_selected(self, request: HttpRequest, queryset: QuerySet[Mailing]) -> None:
         for mailing in queryset.select_related("version__guide"):
@@ -793,9 +869,10 @@ class MailingFilter(admin.SimpleListFilter):
     parameter_name = "mailing"
 
     def lookups(self, request: HttpRequest, model_admin):
+        mailings = Mailing.objects.select_related("version__guide", "resend_of__version__guide")
         return [
-            (str(m.pk), str(m.version))
-            for m in Mailing.objects.select_related("version__guide").order_by("-created_at")
+            (str(m.pk), str(m.version) if m.version_id else f"{m} ({m.pk})")
+            for m in mailings.order_by("-created_at")
         ]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Delivery]):
@@ -805,6 +882,30 @@ class MailingFilter(admin.SimpleListFilter):
         if not value.isdigit():
             raise IncorrectLookupParameters(f"Not a mailing: {value!r}")
         return queryset.filter(mailing_id=int(value))
+
+
+class LatestAttemptFilter(admin.SimpleListFilter):
+    """A release mailing and its resends, each recipient once: their latest attempt (the rows the
+    mailing page's counts are of)."""
+
+    title = "latest attempt per recipient"
+    parameter_name = "latest_of"
+
+    def lookups(self, request: HttpRequest, model_admin):
+        resent = Mailing.objects.filter(resends__isnull=False).distinct()
+        return [
+            (str(m.pk), f"{m.version} and its resends")
+            for m in resent.select_related("version__guide").order_by("-created_at")
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Delivery]):
+        value = self.value()
+        if value is None:
+            return queryset
+        mailing = Mailing.objects.filter(pk=int(value)).first() if value.isdigit() else None
+        if mailing is None:
+            raise IncorrectLookupParameters(f"Not a mailing: {value!r}")
+        return queryset.filter(pk__in=resend.latest_attempts(mailing).values("pk"))
 
 
 @admin.register(Delivery)
@@ -822,8 +923,14 @@ class DeliveryAdmin(admin.ModelAdmin):
         "esp_message_id",
         "error",
     ]
-    list_filter = [MailingFilter, "status"]
-    list_select_related = ["subscriber", "mailing__version__guide", "since_version__guide"]
+    list_filter = [MailingFilter, LatestAttemptFilter, "status"]
+    list_select_related = [
+        "subscriber",
+        "mailing__version__guide",
+        "mailing__resend_of__version__guide",
+        "since_version__guide",
+    ]
+    paginator = EstimatedCountPaginator  # a mailing's ledger is up to a row per subscriber
     search_fields = ["subscriber__email"]
     search_help_text = "Search by the subscriber's address (or part of it)."
     show_full_result_count = False  # the ledger is large: no second COUNT(*) of the whole table
