@@ -91,7 +91,8 @@ def of(mailing: Mailing, now: datetime | None = None) -> Progress:
     recent = 0
     for status, n, sent_lately in rows:
         counts[status] = n
-        recent += sent_lately
+        if status in (Delivery.Status.SENT, Delivery.Status.BOUNCED):  # bounced: sent, then bounced
+            recent += sent_lately
     seconds = max((now - since).total_seconds(), 1.0)
     rate = recent / seconds
     queued = counts[Delivery.Status.QUEUED]
