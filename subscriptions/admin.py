@@ -207,23 +207,60 @@ class SubscriberAdmin(admin.ModelAdmin):
 
     @admin.display(description="Last version mailed, per guide")
     def last_mailed_versions(self, subscriber: Subscriber) -> str:
-        baselines = Baseline.objects.filter(subscriber=subscriber).select_related("version__guide")
-        rows = [(b.version.guide.title, b.version.number) for b in baselines]
-        if not rows:
+        baselines = list(
+            Baseline.objects.filter(subscriber=subscriber)
+            .select_related("version__guide")
+            .order_by("guide__title")
+        )
+        if not baselines:
             return "None yet: the first release mail shows the change since they started following."
-        return format_html_join(", ", "{} {}", rows)
+        # A baseline is a mailed version, or the live one when they started following the guide.
+        mailed = set(
+            Delivery.objects.filter(
+                subscriber=subscriber, status__in=[Delivery.Status.SENT, Delivery.Status.BOUNCED]
+            )
+            .filter(
+                Q(mailing__version__in=[b.version_id for b in baselines])
+                | Q(mailing__resend_of__version__in=[b.version_id for b in baselines])
+            )
+            .values_list("mailing__version", "mailing__resend_of__version")
+        )
+        mailed_versions = {v for pair in mailed for v in pair if v is not None}
+        rows = [
+            (
+                b.version.guide.title,
+                reverse("admin:guide_version_change", args=[b.version_id]),
+                b.version.number,
+                "mailed" if b.version_id in mailed_versions else "live when they started following",
+                b.updated_at.strftime("%Y-%m-%d %H:%M"),
+            )
+            for b in baselines
+        ]
+        body = format_html_join(
+            "",
+            '<tr><td>{}</td><td><a href="{}">{}</a></td><td>{}</td><td>{}</td></tr>',
+            rows,
+        )
+        return format_html(
+            '<table class="last-mailed"><thead><tr><th>Guide</th><th>Version</th><th>How</th>'
+            "<th>Since</th></tr></thead><tbody>{}</tbody></table>",
+            body,
+        )
 
     @admin.display(description=f"Last {RECENT_DELIVERIES} deliveries")
     def recent_deliveries(self, subscriber: Subscriber) -> str:
         deliveries = (
             Delivery.objects.filter(subscriber=subscriber)
-            .select_related("mailing__version__guide", "since_version")
+            .select_related(
+                "mailing__version__guide", "mailing__resend_of__version__guide", "since_version"
+            )
             .order_by("-id")[:RECENT_DELIVERIES]
         )
         rows = [
             (
-                reverse("admin:subscriptions_delivery_change", args=[d.pk]),
+                reverse("admin:subscriptions_mailing_change", args=[d.mailing_id]),
                 str(d.mailing),
+                reverse("admin:subscriptions_delivery_change", args=[d.pk]),
                 d.get_status_display(),
                 d.since_version.number if d.since_version else "-",
                 d.sent_at.strftime("%Y-%m-%d %H:%M") if d.sent_at else "-",
@@ -235,13 +272,17 @@ class SubscriberAdmin(admin.ModelAdmin):
             return "No mail sent yet."
         body = format_html_join(
             "",
-            '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>',
+            '<tr><td><a href="{}">{}</a></td><td><a href="{}">{}</a></td><td>{}</td><td>{}</td>'
+            "<td>{}</td></tr>",
             rows,
         )
+        every = reverse("admin:subscriptions_delivery_changelist") + f"?subscriber={subscriber.pk}"
         return format_html(
             '<table class="recent-deliveries"><thead><tr><th>Mailing</th><th>Status</th>'
-            "<th>Since</th><th>Sent at</th><th>Error</th></tr></thead><tbody>{}</tbody></table>",
+            "<th>Since</th><th>Sent at</th><th>Error</th></tr></thead><tbody>{}</tbody></table>"
+            '<p><a href="{}">Every delivery to this subscriber</a></p>',
             body,
+            every,
         )
 
     @admin.display(description="Guides")
