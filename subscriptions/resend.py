@@ -7,8 +7,9 @@ moving baselines the same way. A mailing and its resends are its attempts; a rec
 attempt (the highest delivery id among them) is what happened to them.
 
 Who is taken: recipients whose latest attempt failed, or was skipped because a mailing was
-cancelled (never sent), who are still confirmed, still follow the guide, and whose baseline is below
-the version (nobody gets an older release after a newer one). Never those sent, bounced or
+cancelled (never sent), who are still confirmed, still follow the guide, whose baseline is below the
+version and who have no newer release of the guide on its way (nobody gets an older release after a
+newer one). Never those sent, bounced or
 unsubscribed, nor anyone whose latest attempt is still queued (in flight). The rows are written in
 one transaction under the original mailing's row lock, so pressing twice (or two admins at once)
 finds the first resend's rows as the latest attempts and writes nobody again.
@@ -61,6 +62,12 @@ def not_received(mailing: Mailing) -> QuerySet[Delivery]:
     ahead = Baseline.objects.filter(
         subscriber_id=OuterRef("subscriber_id"), guide_id=version.guide_id, version__in=caught_up
     )
+    # A newer release of the guide still on its way to them: this one could arrive after it. Once
+    # that one is sent their baseline is past this version, and its diff covers this one.
+    newer = Version.objects.at_or_above(version).exclude(pk=version.pk).values("pk")
+    overtaken = Delivery.objects.filter(
+        subscriber_id=OuterRef("subscriber_id"), status=Delivery.Status.QUEUED
+    ).filter(Q(mailing__version__in=newer) | Q(mailing__resend_of__version__in=newer))
     readers = Subscriber.objects.confirmed().following(version.guide_id)
     return (
         latest_attempts(mailing)
@@ -69,6 +76,7 @@ def not_received(mailing: Mailing) -> QuerySet[Delivery]:
         )
         .filter(subscriber__in=readers.values("pk"))
         .exclude(Exists(ahead))
+        .exclude(Exists(overtaken))
     )
 
 

@@ -15,7 +15,7 @@ from django.test import Client
 from guide import publishing
 from guide.models import Version
 from subscriptions import audience, delivery, lifecycle
-from subscriptions.models import Baseline, Mailing
+from subscriptions.models import Baseline, Delivery, Mailing
 from tests.conftest import make_subscribers
 from tests.pages import text
 
@@ -155,3 +155,19 @@ def test_the_page_offers_the_resend_with_how_many_it_would_reach(list_admin_clie
 
     # cy and dee are still queued (in flight): not theirs to resend.
     assert "Send mlmw 0.10.1 again to the 1 recipient who did not receive it" in page
+
+
+def test_who_has_a_newer_release_on_its_way_is_not_sent_the_older_one_again(
+    list_admin_client, draft, readers, django_capture_on_commit_callbacks
+):
+    ann = readers[0]
+    mailing = sent_with_outcomes(draft, {r.email: "failed" for r in readers})
+    newer = Version.objects.create(guide=draft.guide, number="0.10.2", title="t", content="# x\n")
+    publishing.publish(newer)
+    audience.start(Mailing.objects.get(version=newer).pk)  # queued for everyone, not sent yet
+    Delivery.objects.filter(mailing__version=newer).exclude(subscriber=ann).update(status="failed")
+
+    response = press_resend(list_admin_client, mailing, django_capture_on_commit_callbacks)
+
+    assert "again to 3 recipient(s)" in text(response)
+    assert ann.email not in [m.to[0] for m in mail.outbox]
