@@ -785,7 +785,9 @@ class MailingAdmin(admin.ModelAdmin):
             return HttpResponseRedirect(page)
         if not self.has_operate_permission(request):
             raise PermissionDenied
-        mailing = get_object_or_404(Mailing.objects.select_related("version__guide"), pk=pk)
+        mailing = get_object_or_404(
+            Mailing.objects.select_related("version__guide", "resend_of__version__guide"), pk=pk
+        )
         if operation in ("cancel", "resend") and request.POST.get("confirm") != "yes":
             what = "cancelled" if operation == "cancel" else "sent"
             self.message_user(
@@ -799,7 +801,7 @@ class MailingAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(page)
 
     def _operate(self, request: HttpRequest, mailing: Mailing, operation: str) -> None:
-        version = mailing.version
+        version = mailing.release_version
         if operation == "pause":
             if fanout.pause(mailing.pk):
                 self.message_user(
@@ -875,19 +877,19 @@ class MailingAdmin(admin.ModelAdmin):
 
     @admin.action(description="Pause selected mailings", permissions=["operate"])
     def pause_selected(self, request: HttpRequest, queryset: QuerySet[Mailing]) -> None:
-        for mailing in queryset.select_related("version__guide"):
+        for mailing in queryset.select_related("version__guide", "resend_of__version__guide"):
             self._operate(request, mailing, "pause")
 
     @admin.action(description="Resume selected mailings", permissions=["operate"])
     def resume_selected(self, request: HttpRequest, queryset: QuerySet[Mailing]) -> None:
-        for mailing in queryset.select_related("version__guide"):
+        for mailing in queryset.select_related("version__guide", "resend_of__version__guide"):
             self._operate(request, mailing, "resume")
 
     @admin.action(
         description="Cancel selected mailings (cannot be undone)", permissions=["operate"]
     )
     def cancel_selected(self, request: HttpRequest, queryset: QuerySet[Mailing]) -> None:
-        for mailing in queryset.select_related("version__guide"):
+        for mailing in queryset.select_related("version__guide", "resend_of__version__guide"):
             self._operate(request, mailing, "cancel")
 
 

@@ -171,3 +171,20 @@ def test_who_has_a_newer_release_on_its_way_is_not_sent_the_older_one_again(
 
     assert "again to 3 recipient(s)" in text(response)
     assert ann.email not in [m.to[0] for m in mail.outbox]
+
+
+def test_a_resend_is_paused_and_resumed_like_any_mailing_and_named_by_its_release(
+    list_admin_client, draft, readers, django_capture_on_commit_callbacks
+):
+    mailing = sent_with_outcomes(draft, {r.email: "failed" for r in readers})
+    with django_capture_on_commit_callbacks(execute=False):  # its batches not sent yet
+        list_admin_client.post(f"{MAILINGS}{mailing.pk}/resend/", {"confirm": "yes"})
+    again = mailing.resends.get()
+
+    paused = list_admin_client.post(f"{MAILINGS}{again.pk}/pause/", follow=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        resumed = list_admin_client.post(f"{MAILINGS}{again.pk}/resume/", follow=True)
+
+    assert "Paused the mailing of mlmw 0.10.1" in text(paused)
+    assert "Resumed the mailing of mlmw 0.10.1: 1 queued batch(es) enqueued again." in text(resumed)
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(r.email for r in readers)
