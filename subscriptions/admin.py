@@ -35,7 +35,16 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 
 from guide.models import Guide
-from subscriptions import addresses, exporting, importing, ledger, lifecycle, subscriber_preview
+from subscriptions import (
+    addresses,
+    exporting,
+    importing,
+    ledger,
+    lifecycle,
+    progress,
+    resend,
+    subscriber_preview,
+)
 from subscriptions import delivery as fanout
 from subscriptions.models import (
     Baseline,
@@ -213,23 +222,60 @@ class SubscriberAdmin(admin.ModelAdmin):
 
     @admin.display(description="Last version mailed, per guide")
     def last_mailed_versions(self, subscriber: Subscriber) -> str:
-        baselines = Baseline.objects.filter(subscriber=subscriber).select_related("version__guide")
-        rows = [(b.version.guide.title, b.version.number) for b in baselines]
-        if not rows:
+        baselines = list(
+            Baseline.objects.filter(subscriber=subscriber)
+            .select_related("version__guide")
+            .order_by("guide__title")
+        )
+        if not baselines:
             return "None yet: the first release mail shows the change since they started following."
-        return format_html_join(", ", "{} {}", rows)
+        # A baseline is a mailed version, or the live one when they started following the guide.
+        mailed = set(
+            Delivery.objects.filter(
+                subscriber=subscriber, status__in=[Delivery.Status.SENT, Delivery.Status.BOUNCED]
+            )
+            .filter(
+                Q(mailing__version__in=[b.version_id for b in baselines])
+                | Q(mailing__resend_of__version__in=[b.version_id for b in baselines])
+            )
+            .values_list("mailing__version", "mailing__resend_of__version")
+        )
+        mailed_versions = {v for pair in mailed for v in pair if v is not None}
+        rows = [
+            (
+                b.version.guide.title,
+                reverse("admin:guide_version_change", args=[b.version_id]),
+                b.version.number,
+                "mailed" if b.version_id in mailed_versions else "live when they started following",
+                b.updated_at.strftime("%Y-%m-%d %H:%M"),
+            )
+            for b in baselines
+        ]
+        body = format_html_join(
+            "",
+            '<tr><td>{}</td><td><a href="{}">{}</a></td><td>{}</td><td>{}</td></tr>',
+            rows,
+        )
+        return format_html(
+            '<table class="last-mailed"><thead><tr><th>Guide</th><th>Version</th><th>How</th>'
+            "<th>Since</th></tr></thead><tbody>{}</tbody></table>",
+            body,
+        )
 
     @admin.display(description=f"Last {RECENT_DELIVERIES} deliveries")
     def recent_deliveries(self, subscriber: Subscriber) -> str:
         deliveries = (
             Delivery.objects.filter(subscriber=subscriber)
-            .select_related("mailing__version__guide", "since_version")
+            .select_related(
+                "mailing__version__guide", "mailing__resend_of__version__guide", "since_version"
+            )
             .order_by("-id")[:RECENT_DELIVERIES]
         )
         rows = [
             (
-                reverse("admin:subscriptions_delivery_change", args=[d.pk]),
+                reverse("admin:subscriptions_mailing_change", args=[d.mailing_id]),
                 str(d.mailing),
+                reverse("admin:subscriptions_delivery_change", args=[d.pk]),
                 d.get_status_display(),
                 d.since_version.number if d.since_version else "-",
                 d.sent_at.strftime("%Y-%m-%d %H:%M") if d.sent_at else "-",
@@ -241,13 +287,17 @@ class SubscriberAdmin(admin.ModelAdmin):
             return "No mail sent yet."
         body = format_html_join(
             "",
-            '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>',
+            '<tr><td><a href="{}">{}</a></td><td><a href="{}">{}</a></td><td>{}</td><td>{}</td>'
+            "<td>{}</td></tr>",
             rows,
         )
+        every = reverse("admin:subscriptions_delivery_changelist") + f"?subscriber={subscriber.pk}"
         return format_html(
             '<table class="recent-deliveries"><thead><tr><th>Mailing</th><th>Status</th>'
-            "<th>Since</th><th>Sent at</th><th>Error</th></tr></thead><tbody>{}</tbody></table>",
+            "<th>Since</th><th>Sent at</th><th>Error</th></tr></thead><tbody>{}</tbody></table>"
+            '<p><a href="{}">Every delivery to this subscriber</a></p>',
             body,
+            every,
         )
 
     @admin.display(description="Guides")
@@ -560,7 +610,7 @@ class MailingAdmin(admin.ModelAdmin):
     publishing creates a mailing, the fan-out (subscriptions.delivery) changes it."""
 
     list_display = [
-        "version",
+        "release",
         "status",
         "audience_size",
         "queued",
@@ -572,7 +622,7 @@ class MailingAdmin(admin.ModelAdmin):
         "finished_at",
     ]
     list_filter = ["status", "version__guide"]
-    list_select_related = ["version__guide"]
+    list_select_related = ["version__guide", "resend_of__version__guide"]
     fields = ["version", "status", "audience_size", "created_at", "started_at", "finished_at"]
     readonly_fields = fields
     actions = ["pause_selected", "resume_selected", "cancel_selected"]
@@ -601,6 +651,12 @@ class MailingAdmin(admin.ModelAdmin):
         return actions
 
     # --- Progress ----------------------------------------------------------------------------------
+
+    @admin.display(description="Version", ordering="version")
+    def release(self, mailing: Mailing) -> str:
+        if mailing.resend_of_id is not None:
+            return f"{mailing.release_version} (resend)"
+        return str(mailing.version) if mailing.version_id else str(mailing)
 
     @admin.display(description="queued")
     def queued(self, mailing: Mailing) -> int:
@@ -637,22 +693,11 @@ class MailingAdmin(admin.ModelAdmin):
             "subscriptions.change_delivery"
         )
         deliveries_url = reverse("admin:subscriptions_delivery_changelist")
-        counts = fanout.progress(mailing.pk)
-        progress = [
-            {
-                "status": label,
-                "count": counts[status],
-                "url": (
-                    f"{deliveries_url}?mailing={mailing.pk}&status__exact={status}"
-                    if can_view_deliveries
-                    else None
-                ),
-            }
-            for status, label in Delivery.Status.choices
-        ]
+        resends = list(mailing.resends.order_by("pk"))
         context = {
             "esp_wait": fanout.esp_wait(mailing.pk),
-            "progress": progress,
+            **self._progress_context(request, mailing, has_resends=bool(resends)),
+            "resends": resends,
             "deliveries_url": (
                 f"{deliveries_url}?mailing={mailing.pk}" if can_view_deliveries else None
             ),
@@ -660,6 +705,11 @@ class MailingAdmin(admin.ModelAdmin):
             "can_view_batches": user.has_perm("subscriptions.view_batch")
             or user.has_perm("subscriptions.change_batch"),
         }
+        root = mailing.resend_of or mailing
+        if context["can_operate"] and root.kind == Mailing.Kind.RELEASE and root.version_id:
+            context["resend_root"] = root
+            context["resend_count"] = resend.not_received(root).count()
+            context["can_resend"] = context["resend_count"] > 0
         if context["can_view_batches"]:
             batches = Batch.objects.filter(mailing=mailing)
             context["batch_counts"] = [
@@ -682,18 +732,68 @@ class MailingAdmin(admin.ModelAdmin):
             )  # fmt: skip
         return context
 
-    # --- Pause, resume, cancel ---------------------------------------------------------------------
+    def _progress_context(self, request: HttpRequest, mailing: Mailing, *, has_resends: bool):
+        """The live bar's context: counts by each recipient's latest attempt, rate, ETA, links."""
+        user = request.user
+        can_view_deliveries = user.has_perm("subscriptions.view_delivery") or user.has_perm(
+            "subscriptions.change_delivery"
+        )
+        bar = progress.of(mailing)
+        deliveries_url = reverse("admin:subscriptions_delivery_changelist")
+        # With resends, the counts are of latest attempts: the links list exactly those rows.
+        which = f"latest_of={mailing.pk}" if has_resends else f"mailing={mailing.pk}"
+        rows = [
+            {
+                "key": status,
+                "status": label,
+                "count": bar.counts[status],
+                "url": (
+                    f"{deliveries_url}?{which}&status__exact={status}"
+                    if can_view_deliveries
+                    else None
+                ),
+            }
+            for status, label in Delivery.Status.choices
+        ]
+        return {
+            "bar": bar,
+            "progress": rows,
+            "progress_url": reverse("admin:subscriptions_mailing_progress", args=[mailing.pk]),
+        }
+
+    def progress_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """The bar alone, polled by the page (htmx) while the mailing or a resend of it runs."""
+        mailing = get_object_or_404(Mailing, pk=pk)
+        if not self.has_view_permission(request, mailing):
+            raise PermissionDenied
+        has_resends = mailing.resends.exists()
+        context = self._progress_context(request, mailing, has_resends=has_resends)
+        response = TemplateResponse(request, "admin/subscriptions/mailing/progress.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    # --- Pause, resume, cancel, resend -------------------------------------------------------------
 
     def get_urls(self):
-        return [
-            path(
-                f"<int:pk>/{operation}/",
-                self.admin_site.admin_view(self.operation_view),
-                {"operation": operation},
-                name=f"subscriptions_mailing_{operation}",
-            )
-            for operation in ("pause", "resume", "cancel")
-        ] + super().get_urls()
+        return (
+            [
+                path(
+                    f"<int:pk>/{operation}/",
+                    self.admin_site.admin_view(self.operation_view),
+                    {"operation": operation},
+                    name=f"subscriptions_mailing_{operation}",
+                )
+                for operation in ("pause", "resume", "cancel", "resend")
+            ]
+            + [
+                path(
+                    "<int:pk>/progress/",
+                    self.admin_site.admin_view(self.progress_view),
+                    name="subscriptions_mailing_progress",
+                )
+            ]
+            + super().get_urls()
+        )
 
     def operation_view(self, request: HttpRequest, pk: int, operation: str) -> HttpResponse:
         page = reverse("admin:subscriptions_mailing_change", args=[pk])
@@ -701,17 +801,23 @@ class MailingAdmin(admin.ModelAdmin):
             return HttpResponseRedirect(page)
         if not self.has_operate_permission(request):
             raise PermissionDenied
-        mailing = get_object_or_404(Mailing.objects.select_related("version__guide"), pk=pk)
-        if operation == "cancel" and request.POST.get("confirm") != "yes":
+        mailing = get_object_or_404(
+            Mailing.objects.select_related("version__guide", "resend_of__version__guide"), pk=pk
+        )
+        if operation in ("cancel", "resend") and request.POST.get("confirm") != "yes":
+            what = "cancelled" if operation == "cancel" else "sent"
             self.message_user(
-                request, "Not cancelled: tick the box to confirm the cancel.", messages.WARNING
+                request, f"Not {what}: tick the box to confirm the {operation}.", messages.WARNING
             )
+            return HttpResponseRedirect(page)
+        if operation == "resend":
+            self._resend(request, mailing)
             return HttpResponseRedirect(page)
         self._operate(request, mailing, operation)
         return HttpResponseRedirect(page)
 
     def _operate(self, request: HttpRequest, mailing: Mailing, operation: str) -> None:
-        version = mailing.version
+        version = mailing.release_version
         if operation == "pause":
             if fanout.pause(mailing.pk):
                 self.message_user(
@@ -763,21 +869,43 @@ class MailingAdmin(admin.ModelAdmin):
             messages.WARNING,
         )
 
+    def _resend(self, request: HttpRequest, mailing: Mailing) -> None:
+        if mailing.kind != Mailing.Kind.RELEASE or mailing.version_id is None:
+            self.message_user(
+                request, f"{mailing}: only a release mailing can be sent again.", messages.WARNING
+            )
+            return
+        opened = resend.resend(mailing.pk)
+        if opened is None:
+            self.message_user(
+                request,
+                f"Nobody to send {mailing.version} to again: every recipient received it, is "
+                "still being sent it, or cannot be mailed (unsubscribed, bounced, or already sent "
+                "a newer release).",
+                messages.WARNING,
+            )
+            return
+        self.message_user(
+            request,
+            f"Sending {mailing.version} again to {opened.audience_size} recipient(s) who did not "
+            "receive it.",
+        )
+
     @admin.action(description="Pause selected mailings", permissions=["operate"])
     def pause_selected(self, request: HttpRequest, queryset: QuerySet[Mailing]) -> None:
-        for mailing in queryset.select_related("version__guide"):
+        for mailing in queryset.select_related("version__guide", "resend_of__version__guide"):
             self._operate(request, mailing, "pause")
 
     @admin.action(description="Resume selected mailings", permissions=["operate"])
     def resume_selected(self, request: HttpRequest, queryset: QuerySet[Mailing]) -> None:
-        for mailing in queryset.select_related("version__guide"):
+        for mailing in queryset.select_related("version__guide", "resend_of__version__guide"):
             self._operate(request, mailing, "resume")
 
     @admin.action(
         description="Cancel selected mailings (cannot be undone)", permissions=["operate"]
     )
     def cancel_selected(self, request: HttpRequest, queryset: QuerySet[Mailing]) -> None:
-        for mailing in queryset.select_related("version__guide"):
+        for mailing in queryset.select_related("version__guide", "resend_of__version__guide"):
             self._operate(request, mailing, "cancel")
 
 
@@ -800,9 +928,10 @@ class MailingFilter(admin.SimpleListFilter):
     parameter_name = "mailing"
 
     def lookups(self, request: HttpRequest, model_admin):
+        mailings = Mailing.objects.select_related("version__guide", "resend_of__version__guide")
         return [
-            (str(m.pk), str(m.version))
-            for m in Mailing.objects.select_related("version__guide").order_by("-created_at")
+            (str(m.pk), str(m.version) if m.version_id else f"{m} ({m.pk})")
+            for m in mailings.order_by("-created_at")
         ]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Delivery]):
@@ -812,6 +941,30 @@ class MailingFilter(admin.SimpleListFilter):
         if not value.isdigit():
             raise IncorrectLookupParameters(f"Not a mailing: {value!r}")
         return queryset.filter(mailing_id=int(value))
+
+
+class LatestAttemptFilter(admin.SimpleListFilter):
+    """A release mailing and its resends, each recipient once: their latest attempt (the rows the
+    mailing page's counts are of)."""
+
+    title = "latest attempt per recipient"
+    parameter_name = "latest_of"
+
+    def lookups(self, request: HttpRequest, model_admin):
+        resent = Mailing.objects.filter(resends__isnull=False).distinct()
+        return [
+            (str(m.pk), f"{m.version} and its resends")
+            for m in resent.select_related("version__guide").order_by("-created_at")
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Delivery]):
+        value = self.value()
+        if value is None:
+            return queryset
+        mailing = Mailing.objects.filter(pk=int(value)).first() if value.isdigit() else None
+        if mailing is None:
+            raise IncorrectLookupParameters(f"Not a mailing: {value!r}")
+        return queryset.filter(pk__in=resend.latest_attempts(mailing).values("pk"))
 
 
 @admin.register(Delivery)
@@ -829,8 +982,14 @@ class DeliveryAdmin(admin.ModelAdmin):
         "esp_message_id",
         "error",
     ]
-    list_filter = [MailingFilter, "status"]
-    list_select_related = ["subscriber", "mailing__version__guide", "since_version__guide"]
+    list_filter = [MailingFilter, LatestAttemptFilter, "status"]
+    list_select_related = [
+        "subscriber",
+        "mailing__version__guide",
+        "mailing__resend_of__version__guide",
+        "since_version__guide",
+    ]
+    paginator = EstimatedCountPaginator  # a mailing's ledger is up to a row per subscriber
     search_fields = ["subscriber__email"]
     search_help_text = "Search by the subscriber's address (or part of it)."
     show_full_result_count = False  # the ledger is large: no second COUNT(*) of the whole table

@@ -35,6 +35,9 @@ from subscriptions.sending import Outcome, classify, send_each
 
 logger = logging.getLogger(__name__)
 
+# The error of a delivery skipped because its mailing was cancelled: never sent, so a resend takes it.
+CANCELLED = "mailing cancelled"
+
 
 def send(batch_id: int) -> float | None:
     """Send one batch. Returns None when finished with it, or seconds to wait before a retry."""
@@ -60,7 +63,7 @@ def _send_claimed(batch: Batch) -> float | None:
         _finish(batch)
         return None
     mailing = batch.mailing
-    if mailing.kind != Mailing.Kind.RELEASE:
+    if not mailing.sends_a_release:
         return _send_registered(batch)
     deliveries, skipped = _recipients(batch)
     if skipped:
@@ -78,7 +81,9 @@ def claim(batch_id: int) -> Batch | None:
     ).update(status=Batch.Status.SENDING, claimed_at=timezone.now(), attempts=F("attempts") + 1)
     if not claimed:
         return None
-    return Batch.objects.select_related("mailing__version__guide").get(pk=batch_id)
+    return Batch.objects.select_related(
+        "mailing__version__guide", "mailing__resend_of__version__guide"
+    ).get(pk=batch_id)
 
 
 def batch_deliveries(batch: Batch):
@@ -126,7 +131,7 @@ def send_release(batch: Batch, deliveries: list[Recipient]) -> None:
     if not rest:
         return
     mailing = batch.mailing
-    variant = release_mail.render_variant(batch.since_version_id, mailing.version_id)
+    variant = release_mail.render_variant(batch.since_version_id, mailing.release_version.pk)
     if settings.MAIL_MERGE_PLACEHOLDER:
         outcome = send_merged(variant, rest, batch.pk, mailing.version_id)
     else:
@@ -198,9 +203,12 @@ def _record(mailing_id: int, outcome: Outcome, deliveries: Iterable[Recipient]) 
     def write() -> None:
         with transaction.atomic():
             ledger.mark(outcome, now)
-            mailing = Mailing.objects.select_related("version").get(pk=mailing_id)
+            mailing = Mailing.objects.select_related("version", "resend_of__version").get(
+                pk=mailing_id
+            )
+            version = mailing.release_version
             sent = [by_id[i].subscriber_id for i in outcome.sent if i in by_id]
-            ledger.move_baselines(sent, mailing.version.guide_id, mailing.version_id, now)
+            ledger.move_baselines(sent, version.guide_id, version.pk, now)
 
     ledger.durably(write)
 
@@ -442,7 +450,7 @@ def _settle_cancelled(lease_ended) -> None:
                 status=Batch.Status.CANCELLED, claimed_at=None
             ):
                 batch_deliveries(batch).filter(status=Delivery.Status.QUEUED).update(
-                    status=Delivery.Status.SKIPPED, error="mailing cancelled"
+                    status=Delivery.Status.SKIPPED, error=CANCELLED
                 )
 
 
@@ -484,7 +492,7 @@ def cancel(mailing_id: int) -> bool:
         )
         Delivery.objects.filter(mailing_id=mailing_id, status=Delivery.Status.QUEUED).exclude(
             pk__in=_in_sending_batches(mailing_id)
-        ).update(status=Delivery.Status.SKIPPED, error="mailing cancelled")
+        ).update(status=Delivery.Status.SKIPPED, error=CANCELLED)
     return True
 
 

@@ -399,11 +399,17 @@ class Mailing(models.Model):
         RELEASE = "release", "Release"
         # Other apps' mail through the same batches and ledger (subscriptions.audience.register_kind).
         ACCESS_REVISION = "access_revision", "New artifact revision (access)"
+        # A release sent again to those of its recipients who did not receive it (resend_of).
+        RESEND = "resend", "Resend of a release"
 
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.RELEASE)
     # Set for releases; other kinds name what they are about on their own side.
     version = models.OneToOneField(
         Version, null=True, blank=True, on_delete=models.PROTECT, related_name="mailing"
+    )
+    # A resend's original release mailing: its version is the one sent (subscriptions.resend).
+    resend_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="resends"
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     audience_size = models.PositiveIntegerField(default=0)
@@ -423,9 +429,21 @@ class Mailing(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
+        if self.resend_of_id is not None:
+            return f"Resend of {self.release_version}"
         if self.version_id is None:
             return f"{self.get_kind_display()} mailing {self.pk}"
         return f"Mailing of {self.version}"
+
+    @property
+    def sends_a_release(self) -> bool:
+        """Sent as a release mail (variants, baselines): a release or a resend of one."""
+        return self.kind in (self.Kind.RELEASE, self.Kind.RESEND)
+
+    @property
+    def release_version(self) -> Version | None:
+        """The version this mailing sends: its own, or for a resend its original's."""
+        return self.resend_of.version if self.resend_of_id is not None else self.version
 
 
 class Batch(models.Model):

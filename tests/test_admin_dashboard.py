@@ -96,7 +96,10 @@ def test_a_subscribers_page_shows_their_deliveries_and_the_last_version_mailed_p
 
     assert page.status_code == 200
     body = page.content.decode()
-    assert "The MLMW guide 0.10.1" in body  # the baseline moved to the version mailed
+    mailed = body.split('class="last-mailed"')[1].split("</table>")[0]
+    # The baseline moved to the version mailed.
+    assert "<td>The MLMW guide</td>" in mailed and ">0.10.1</a>" in mailed
+    assert "<td>mailed</td>" in mailed
     delivery = Delivery.objects.get(subscriber=reader)
     assert f'href="/admin/subscriptions/delivery/{delivery.pk}/change/"' in body
     row = body.split('class="recent-deliveries"')[1].split("</table>")[0]

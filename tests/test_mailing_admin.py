@@ -292,7 +292,8 @@ def test_the_mailing_page_offers_the_operations_its_status_allows(list_admin_cli
     delivery.cancel(mailing.pk)
     cancelled = buttons()
 
-    assert (sending, paused, cancelled) == (["cancel", "pause"], ["cancel", "resume"], [])
+    # Cancelled, the reader it never reached can be sent it again (tests/test_resend_admin.py).
+    assert (sending, paused, cancelled) == (["cancel", "pause"], ["cancel", "resume"], ["resend"])
 
 
 def test_mailings_can_be_paused_from_the_list_with_an_action(list_admin_client, draft, ann):
