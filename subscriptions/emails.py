@@ -52,7 +52,8 @@ PERSONAL_LINKS = {
     "manage_url": ("subscriptions:manage", "manage"),
     "catch_up_url": ("subscriptions:catch_up", "manage"),
 }
-# A release mail's link to itself on the web: its token names the reader and the version too.
+# A release mail's link to itself on the web, under the reader's manage token (seeing the mail they
+# were sent is less than managing their subscription) and the version: no third signature.
 VIEW_LINK = ("view_url", "subscriptions:view_mail")
 _TOKEN_STAND_IN = "MLMWTOKEN"  # noqa: S105 - not a secret
 
@@ -65,21 +66,26 @@ def personal_links(
 
     reverse() costs more than signing a token (two of each per recipient cost a third of a batch's
     time); the links differ only in the token, which reverse() leaves as is (signing's alphabet is
-    URL-safe), so each URL is reversed once, with a stand-in then replaced by each token.
+    URL-safe), so each URL is reversed once, with a stand-in then replaced by each token, and each
+    kind of token is signed once per recipient (manage serves three links).
     """
     makers = tokens.link_token_makers()
     shapes = [
-        (name, absolute(reverse(url_name, args=[_TOKEN_STAND_IN])), makers[token])
+        (name, absolute(reverse(url_name, args=[_TOKEN_STAND_IN])), token)
         for name, (url_name, token) in PERSONAL_LINKS.items()
     ]
     if version_id is not None:
         name, url_name = VIEW_LINK
-        view = tokens.view_token_maker(version_id)
-        shapes.append((name, absolute(reverse(url_name, args=[_TOKEN_STAND_IN])), view))
-    return [
-        {name: shape.replace(_TOKEN_STAND_IN, make(subscriber)) for name, shape, make in shapes}
-        for subscriber in subscribers
-    ]
+        shapes.append(
+            (name, absolute(reverse(url_name, args=[_TOKEN_STAND_IN, version_id])), "manage")
+        )
+    links = []
+    for subscriber in subscribers:
+        signed = {kind: make(subscriber) for kind, make in makers.items()}  # each kind once
+        links.append(
+            {name: shape.replace(_TOKEN_STAND_IN, signed[kind]) for name, shape, kind in shapes}
+        )
+    return links
 
 
 def subscriber_links(subscriber: tokens.HasUid) -> dict[str, str]:

@@ -28,15 +28,16 @@ def _no_mail(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
-def view_mail(request: HttpRequest, token: str) -> HttpResponse:
-    """The release mail a reader was sent, as sent (their links in it); changes nothing."""
+def view_mail(request: HttpRequest, token: str, version_id: int) -> HttpResponse:
+    """The release mail of `version_id` a reader was sent, as sent (their links in it); changes
+    nothing."""
     try:
-        claim = tokens.read_view_token(token)
+        subscriber = tokens.read_manage_token(token)
     except tokens.BadToken:
         return _no_mail(request)
-    if claim.subscriber is None:
+    if subscriber is None:
         return _no_mail(request)
-    mail = release_mail.as_sent(claim.subscriber, claim.version_id)
+    mail = release_mail.as_sent(subscriber, version_id)
     if mail is None:
         return _no_mail(request)
     response = HttpResponse(mail.html, content_type="text/html; charset=utf-8")

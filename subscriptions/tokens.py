@@ -3,9 +3,8 @@
 - confirm: expires (CONFIRMATION_MAX_AGE_HOURS) and works once (it carries the current nonce).
 - unsubscribe and manage: never expire (RFC 8058 links must keep working in old mails); they stay
   valid across SECRET_KEY rotation through SECRET_KEY_FALLBACKS.
-- view: a release mail's "View in browser" link; names the subscriber and the version the mail is
-  about (a version has one mailing). It never expires either: it is part of the mail, filled in
-  byte for byte the same when previewed and when sent, and an old mail's link keeps working.
+- A release mail's "View in browser" link and the catch-up page use the manage token: both show
+  the reader less than their manage page does.
 """
 
 from __future__ import annotations
@@ -27,7 +26,6 @@ from subscriptions.models import Subscriber
 _CONFIRM = "mlmw.subscriptions.confirm"
 _UNSUBSCRIBE = "mlmw.subscriptions.unsubscribe"
 _MANAGE = "mlmw.subscriptions.manage"
-_VIEW = "mlmw.subscriptions.view"
 
 
 class BadToken(Exception):
@@ -132,31 +130,6 @@ def link_token_makers() -> dict[str, Callable[[HasUid], str]]:
         "unsubscribe": lambda subscriber: unsubscribe(subscriber.uid.hex),
         "manage": lambda subscriber: manage(subscriber.uid.hex),
     }
-
-
-def view_token_maker(version_id: int) -> Callable[[HasUid], str]:
-    """The "View in browser" token of each subscriber for the mail of version `version_id`, with the
-    key read once (a whole batch's links)."""
-    sign = _signing(_VIEW)
-    return lambda subscriber: sign(f"{subscriber.uid.hex}.{version_id}")
-
-
-@dataclass(frozen=True)
-class ViewClaim:
-    subscriber: Subscriber | None  # None: erased since
-    version_id: int
-
-
-def read_view_token(token: str) -> ViewClaim:
-    """Whom and which version's mail a "View in browser" token names; BadToken if tampered."""
-    try:
-        value = _signer(_VIEW).unsign(token)
-    except signing.BadSignature:
-        raise BadToken from None
-    uid, _, version = value.partition(".")
-    if not version.isdigit():
-        raise BadToken
-    return ViewClaim(Subscriber.objects.filter(uid=uid).first(), int(version))
 
 
 def _read(token: str, salt: str) -> Subscriber | None:

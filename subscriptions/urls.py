@@ -14,6 +14,6 @@ urlpatterns = [
     path("manage/<str:token>/export.json", views.export, name="export"),
     path("manage/<str:token>/erase/", views.erase, name="erase"),
     path("manage/<str:token>/catch-up/", reader_views.catch_up, name="catch_up"),
-    path("mail/<str:token>/", reader_views.view_mail, name="view_mail"),
+    path("manage/<str:token>/mail/<int:version_id>/", reader_views.view_mail, name="view_mail"),
     path("erased/", views.erased, name="erased"),
 ]

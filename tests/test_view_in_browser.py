@@ -15,7 +15,7 @@ from subscriptions import audience, delivery, tokens
 from subscriptions.models import Baseline, Delivery, Mailing, Subscriber, SubscriberEvent
 from tests.conftest import make_subscribers
 from tests.csp import policy
-from tests.mails import mailed_path
+from tests.mails import mailed_path, view_path
 from tests.pages import text
 
 pytestmark = pytest.mark.django_db
@@ -55,7 +55,7 @@ def test_view_in_browser_shows_the_html_part_the_reader_was_sent_with_their_own_
     mail, html = mail_of(mailoutbox, ann)
     before = rows()
 
-    response = client.get(mailed_path(mail.body, "/mail/"))
+    response = client.get(view_path(mail.body))
 
     assert response.status_code == 200
     assert response["Content-Type"] == "text/html; charset=utf-8"
@@ -71,7 +71,7 @@ def test_the_mail_page_allows_inline_style_and_nothing_else_and_is_private(
     send_release(v0_10_0)
     mail, _ = mail_of(mailoutbox, readers[0])
 
-    response = client.get(mailed_path(mail.body, "/mail/"))
+    response = client.get(view_path(mail.body))
 
     directives = policy(response)
     assert directives["default-src"] == ["'none'"]  # so no script, no fetch, no frame, no font
@@ -91,18 +91,21 @@ def test_a_damaged_link_and_a_link_to_a_mail_never_sent_get_the_same_not_found_p
 ):
     send_release(v0_10_0)
     ann = readers[0]
-    path = mailed_path(mail_of(mailoutbox, ann)[0].body, "/mail/")
-    token = path.removeprefix("/mail/").removesuffix("/")
-    # Genuine tokens, each for a mail that reader never got: another version's, an outsider's.
+    path = view_path(mail_of(mailoutbox, ann)[0].body)
+    token = path.removeprefix("/manage/").split("/")[0]
+    # Genuine links, each to a mail that reader never got: another version's, an outsider's.
     outsider = Subscriber.objects.create(email="eve@example.org", email_key="eve@example.org")
     never_sent = [
-        tokens.view_token_maker(draft.pk)(ann),
-        tokens.view_token_maker(v0_10_0.pk)(outsider),
+        f"/manage/{token}/mail/{draft.pk}/",
+        f"/manage/{tokens.manage_token(outsider)}/mail/{v0_10_0.pk}/",
     ]
-    forged = signing.Signer(salt="another purpose").sign(f"{ann.uid.hex}.{v0_10_0.pk}")
-    damaged = [token[:-2], token.replace(str(v0_10_0.pk), str(draft.pk)), forged, "x"]
+    forged = signing.Signer(salt="another purpose").sign(ann.uid.hex)
+    damaged = [
+        f"/manage/{t}/mail/{v0_10_0.pk}/"
+        for t in [token[:-2], tokens.unsubscribe_token(ann), forged, "x"]
+    ]
 
-    answers = [client.get(f"/mail/{t}/") for t in [*never_sent, *damaged]]
+    answers = [client.get(p) for p in [*never_sent, *damaged]]
 
     assert {a.status_code for a in answers} == {404}
     assert {text(a) for a in answers} == {text(answers[0])}  # nothing tells them apart
@@ -112,6 +115,6 @@ def test_a_damaged_link_and_a_link_to_a_mail_never_sent_get_the_same_not_found_p
 
 def test_the_mail_page_only_answers_reads(client, readers, v0_10_0, mailoutbox):
     send_release(v0_10_0)
-    path = mailed_path(mail_of(mailoutbox, readers[0])[0].body, "/mail/")
+    path = view_path(mail_of(mailoutbox, readers[0])[0].body)
 
     assert client.post(path).status_code == 405

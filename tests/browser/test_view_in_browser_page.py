@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 from subscriptions import audience, delivery
 from subscriptions.models import Mailing
 from tests.conftest import make_subscribers
-from tests.mails import mailed_path
+from tests.mails import view_path
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -32,7 +32,7 @@ def test_the_mail_in_the_browser_is_styled_by_its_own_css_and_nothing_is_refused
         ),
     )
 
-    page.goto(site + mailed_path(mail.body, "/mail/"))
+    page.goto(site + view_path(mail.body))
 
     expect(page.get_by_role("heading", name="Release 0.10.0")).to_be_visible()
     button = page.get_by_role("link", name="See what changed")
