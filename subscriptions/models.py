@@ -289,13 +289,14 @@ class BaselineQuerySet(models.QuerySet["Baseline"]):
     ) -> int:
         """Start the baselines of subscribers who begin to follow guides; returns the rows written.
 
-        For each confirmed subscriber among `subscriber_ids` and each guide they follow (those of
-        `guide_ids`; None: every guide they follow) that has no baseline yet: the guide's latest
-        published version now. Their first release mail then shows the change since the version
-        that was live when they started following, not the whole guide. A guide with nothing
-        published gets no row (its first release is all new to everyone). An existing baseline is
-        never moved, backwards or forwards. Pending subscribers get nothing here: their baselines
-        start when they confirm (until then no release reaches them).
+        For each confirmed subscriber among `subscriber_ids` and each guide they follow (linked,
+        or every guide for a reader of all guides; those of `guide_ids`, None: all) that has no
+        baseline yet: the guide's latest published version now. Their first release mail then
+        shows the change since the version that was live when they started following, not the
+        whole guide. A guide with nothing published gets no row (its first release is all new to
+        everyone). An existing baseline is never moved, backwards or forwards. Pending subscribers
+        get nothing here: their baselines start when they confirm (until then no release reaches
+        them).
 
         Called by every path that makes a subscriber confirmed or gives one a guide
         (subscriptions.lifecycle, subscriptions.importing), after the guides are stored. Set-based
@@ -339,13 +340,14 @@ class BaselineQuerySet(models.QuerySet["Baseline"]):
                         f"""
                         INSERT INTO {baseline} (subscriber_id, guide_id, version_id, updated_at)
                         SELECT s.id, %s, %s, %s FROM {subscriber} s
-                        JOIN {follows} sg ON sg.subscriber_id = s.id AND sg.guide_id = %s
                         WHERE s.status = %s AND s.id {in_ids}
+                          AND (s.all_guides OR EXISTS (SELECT 1 FROM {follows} sg
+                               WHERE sg.subscriber_id = s.id AND sg.guide_id = %s))
                         ON CONFLICT (subscriber_id, guide_id) DO NOTHING
                         """,  # noqa: S608 - table names from model metadata, values as parameters
                         [
-                            guide_id, version_id, now, guide_id, Subscriber.Status.CONFIRMED,
-                            *([chunk] if ids_param else chunk),
+                            guide_id, version_id, now, Subscriber.Status.CONFIRMED,
+                            *([chunk] if ids_param else chunk), guide_id,
                         ],
                     )  # fmt: skip
                     written += cursor.rowcount
@@ -445,6 +447,8 @@ class Batch(models.Model):
     since_version = models.ForeignKey(
         Version, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The filters key its deliveries share (subscriptions.filters): a batch is one variant.
+    filters = models.TextField(blank=True, default="", db_default="")
     first_delivery_id = models.BigIntegerField()
     last_delivery_id = models.BigIntegerField()
     size = models.PositiveIntegerField()
@@ -520,6 +524,9 @@ class Delivery(models.Model):
         db_index=False,
         db_constraint=False,
     )
+    # The recipient's filters on the guide when the audience was written (subscriptions.filters):
+    # with since_version, which variant they get. "" (no filter) for most rows.
+    filters = models.TextField(blank=True, default="", db_default="")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     esp_message_id = models.CharField(max_length=200, blank=True)
     error = models.CharField(max_length=500, blank=True)

@@ -29,8 +29,10 @@ from django.utils.safestring import mark_safe
 from guide.catchup import CatchUp, catch_up
 from guide.diff_render import render_html, render_text
 from guide.models import Version
-from subscriptions import emails
+from subscriptions import emails, filters
+from subscriptions.filters import Filters
 
+NO_FILTERS = Filters()
 SUBJECT_MAX = 78  # RFC 5322's line length, and about what a phone's inbox shows
 _ELLIPSIS = "\N{HORIZONTAL ELLIPSIS}"
 # Older releases of a catch-up are listed by title only; past this many, one line links the rest.
@@ -195,19 +197,34 @@ def release_context(since: Version | None, version: Version) -> dict:
     return context(catch_up(since, version))
 
 
-def render_markers(since: Version | None, version: Version) -> emails.RenderedMail:
-    """The release mail for everyone whose baseline is `since`, personal fields as markers, cut to
-    fit the size budget."""
-    return render(catch_up(since, version), {name: marker(name) for name in PERSONAL_FIELDS})
+def render_markers(
+    since: Version | None, version: Version, chosen: Filters = NO_FILTERS
+) -> emails.RenderedMail | None:
+    """The release mail for everyone whose baseline is `since` and whose filters are `chosen`,
+    personal fields as markers, cut to fit the size budget; None when the release has nothing for
+    those filters (filters.narrow). Filtered, it says what it leaves out and links the full change."""
+    changes = filters.narrow(catch_up(since, version), chosen)
+    if changes is None:
+        return None
+    extra: dict[str, Any] = {name: marker(name) for name in PERSONAL_FIELDS}
+    extra["filtered"] = chosen.describe(filters.section_titles(changes))
+    return render(changes, extra)
 
 
-@lru_cache(maxsize=32)
-def render_variant(since_id: int | None, version_id: int) -> emails.RenderedMail:
-    """render_markers() of published versions, by id, cached per process: published versions never
-    change, so the cache needs no invalidation."""
+# 20 baselines x 4 filter sets is 80 variants; a mail is at most ~200 KB (HTML and text), so a full
+# cache holds ~25 MB. Past 128, the least recently used variant goes (a batch renders it again).
+VARIANT_CACHE_SIZE = 128
+
+
+@lru_cache(maxsize=VARIANT_CACHE_SIZE)
+def render_variant(
+    since_id: int | None, version_id: int, filters_key: str = ""
+) -> emails.RenderedMail | None:
+    """render_markers() of published versions, by id and filters key (subscriptions.filters),
+    cached per process: published versions never change, so the cache needs no invalidation."""
     version = Version.objects.select_related("guide").get(pk=version_id)
     since = Version.objects.get(pk=since_id) if since_id else None
-    return render_markers(since, version)
+    return render_markers(since, version, Filters.from_key(filters_key))
 
 
 def message(
