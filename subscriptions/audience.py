@@ -254,11 +254,12 @@ def sender_of(kind: str) -> Sender:
     return _kinds[kind].sender
 
 
-def open_mailing(kind: str) -> Mailing:
-    """A pending mailing of a registered `kind`, started on commit. Call inside the transaction that
+def open_mailing(kind: str, **fields) -> Mailing:
+    """A pending mailing of a registered `kind` (with `fields`, e.g. a digest's slot), started on
+    commit. Call inside the transaction that
     decides the mailing exists: the row is the outbox, so a start task lost with the broker (or never
     enqueued) is enqueued again by the sweeper after MAIL_REQUEUE_AFTER_SECONDS."""
-    mailing = Mailing.objects.create(kind=kind)
+    mailing = Mailing.objects.create(kind=kind, **fields)
     enqueue(START_TASK, mailing.pk)
     return mailing
 

@@ -93,6 +93,9 @@ class Subscriber(models.Model):
         db_default=reading.DEFAULT_TIME_ZONE,
         validators=[reading.validate_time_zone],
     )
+    # Digest slots count from here (subscriptions.digests): when the reader was last taken into a
+    # digest, or changed when digests go out; None: from confirmed_at.
+    digest_after = models.DateTimeField(null=True, blank=True, editable=False)
     # Keep a Changelog kinds wanted, as reading.kinds_field stores them; "" = all.
     kinds = models.CharField(max_length=64, blank=True, default="", db_default="")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
@@ -195,12 +198,16 @@ class Subscriber(models.Model):
     def set_reading(self, chosen: reading.Reading) -> list[str]:
         """Set the row's fields from `chosen`; returns their names for save(update_fields=…).
         The section filters are rows of their own: set_sections."""
+        slot = (chosen.cadence, chosen.digest_weekday, chosen.digest_hour, chosen.time_zone)
+        if slot != (self.cadence, self.digest_weekday, self.digest_hour, self.time_zone):
+            # A new digest slot counts from now: no digest for a slot that passed before the choice.
+            self.digest_after = timezone.now()
         self.cadence = chosen.cadence
         self.digest_weekday = chosen.digest_weekday
         self.digest_hour = chosen.digest_hour
         self.time_zone = chosen.time_zone
         self.kinds = reading.kinds_field(chosen.kinds)
-        return ["cadence", "digest_weekday", "digest_hour", "time_zone", "kinds"]
+        return ["cadence", "digest_weekday", "digest_hour", "time_zone", "kinds", "digest_after"]
 
     def set_sections(self, sections: Mapping[int, Iterable[str]]) -> None:
         """Store the chosen sections per guide id (inside the caller's transaction); a guide
@@ -401,12 +408,16 @@ class Mailing(models.Model):
         RELEASE = "release", "Release"
         # Other apps' mail through the same batches and ledger (subscriptions.audience.register_kind).
         ACCESS_REVISION = "access_revision", "New artifact revision (access)"
+        DIGEST = "digest", "Digest"
 
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.RELEASE)
     # Set for releases; other kinds name what they are about on their own side.
     version = models.OneToOneField(
         Version, null=True, blank=True, on_delete=models.PROTECT, related_name="mailing"
     )
+    # A digest's slot: the UTC start of the DIGEST_SLOT_MINUTES it was opened in. Unique, so a slot
+    # is opened once however often beat asks (subscriptions.digests.open_due).
+    slot = models.DateTimeField(null=True, blank=True, unique=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     audience_size = models.PositiveIntegerField(default=0)
     # The audience is written in windows of subscriber ids (audience.start_chunk): the last id it
