@@ -85,9 +85,9 @@ def open_due(now: datetime | None = None) -> Mailing | None:
 
 
 def audience(mailing: Mailing) -> list[dict]:
-    """The readers due now, taken for this mailing (registered with audience.register_kind; runs
-    inside the start's transaction). The row locks make a concurrent mailing wait and then see the
-    moved digest_after, so no reader is in two."""
+    """The readers due at the start, taken for this mailing (registered with
+    audience.register_kind; runs inside the start's transaction). The row locks make a concurrent
+    mailing wait and then see the moved digest_after, so no reader is in two."""
     now = timezone.now()
     ids = list(due(now).select_for_update(of=("self",)).order_by("pk").values_list("pk", flat=True))
     Subscriber.objects.filter(pk__in=ids).update(digest_after=now)

@@ -200,7 +200,7 @@ class Subscriber(models.Model):
         The section filters are rows of their own: set_sections."""
         slot = (chosen.cadence, chosen.digest_weekday, chosen.digest_hour, chosen.time_zone)
         if slot != (self.cadence, self.digest_weekday, self.digest_hour, self.time_zone):
-            # A new digest slot counts from now: no digest for a slot that passed before the choice.
+            # Slots count from the choice: no digest for a slot that passed before it.
             self.digest_after = timezone.now()
         self.cadence = chosen.cadence
         self.digest_weekday = chosen.digest_weekday
@@ -415,8 +415,8 @@ class Mailing(models.Model):
     version = models.OneToOneField(
         Version, null=True, blank=True, on_delete=models.PROTECT, related_name="mailing"
     )
-    # A digest's slot: the UTC start of the DIGEST_SLOT_MINUTES it was opened in. Unique, so a slot
-    # is opened once however often beat asks (subscriptions.digests.open_due).
+    # A digest's slot: the UTC start of the quarter hour (digests.SLOT_MINUTES) it was opened in.
+    # Unique, so a slot is opened once however often beat asks (subscriptions.digests.open_due).
     slot = models.DateTimeField(null=True, blank=True, unique=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     audience_size = models.PositiveIntegerField(default=0)
