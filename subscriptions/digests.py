@@ -25,7 +25,6 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from guide.catchup import catch_up
 from guide.models import Guide, Version
 from subscriptions import emails, filters, ledger, release_mail
 from subscriptions.audience import open_mailing
@@ -133,9 +132,9 @@ def parts_for(subscriber: Subscriber, newest: dict[int, Version]) -> list[Part]:
 # variants', of catch-ups and of whole digests.
 @lru_cache(maxsize=release_mail.VARIANT_CACHE_SIZE)
 def _changes(part: Part):
-    since = Version.objects.get(pk=part.since_id) if part.since_id else None
-    until = Version.objects.select_related("guide").get(pk=part.until_id)
-    changes = filters.narrow(catch_up(since, until), part.chosen)
+    changes = filters.narrow(
+        release_mail.published_catch_up(part.since_id, part.until_id), part.chosen
+    )
     return None if changes is None or changes.is_empty else changes
 
 

@@ -203,17 +203,31 @@ def render_markers(
     """The release mail for everyone whose baseline is `since` and whose filters are `chosen`,
     personal fields as markers, cut to fit the size budget; None when the release has nothing for
     those filters (filters.narrow). Filtered, it says what it leaves out and links the full change."""
-    changes = filters.narrow(catch_up(since, version), chosen)
-    if changes is None:
+    return render_narrowed(catch_up(since, version), chosen)
+
+
+def render_narrowed(changes: CatchUp, chosen: Filters) -> emails.RenderedMail | None:
+    """render_markers() of a catch-up already made."""
+    narrowed = filters.narrow(changes, chosen)
+    if narrowed is None:
         return None
     extra: dict[str, Any] = {name: marker(name) for name in PERSONAL_FIELDS}
-    extra["filtered"] = chosen.describe(filters.section_titles(changes))
-    return render(changes, extra)
+    extra["filtered"] = chosen.describe(filters.section_titles(narrowed))
+    return render(narrowed, extra)
 
 
 # 20 baselines x 4 filter sets is 80 variants; a mail is at most ~200 KB (HTML and text), so a full
 # cache holds ~25 MB. Past 128, the least recently used variant goes (a batch renders it again).
 VARIANT_CACHE_SIZE = 128
+
+
+@lru_cache(maxsize=32)
+def published_catch_up(since_id: int | None, version_id: int) -> CatchUp:
+    """catch_up() of published versions, by id, cached per process: every filter set of a baseline
+    narrows the same one (32: one per baseline, a diff is a few hundred KB at most)."""
+    version = Version.objects.select_related("guide").get(pk=version_id)
+    since = Version.objects.get(pk=since_id) if since_id else None
+    return catch_up(since, version)
 
 
 @lru_cache(maxsize=VARIANT_CACHE_SIZE)
@@ -222,9 +236,8 @@ def render_variant(
 ) -> emails.RenderedMail | None:
     """render_markers() of published versions, by id and filters key (subscriptions.filters),
     cached per process: published versions never change, so the cache needs no invalidation."""
-    version = Version.objects.select_related("guide").get(pk=version_id)
-    since = Version.objects.get(pk=since_id) if since_id else None
-    return render_markers(since, version, Filters.from_key(filters_key))
+    changes = published_catch_up(since_id, version_id)
+    return render_narrowed(changes, Filters.from_key(filters_key))
 
 
 def message(
