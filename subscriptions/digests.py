@@ -25,6 +25,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from guide.catchup import CatchUp
 from guide.models import Guide, Version
 from subscriptions import emails, filters, ledger, release_mail
 from subscriptions.audience import open_mailing
@@ -123,7 +124,7 @@ def parts_for(subscriber: Subscriber, newest: dict[int, Version]) -> list[Part]:
         if until is None or since_id == until.pk:
             continue
         part = Part(guide_id, since_id, until.pk, Filters(kinds, sections.get(guide_id)))
-        if _changes(part) is not None:
+        if changes_of(part) is not None:
             parts.append(part)
     return parts
 
@@ -131,7 +132,7 @@ def parts_for(subscriber: Subscriber, newest: dict[int, Version]) -> list[Part]:
 # Parts repeat across readers (the same baseline, newest and filters): an LRU like the release
 # variants', of catch-ups and of whole digests.
 @lru_cache(maxsize=release_mail.VARIANT_CACHE_SIZE)
-def _changes(part: Part):
+def changes_of(part: Part) -> CatchUp | None:
     changes = filters.narrow(
         release_mail.published_catch_up(part.since_id, part.until_id), part.chosen
     )
@@ -141,7 +142,7 @@ def _changes(part: Part):
 @lru_cache(maxsize=release_mail.VARIANT_CACHE_SIZE)
 def render(parts: tuple[Part, ...], cadence: str) -> emails.RenderedMail:
     """The digest of `parts`, personal fields as markers, cut to fit the size budget."""
-    changes = [_changes(part) for part in parts]
+    changes = [changes_of(part) for part in parts]
     label = "weekly" if cadence == Cadence.WEEKLY else "daily"
     if len(changes) == 1:
         only = changes[0].until

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 import time_machine
 
-from subscriptions import audience, delivery, digests
+from subscriptions import audience, delivery, digests, release_mail
 from subscriptions.models import Baseline, Delivery, Mailing, Subscriber
 from subscriptions.reading import Reading
 from tests.conftest import make_subscribers, make_version
@@ -23,6 +23,16 @@ LINK_1_2 = "https://added-in-1-2.example/"
 V1_0 = "# The guide\n\n## Models\n\n- [Trees](https://trees.example/)\n\n## Tools\n\nText.\n"
 V1_1 = V1_0.replace("Text.\n", f"- [Added in 1.1]({LINK_1_1})\n")
 V1_2 = V1_0.replace("Text.\n", f"- [Added in 1.2]({LINK_1_2})\n")  # 1.1's link gone again
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches():
+    """The per-process caches are keyed by ids, which SQLite hands out again after a rollback."""
+    for cached in (
+        digests.changes_of, digests.render, release_mail.published_catch_up,
+        release_mail.render_variant,
+    ):  # fmt: skip
+        cached.cache_clear()
 
 
 def at(*args) -> datetime:
