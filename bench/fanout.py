@@ -1,7 +1,7 @@
 """Benchmark of the release fan-out: a real Celery worker mails N subscribers through the fake Mailgun.
 
 For each N given to --subscribers, on a fresh PostgreSQL database (default `mlmw_bench`) and Redis
-db 14 (flushed):
+db 14 (flushed; BENCH_REDIS_DB names another):
 
 1. `migrate`, `load_demo` (the demo guides; MLMW 1.0.0 is a draft, a major release), then N confirmed
    subscribers of the mlmw guide are seeded in SQL (generate_series; ~80 s for 1M, most of it
@@ -29,6 +29,13 @@ db 14 (flushed):
    rates depend on it; CPU per recipient much less).
 
     .venv/bin/python bench/fanout.py --subscribers 10000 100000 1000000
+    .venv/bin/python bench/fanout.py --subscribers 100000 --variants   # 3 variants, then 80
+
+With --variants each N runs twice on fresh databases: the 3-variant run above, then one whose
+audience is spread over 20 baselines (none, and 19 published versions: the demo's 0.9.0-0.10.1 and
+16 patch releases 0.10.2-0.10.17 seeded with a line each) x 4 kind filters ("", "removed",
+"added,changed", "changed,removed,security"; 1.0.0 has Added, Changed and Removed entries, so each
+variant has something to send): 80 variants, each rendered once per worker process.
     .venv/bin/python bench/fanout.py --subscribers 10000 --naive-sample 2000 --concurrency 2 \\
         --batch-size 1000 [--keep-db] [--database mlmw_bench]
 
@@ -73,6 +80,21 @@ code of a later version, one run of each size:
     1,000,000         7,590    131.8     2.75     252 / 288       25   300x      1,020      0      6%
 
 and the code before it, in the same hour: 3,625/s at 10k, 5,655/s at 100k (worker 253 / 289 MiB).
+
+--variants (80 variants beside 3), one run each, the machine shared with other sessions' suites:
+
+    N          variants  recipients/s  total s  start s  worker RSS MiB  CPU s/1000 (worker, all)
+    10,000            3         4,154      2.4     0.43     305 / 322       0.067, 0.123
+    10,000           80           591     16.9     1.46     252 / 279       0.500, 0.693
+    100,000           3         9,655     10.4     1.14     251 / 285       0.051, 0.107
+    100,000          80         5,446     18.4     2.33     252 / 301       0.081, 0.164
+    1,000,000         3        10,796     92.6     1.30     252 / 285       0.061, 0.130
+    1,000,000        80         8,549    117.0     1.71     252 / 310       0.073, 0.170
+
+Each worker process renders each variant it meets once (release_mail.render_variant; the catch-up
+once per baseline, release_mail.published_catch_up): ~3 CPU s for 80 variants on two processes, a
+fixed cost that 10k recipients (0.14x the 3-variant rate) and 100k (0.56x) do not amortise and 1M
+does (0.79x). Memory peak over idle: 27-58 MiB. No duplicates in any run.
 """
 
 from __future__ import annotations
@@ -94,7 +116,9 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 CELERY = str(Path(PYTHON).parent / "celery")
 PG = ["-h", "127.0.0.1", "-U", "postgres"]
-REDIS_URL = "redis://127.0.0.1:6379/14"
+# Its own Redis database, flushed at each run (BENCH_REDIS_DB beside another session).
+REDIS_DB = os.environ.get("BENCH_REDIS_DB", "14")
+REDIS_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
 API_KEY = "key-bench"
 SENDER_DOMAIN = "mg.example"
 GUIDE = "mlmw"
@@ -332,6 +356,43 @@ def seed(database: str, n: int) -> float:
     return time.perf_counter() - started
 
 
+def seed_variants(database: str, n: int) -> float:
+    """Spread the audience over 20 baselines x 4 kind filters (see the module docstring)."""
+    started = time.perf_counter()
+    psql(
+        database,
+        f"""
+        BEGIN;
+        INSERT INTO guide_version
+            (guide_id, number, major, minor, patch, title, content, status, published_at, bump,
+             created_at, updated_at)
+        SELECT v.guide_id, '0.10.' || k, 0, 10, k, 'Bench release 0.10.' || k,
+               v.content || E'\n\nBench note ' || k || E'.\n', 'published',
+               v.published_at + k * interval '1 hour', 'patch', now(), now()
+        FROM guide_version v JOIN guide_guide g ON g.id = v.guide_id AND g.slug = 'mlmw',
+             generate_series(2, 17) k
+        WHERE v.number = '0.10.1';
+        DELETE FROM subscriptions_baseline b USING subscriptions_subscriber s
+        WHERE s.id = b.subscriber_id AND s.source = 'bench';
+        INSERT INTO subscriptions_baseline (subscriber_id, guide_id, version_id, updated_at)
+        SELECT s.id, v.guide_id, v.id, now()
+        FROM subscriptions_subscriber s
+        JOIN (SELECT v.id, v.guide_id,
+                     ROW_NUMBER() OVER (ORDER BY v.major, v.minor, v.patch) AS r
+              FROM guide_version v JOIN guide_guide g ON g.id = v.guide_id AND g.slug = 'mlmw'
+              WHERE v.status = 'published') v ON v.r = s.id % 20
+        WHERE s.source = 'bench' AND s.id <= {n};
+        UPDATE subscriptions_subscriber SET kinds = CASE (id / 20) % 4
+            WHEN 0 THEN '' WHEN 1 THEN 'removed' WHEN 2 THEN 'added,changed'
+            ELSE 'changed,removed,security' END
+        WHERE source = 'bench' AND id <= {n};
+        COMMIT;
+        ANALYZE;
+        """,  # noqa: S608 - integers only
+    )
+    return time.perf_counter() - started
+
+
 # --- Children: naive loop and publish (run as `fanout.py --child-naive N` / `--child-publish`) -------
 
 
@@ -400,6 +461,7 @@ class Result:
     worker_cpu_per_k: float
     all_cpu_per_k: float  # worker + postgres + fake ESP
     others_share: float  # fraction of the machine used by other work during the run
+    variants: int = 3
 
     @property
     def rate(self) -> float:
@@ -446,13 +508,15 @@ def start_worker(
     return worker
 
 
-def run_one(args: argparse.Namespace, n: int, children: Children, tmp: Path) -> Result:
+def run_one(
+    args: argparse.Namespace, n: int, children: Children, tmp: Path, spread: bool = False
+) -> Result:
     db = args.database
     print(f"\n=== {n:,} subscribers (database {db}, worker --concurrency {args.concurrency}, "
-          f"batches of {args.batch_size}) ===", flush=True)  # fmt: skip
+          f"batches of {args.batch_size}{', 80 variants' if spread else ''}) ===", flush=True)  # fmt: skip
     subprocess.run(["dropdb", *PG, "--if-exists", "--force", db], check=True)
     subprocess.run(["createdb", *PG, db], check=True)
-    run(["redis-cli", "-n", "14", "flushdb"], {**os.environ})
+    run(["redis-cli", "-n", REDIS_DB, "flushdb"], {**os.environ})
 
     esp, port = start_esp(children)
     env = bench_env(db, port, args.batch_size)
@@ -463,6 +527,9 @@ def run_one(args: argparse.Namespace, n: int, children: Children, tmp: Path) -> 
     seconds = seed(db, n)
     print(f"seeded {n:,} confirmed subscribers (+{2 * max(1, n // 100):,} outside the audience) "
           f"in {seconds:.1f} s", flush=True)  # fmt: skip
+    if spread:
+        seconds = seed_variants(db, n)
+        print(f"spread over 20 baselines x 4 kind filters in {seconds:.1f} s", flush=True)
 
     worker = start_worker(children, env, args.concurrency, tmp / f"worker-{n}.log")
     try:
@@ -531,7 +598,7 @@ def run_one(args: argparse.Namespace, n: int, children: Children, tmp: Path) -> 
         SELECT extract(epoch FROM m.created_at), extract(epoch FROM m.started_at),
                extract(epoch FROM min(b.claimed_at)), extract(epoch FROM max(b.finished_at)),
                extract(epoch FROM m.finished_at), m.audience_size, count(b.id),
-               count(DISTINCT b.since_version_id) + bool_or(b.since_version_id IS NULL)::int,
+               count(DISTINCT (COALESCE(b.since_version_id, 0), b.filters)),
                sum(b.attempts)
         FROM subscriptions_mailing m JOIN subscriptions_batch b ON b.mailing_id = m.id
         GROUP BY m.id
@@ -560,7 +627,7 @@ def run_one(args: argparse.Namespace, n: int, children: Children, tmp: Path) -> 
     print(f"  worker RSS: idle {idle:.0f} MiB, peak {peak:.0f} MiB (sum of VmRSS polled), "
           f"sum of VmHWM {hwm:.0f} MiB", flush=True)  # fmt: skip
     return Result(
-        n=n, seconds=total, start_seconds=first_claim - begun, rss_peak_mib=peak,
+        n=n, variants=variants, seconds=total, start_seconds=first_claim - begun, rss_peak_mib=peak,
         rss_hwm_mib=hwm, rss_idle_mib=idle, naive_rate=naive_rate,
         naive_sample=naive["sent"], requests=requests, duplicates=recipients - n,
         worker_cpu_per_k=cpu["worker"] * per_k,
@@ -571,13 +638,13 @@ def run_one(args: argparse.Namespace, n: int, children: Children, tmp: Path) -> 
 
 def table(results: list[Result]) -> str:
     lines = [
-        "N          recipients/s  total s  start s  worker RSS MiB  naive/s (sample)  ratio  "
+        "N          variants  recipients/s  total s  start s  worker RSS MiB  naive/s (sample)  ratio  "
         "ESP calls  dupl.  CPU s/1000 (worker, all)  other load",
-        "                                           idle / peak",
+        "                                                     idle / peak",
     ]
     for r in results:
         lines.append(
-            f"{r.n:<10,} {r.rate:>12,.0f}  {r.seconds:>7.1f}  {r.start_seconds:>7.2f}  "
+            f"{r.n:<10,} {r.variants:>8}  {r.rate:>12,.0f}  {r.seconds:>7.1f}  {r.start_seconds:>7.2f}  "
             f"{r.rss_idle_mib:>6.0f} / {r.rss_peak_mib:<5.0f}  "
             f"{r.naive_rate:>6.1f} ({r.naive_sample:>5,})  {r.ratio:>4.0f}x  {r.requests:>9,}  "
             f"{r.duplicates:>5,}  {r.worker_cpu_per_k:>10.3f}, {r.all_cpu_per_k:.3f}  "
@@ -599,6 +666,9 @@ def main() -> None:
     parser.add_argument("--database", default="mlmw_bench")
     parser.add_argument("--keep-db", action="store_true", help="leave the last database behind")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per fan-out")
+    parser.add_argument(
+        "--variants", action="store_true", help="each N also with 80 variants (20 x 4 filters)"
+    )
     parser.add_argument("--child-naive", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--child-publish", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -614,18 +684,20 @@ def main() -> None:
     results: list[Result] = []
     try:
         with tempfile.TemporaryDirectory(prefix="mlmw-fanout-") as tmp:
-            for n in args.subscribers:
+            runs = [(n, spread) for n in args.subscribers for spread in (False, True)[
+                : 2 if args.variants else 1]]  # fmt: skip
+            for n, spread in runs:
                 try:
-                    results.append(run_one(args, n, children, Path(tmp)))
+                    results.append(run_one(args, n, children, Path(tmp), spread))
                 finally:
                     children.stop_all()
-                    if not args.keep_db or n != args.subscribers[-1]:
+                    if not args.keep_db or (n, spread) != runs[-1]:
                         subprocess.run(["dropdb", *PG, "--if-exists", "--force", args.database])
     except KeyboardInterrupt:
         sys.exit("interrupted: child processes stopped, database dropped (unless --keep-db)")
     finally:
         children.stop_all()
-        subprocess.run(["redis-cli", "-n", "14", "flushdb"], capture_output=True)
+        subprocess.run(["redis-cli", "-n", REDIS_DB, "flushdb"], capture_output=True)
     print(f"\n{table(results)}")
     print(f"(naive: a sample of the first --naive-sample subscribers; load average "
           f"{os.getloadavg()[0]:.1f})")  # fmt: skip

@@ -427,6 +427,12 @@ CELERY_BEAT_SCHEDULE["sweep-mailings"] = {
     "task": "subscriptions.tasks.sweep_mailings",
     "schedule": env_int("MAIL_SWEEP_INTERVAL", 60, min_value=1),
 }
+# Digests: every this many seconds beat opens the current slot's digest mailing if a reader is due
+# (subscriptions.digests). Slots are quarter hours: keep this under 900.
+CELERY_BEAT_SCHEDULE["open-digests"] = {
+    "task": "subscriptions.tasks.open_digest",
+    "schedule": env_int("DIGEST_INTERVAL", 300, min_value=10),
+}
 
 # --- Access on request (access/) --------------------------------------------------------------------
 # A personal download link works this many days, for this many downloads (each GET counts; HEAD not).

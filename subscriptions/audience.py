@@ -5,7 +5,8 @@ receiver), so the Mailing row exists if and only if the publish committed; the s
 commit. `start_chunk(mailing_id)` then claims it (pending → sending, fixing started_at and the highest
 subscriber id) and writes one window of MAIL_AUDIENCE_CHUNK subscriber ids per call, in one
 transaction: one Delivery per recipient (confirmed subscribers of the guide whose cadence includes
-the bump, each with their baseline), cut into Batches of MAIL_BATCH_SIZE that share a baseline.
+the bump, each with their baseline), cut into Batches of MAIL_BATCH_SIZE that share a variant:
+the baseline and the reader's filters (subscriptions.filters).
 
 Another app's kind of mailing (access: "new revision" notices) registers an audience function and a
 sender (`register_kind`), opens its mailing with `open_mailing` in the transaction that decides it,
@@ -26,8 +27,17 @@ from django.utils import timezone
 
 from guide.models import Version
 from mlmw.celery import enqueue
+from subscriptions import filters
 from subscriptions.ledger import finish_mailing_if_done, table
-from subscriptions.models import CADENCE_BUMPS, Baseline, Batch, Delivery, Mailing, Subscriber
+from subscriptions.models import (
+    CADENCE_BUMPS,
+    Baseline,
+    Batch,
+    Delivery,
+    Mailing,
+    SectionFilter,
+    Subscriber,
+)
 from subscriptions.sending import Outcome
 
 logger = logging.getLogger(__name__)
@@ -129,7 +139,7 @@ def start_chunk(mailing_id: int) -> StartStep:
 
 
 def _write_chunk(mailing: Mailing, low: int, high: int) -> tuple[list[int], int]:
-    """Deliveries for the audience members with low < id <= high, and their batches (per baseline,
+    """Deliveries for the audience members with low < id <= high, and their batches (per variant,
     consecutive runs of MAIL_BATCH_SIZE by id); returns (batch ids, deliveries written).
 
     On PostgreSQL one statement does both (the batches are cut from the INSERT's RETURNING, no second
@@ -146,37 +156,43 @@ def _write_chunk(mailing: Mailing, low: int, high: int) -> tuple[list[int], int]
     # old news to them; a mail would be empty or, worse, a diff backwards. A handful of ids.
     caught_up = list(Version.objects.at_or_above(version).values_list("pk", flat=True))
     caught_up_placeholders = ", ".join(["%s"] * len(caught_up))
+    # Followers of the guide: linked to it, or following all guides (those created later too), as
+    # SubscriberQuerySet.following. The filters column is the reader's variant key beside the
+    # baseline (filters.key_sql): deliveries are written, and batches cut, per (baseline, filters).
     insert_deliveries = f"""
         INSERT INTO {table(Delivery)}
-            (mailing_id, subscriber_id, since_version_id, status, esp_message_id, error)
-        SELECT %s, s.id, b.version_id, %s, '', ''
+            (mailing_id, subscriber_id, since_version_id, filters, status, esp_message_id, error)
+        SELECT %s, s.id, b.version_id, {filters.key_sql("s", "f")}, %s, '', ''
         FROM {table(Subscriber)} s
-        JOIN {table(through)} sg ON sg.subscriber_id = s.id AND sg.guide_id = %s
         LEFT JOIN {table(Baseline)} b ON b.subscriber_id = s.id AND b.guide_id = %s
+        LEFT JOIN {table(SectionFilter)} f ON f.subscriber_id = s.id AND f.guide_id = %s
         WHERE s.id > %s AND s.id <= %s AND s.status = %s AND s.confirmed_at <= %s
           AND s.cadence IN ({placeholders})
+          AND (s.all_guides OR EXISTS (
+              SELECT 1 FROM {table(through)} sg WHERE sg.subscriber_id = s.id AND sg.guide_id = %s))
           AND (b.version_id IS NULL OR b.version_id NOT IN ({caught_up_placeholders}))
-        ORDER BY COALESCE(b.version_id, 0), s.id
+        ORDER BY COALESCE(b.version_id, 0), {filters.key_sql("s", "f")}, s.id
         ON CONFLICT (mailing_id, subscriber_id) DO NOTHING
     """  # noqa: S608 - table names from model metadata, values as parameters
     delivery_params = [
         mailing.pk, Delivery.Status.QUEUED, version.guide_id, version.guide_id,
-        low, high, Subscriber.Status.CONFIRMED, mailing.started_at, *cadences, *caught_up,
+        low, high, Subscriber.Status.CONFIRMED, mailing.started_at, *cadences, version.guide_id,
+        *caught_up,
     ]  # fmt: skip
 
     def insert_batches(rows: str) -> str:
         return f"""
             INSERT INTO {table(Batch)}
-                (mailing_id, since_version_id, first_delivery_id, last_delivery_id, size,
-                 status, attempts, last_error, enqueued_at)
-            SELECT %s, since, MIN(id), MAX(id), COUNT(*), %s, 0, '', %s
+                (mailing_id, since_version_id, filters, first_delivery_id, last_delivery_id,
+                 size, status, attempts, last_error, enqueued_at)
+            SELECT %s, since, filters, MIN(id), MAX(id), COUNT(*), %s, 0, '', %s
             FROM (
-                SELECT id, since_version_id AS since,
-                       (ROW_NUMBER() OVER (PARTITION BY since_version_id ORDER BY id) - 1) / %s
-                       AS bucket
+                SELECT id, since_version_id AS since, filters,
+                       (ROW_NUMBER() OVER (PARTITION BY since_version_id, filters ORDER BY id) - 1)
+                       / %s AS bucket
                 FROM {rows}
             ) numbered
-            GROUP BY since, bucket
+            GROUP BY since, filters, bucket
             ORDER BY MIN(id)
         """  # noqa: S608
 
@@ -185,7 +201,7 @@ def _write_chunk(mailing: Mailing, low: int, high: int) -> tuple[list[int], int]
     with db.cursor() as cursor:
         if db.vendor == "postgresql":
             cursor.execute(
-                f"WITH written AS ({insert_deliveries} RETURNING id, since_version_id) "
+                f"WITH written AS ({insert_deliveries} RETURNING id, since_version_id, filters) "
                 f"{insert_batches('written')} RETURNING id, size",
                 delivery_params + batch_params,
             )
@@ -196,7 +212,7 @@ def _write_chunk(mailing: Mailing, low: int, high: int) -> tuple[list[int], int]
             cursor.execute(insert_deliveries, delivery_params)
             cursor.execute(
                 insert_batches(
-                    f"(SELECT id, since_version_id FROM {table(Delivery)} "  # noqa: S608
+                    f"(SELECT id, since_version_id, filters FROM {table(Delivery)} "  # noqa: S608
                     f"WHERE mailing_id = {int(mailing.pk)} AND id > {int(after)})"
                 ),
                 batch_params,
@@ -238,11 +254,12 @@ def sender_of(kind: str) -> Sender:
     return _kinds[kind].sender
 
 
-def open_mailing(kind: str) -> Mailing:
-    """A pending mailing of a registered `kind`, started on commit. Call inside the transaction that
+def open_mailing(kind: str, **fields) -> Mailing:
+    """A pending mailing of a registered `kind` (with `fields`, e.g. a digest's slot), started on
+    commit. Call inside the transaction that
     decides the mailing exists: the row is the outbox, so a start task lost with the broker (or never
     enqueued) is enqueued again by the sweeper after MAIL_REQUEUE_AFTER_SECONDS."""
-    mailing = Mailing.objects.create(kind=kind)
+    mailing = Mailing.objects.create(kind=kind, **fields)
     enqueue(START_TASK, mailing.pk)
     return mailing
 

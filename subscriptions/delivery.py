@@ -27,7 +27,7 @@ from django.db.models import Count, F, Max, Min, Q
 from django.utils import timezone
 
 from mlmw.celery import DATABASE_ERRORS
-from subscriptions import emails, ledger, reconcile, release_mail, throttle
+from subscriptions import emails, filters, ledger, reconcile, release_mail, throttle
 from subscriptions.audience import sender_of
 from subscriptions.exceptions import SendFailure
 from subscriptions.models import Batch, Delivery, Mailing, Subscriber
@@ -70,8 +70,19 @@ def _send_claimed(batch: Batch) -> float | None:
         Delivery.objects.filter(pk__in=skipped, status=Delivery.Status.QUEUED).update(
             status=Delivery.Status.SKIPPED, error="not subscribed any more"
         )
-
-    return _attempt(batch, len(deliveries), lambda: send_release(batch, deliveries))
+    version_id = mailing.release_version.pk
+    variant = release_mail.render_variant(batch.since_version_id, version_id, batch.filters)
+    if variant is None:
+        # Nothing for these readers' filters: no mail, and their baselines stay, so their next
+        # mail carries this release too.
+        batch_deliveries(batch).filter(status=Delivery.Status.QUEUED).update(
+            status=Delivery.Status.SKIPPED, error=filters.NOTHING_MATCHES
+        )
+        _finish(batch)
+        return None
+    return _attempt(
+        batch, len(deliveries), lambda: send_release(batch, deliveries, variant, version_id)
+    )
 
 
 def claim(batch_id: int) -> Batch | None:
@@ -87,12 +98,14 @@ def claim(batch_id: int) -> Batch | None:
 
 
 def batch_deliveries(batch: Batch):
-    """The deliveries a batch covers: its mailing, its baseline, its id range (an index range scan)."""
+    """The deliveries a batch covers: its mailing, its variant (baseline and filters), its id range
+    (an index range scan)."""
     return Delivery.objects.filter(
         mailing_id=batch.mailing_id,
         id__gte=batch.first_delivery_id,
         id__lte=batch.last_delivery_id,
         since_version_id=batch.since_version_id,
+        filters=batch.filters,
     )
 
 
@@ -125,18 +138,20 @@ def _recipients(batch: Batch) -> tuple[list[Recipient], list[int]]:
     return send, skip
 
 
-def send_release(batch: Batch, deliveries: list[Recipient]) -> None:
-    """Send a release batch's recipients its variant and record what happened."""
+def send_release(
+    batch: Batch, deliveries: list[Recipient], variant: emails.RenderedMail, version_id: int
+) -> None:
+    """Send a release batch's recipients its variant (of the release `version_id`) and record
+    what happened."""
     rest = _reconcile(batch, deliveries) if batch.outcome_unknown else deliveries
     if not rest:
         return
     mailing = batch.mailing
-    variant = release_mail.render_variant(batch.since_version_id, mailing.release_version.pk)
     if settings.MAIL_MERGE_PLACEHOLDER:
-        outcome = send_merged(variant, rest, batch.pk, mailing.version_id)
+        outcome = send_merged(variant, rest, batch.pk, version_id)
     else:
         outcome = send_each(
-            _one_per_recipient(variant, rest, mailing.version_id),
+            _one_per_recipient(variant, rest, version_id),
             record=lambda partial: _record(mailing.pk, partial, rest),
         )
     _record(mailing.pk, outcome, rest)

@@ -14,11 +14,11 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 
 # Mail sent to the list as such: the ESP's broadcast stream. Everything else is transactional.
-BROADCAST = frozenset({"release"})
+BROADCAST = frozenset({"release", "digest"})
 
 
 def replies_go_to_a_person(kind: str) -> bool:
-    return kind == "release" or kind.startswith("access_")
+    return kind in BROADCAST or kind.startswith("access_")
 
 
 def from_domain() -> str:

@@ -93,6 +93,9 @@ class Subscriber(models.Model):
         db_default=reading.DEFAULT_TIME_ZONE,
         validators=[reading.validate_time_zone],
     )
+    # Digest slots count from here (subscriptions.digests): when the reader was last taken into a
+    # digest, or changed when digests go out; None: from confirmed_at.
+    digest_after = models.DateTimeField(null=True, blank=True, editable=False)
     # Keep a Changelog kinds wanted, as reading.kinds_field stores them; "" = all.
     kinds = models.CharField(max_length=64, blank=True, default="", db_default="")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
@@ -195,12 +198,16 @@ class Subscriber(models.Model):
     def set_reading(self, chosen: reading.Reading) -> list[str]:
         """Set the row's fields from `chosen`; returns their names for save(update_fields=…).
         The section filters are rows of their own: set_sections."""
+        slot = (chosen.cadence, chosen.digest_weekday, chosen.digest_hour, chosen.time_zone)
+        if slot != (self.cadence, self.digest_weekday, self.digest_hour, self.time_zone):
+            # Slots count from the choice: no digest for a slot that passed before it.
+            self.digest_after = timezone.now()
         self.cadence = chosen.cadence
         self.digest_weekday = chosen.digest_weekday
         self.digest_hour = chosen.digest_hour
         self.time_zone = chosen.time_zone
         self.kinds = reading.kinds_field(chosen.kinds)
-        return ["cadence", "digest_weekday", "digest_hour", "time_zone", "kinds"]
+        return ["cadence", "digest_weekday", "digest_hour", "time_zone", "kinds", "digest_after"]
 
     def set_sections(self, sections: Mapping[int, Iterable[str]]) -> None:
         """Store the chosen sections per guide id (inside the caller's transaction); a guide
@@ -289,13 +296,14 @@ class BaselineQuerySet(models.QuerySet["Baseline"]):
     ) -> int:
         """Start the baselines of subscribers who begin to follow guides; returns the rows written.
 
-        For each confirmed subscriber among `subscriber_ids` and each guide they follow (those of
-        `guide_ids`; None: every guide they follow) that has no baseline yet: the guide's latest
-        published version now. Their first release mail then shows the change since the version
-        that was live when they started following, not the whole guide. A guide with nothing
-        published gets no row (its first release is all new to everyone). An existing baseline is
-        never moved, backwards or forwards. Pending subscribers get nothing here: their baselines
-        start when they confirm (until then no release reaches them).
+        For each confirmed subscriber among `subscriber_ids` and each guide they follow (linked,
+        or every guide for a reader of all guides; those of `guide_ids`, None: all) that has no
+        baseline yet: the guide's latest published version now. Their first release mail then
+        shows the change since the version that was live when they started following, not the
+        whole guide. A guide with nothing published gets no row (its first release is all new to
+        everyone). An existing baseline is never moved, backwards or forwards. Pending subscribers
+        get nothing here: their baselines start when they confirm (until then no release reaches
+        them).
 
         Called by every path that makes a subscriber confirmed or gives one a guide
         (subscriptions.lifecycle, subscriptions.importing), after the guides are stored. Set-based
@@ -339,13 +347,14 @@ class BaselineQuerySet(models.QuerySet["Baseline"]):
                         f"""
                         INSERT INTO {baseline} (subscriber_id, guide_id, version_id, updated_at)
                         SELECT s.id, %s, %s, %s FROM {subscriber} s
-                        JOIN {follows} sg ON sg.subscriber_id = s.id AND sg.guide_id = %s
                         WHERE s.status = %s AND s.id {in_ids}
+                          AND (s.all_guides OR EXISTS (SELECT 1 FROM {follows} sg
+                               WHERE sg.subscriber_id = s.id AND sg.guide_id = %s))
                         ON CONFLICT (subscriber_id, guide_id) DO NOTHING
                         """,  # noqa: S608 - table names from model metadata, values as parameters
                         [
-                            guide_id, version_id, now, guide_id, Subscriber.Status.CONFIRMED,
-                            *([chunk] if ids_param else chunk),
+                            guide_id, version_id, now, Subscriber.Status.CONFIRMED,
+                            *([chunk] if ids_param else chunk), guide_id,
                         ],
                     )  # fmt: skip
                     written += cursor.rowcount
@@ -401,6 +410,7 @@ class Mailing(models.Model):
         ACCESS_REVISION = "access_revision", "New artifact revision (access)"
         # A release sent again to those of its recipients who did not receive it (resend_of).
         RESEND = "resend", "Resend of a release"
+        DIGEST = "digest", "Digest"
 
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.RELEASE)
     # Set for releases; other kinds name what they are about on their own side.
@@ -411,6 +421,9 @@ class Mailing(models.Model):
     resend_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="resends"
     )
+    # A digest's slot: the UTC start of the quarter hour (digests.SLOT_MINUTES) it was opened in.
+    # Unique, so a slot is opened once however often beat asks (subscriptions.digests.open_due).
+    slot = models.DateTimeField(null=True, blank=True, unique=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     audience_size = models.PositiveIntegerField(default=0)
     # The audience is written in windows of subscriber ids (audience.start_chunk): the last id it
@@ -463,6 +476,8 @@ class Batch(models.Model):
     since_version = models.ForeignKey(
         Version, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The filters key its deliveries share (subscriptions.filters): a batch is one variant.
+    filters = models.TextField(blank=True, default="", db_default="")
     first_delivery_id = models.BigIntegerField()
     last_delivery_id = models.BigIntegerField()
     size = models.PositiveIntegerField()
@@ -538,6 +553,9 @@ class Delivery(models.Model):
         db_index=False,
         db_constraint=False,
     )
+    # The recipient's filters on the guide when the audience was written (subscriptions.filters):
+    # with since_version, which variant they get. "" (no filter) for most rows.
+    filters = models.TextField(blank=True, default="", db_default="")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     esp_message_id = models.CharField(max_length=200, blank=True)
     error = models.CharField(max_length=500, blank=True)

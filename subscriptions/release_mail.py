@@ -31,9 +31,11 @@ from django.utils.safestring import mark_safe
 from guide.catchup import CatchUp, catch_up
 from guide.diff_render import render_html, render_text
 from guide.models import Version
-from subscriptions import emails
+from subscriptions import emails, filters
+from subscriptions.filters import Filters
 from subscriptions.models import CADENCE_BUMPS, Baseline, Delivery, Subscriber
 
+NO_FILTERS = Filters()
 SUBJECT_MAX = 78  # RFC 5322's line length, and about what a phone's inbox shows
 _ELLIPSIS = "\N{HORIZONTAL ELLIPSIS}"
 # Older releases of a catch-up are listed by title only; past this many, one line links the rest.
@@ -198,19 +200,47 @@ def release_context(since: Version | None, version: Version) -> dict:
     return context(catch_up(since, version))
 
 
-def render_markers(since: Version | None, version: Version) -> emails.RenderedMail:
-    """The release mail for everyone whose baseline is `since`, personal fields as markers, cut to
-    fit the size budget."""
-    return render(catch_up(since, version), {name: marker(name) for name in PERSONAL_FIELDS})
+def render_markers(
+    since: Version | None, version: Version, chosen: Filters = NO_FILTERS
+) -> emails.RenderedMail | None:
+    """The release mail for everyone whose baseline is `since` and whose filters are `chosen`,
+    personal fields as markers, cut to fit the size budget; None when the release has nothing for
+    those filters (filters.narrow). Filtered, it says what it leaves out and links the full change."""
+    return render_narrowed(catch_up(since, version), chosen)
+
+
+def render_narrowed(changes: CatchUp, chosen: Filters) -> emails.RenderedMail | None:
+    """render_markers() of a catch-up already made."""
+    narrowed = filters.narrow(changes, chosen)
+    if narrowed is None:
+        return None
+    extra: dict[str, Any] = {name: marker(name) for name in PERSONAL_FIELDS}
+    extra["filtered"] = chosen.describe(filters.section_titles(narrowed))
+    return render(narrowed, extra)
+
+
+# 20 baselines x 4 filter sets is 80 variants; a mail is at most ~200 KB (HTML and text), so a full
+# cache holds ~25 MB. Past 128, the least recently used variant goes (a batch renders it again).
+VARIANT_CACHE_SIZE = 128
 
 
 @lru_cache(maxsize=32)
-def render_variant(since_id: int | None, version_id: int) -> emails.RenderedMail:
-    """render_markers() of published versions, by id, cached per process: published versions never
-    change, so the cache needs no invalidation."""
+def published_catch_up(since_id: int | None, version_id: int) -> CatchUp:
+    """catch_up() of published versions, by id, cached per process: every filter set of a baseline
+    narrows the same one (32: one per baseline, a diff is a few hundred KB at most)."""
     version = Version.objects.select_related("guide").get(pk=version_id)
     since = Version.objects.get(pk=since_id) if since_id else None
-    return render_markers(since, version)
+    return catch_up(since, version)
+
+
+@lru_cache(maxsize=VARIANT_CACHE_SIZE)
+def render_variant(
+    since_id: int | None, version_id: int, filters_key: str = ""
+) -> emails.RenderedMail | None:
+    """render_markers() of published versions, by id and filters key (subscriptions.filters),
+    cached per process: published versions never change, so the cache needs no invalidation."""
+    changes = published_catch_up(since_id, version_id)
+    return render_narrowed(changes, Filters.from_key(filters_key))
 
 
 def message(
@@ -242,8 +272,11 @@ def as_sent(subscriber: Subscriber, version_id: int) -> emails.RenderedMail | No
     )
     if delivery is None:
         return None
+    variant = render_variant(delivery.since_version_id, version_id, delivery.filters)
+    if variant is None:
+        return None
     links = emails.personal_links([subscriber], version_id)[0]
-    return fill(render_variant(delivery.since_version_id, version_id), links)
+    return fill(variant, links)
 
 
 # --- Preview as a subscriber ----------------------------------------------------------------------
@@ -276,6 +309,11 @@ def left_out(subscriber: Subscriber, version: Version) -> str:
     since = baseline_of(subscriber, version)
     if since is not None and Version.objects.at_or_above(version).filter(pk=since.pk).exists():
         return f"they were already mailed {since.number}"
+    if (
+        filters.narrow(catch_up(since, version), Filters.of_reader(subscriber, version.guide_id))
+        is None
+    ):
+        return "nothing in it matches their filters: it is folded into their next mail"
     return ""
 
 
@@ -287,7 +325,9 @@ def next_mail_for(subscriber: Subscriber, version: Version) -> EmailMultiAlterna
     if left_out(subscriber, version):
         return None
     since = baseline_of(subscriber, version)
-    variant = render_markers(since, version)
+    variant = render_markers(since, version, Filters.of_reader(subscriber, version.guide_id))
+    if variant is None:
+        return None
     links = emails.personal_links([subscriber], version.pk)[0]
     return personal_message(variant, links, subscriber.email)
 
@@ -295,9 +335,10 @@ def next_mail_for(subscriber: Subscriber, version: Version) -> EmailMultiAlterna
 def send_preview_test(subscriber: Subscriber, version: Version, to: str) -> None:
     """Mail `subscriber`'s next mail of `version` to `to` alone, marked as a test: their links
     replaced by the site's address (nobody acts on their subscription from it); no ledger row."""
-    _send_as_test(
-        fill(render_markers(baseline_of(subscriber, version), version), _site_links()), to
-    )
+    chosen = Filters.of_reader(subscriber, version.guide_id)
+    variant = render_markers(baseline_of(subscriber, version), version, chosen)
+    if variant is not None:
+        _send_as_test(fill(variant, _site_links()), to)
 
 
 # --- The editor's preview and test ------------------------------------------------------------------

@@ -114,43 +114,46 @@ def resend(mailing_id: int) -> Mailing | None:
     return mailing
 
 
-def _write_deliveries(original: Mailing, mailing: Mailing) -> list[tuple[int, int | None]]:
+def _write_deliveries(original: Mailing, mailing: Mailing) -> list[tuple[int, int | None, str]]:
     """One queued delivery in `mailing` per recipient of not_received(original), since their
-    baseline now, in one INSERT … SELECT; returns (delivery id, since version id) of each."""
+    baseline now, with the filters key of their missed attempt, in one INSERT … SELECT; returns
+    (delivery id, since version id, filters key) of each."""
     baseline = Baseline.objects.filter(
         subscriber_id=OuterRef("subscriber_id"), guide_id=original.version.guide_id
     ).values("version_id")[:1]
     rows = (
         not_received(original)
         .annotate(since=Subquery(baseline))
-        .order_by(Coalesce("since", Value(0)), "subscriber_id")
+        .order_by(Coalesce("since", Value(0)), "filters", "subscriber_id")
         .values_list(
-            Value(mailing.pk), "subscriber_id", "since", Value(Delivery.Status.QUEUED),
+            Value(mailing.pk), "subscriber_id", "since", "filters", Value(Delivery.Status.QUEUED),
             Value(""), Value(""),
         )
     )  # fmt: skip
     sql, params = rows.query.sql_with_params()
     with db.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table(Delivery)} (mailing_id, subscriber_id, since_version_id, status,"
-            f" esp_message_id, error) {sql} RETURNING id, since_version_id",
+            f"INSERT INTO {table(Delivery)} (mailing_id, subscriber_id, since_version_id, filters,"
+            f" status, esp_message_id, error) {sql} RETURNING id, since_version_id, filters",
             params,
         )
         return cursor.fetchall()
 
 
-def _write_batches(mailing: Mailing, rows: list[tuple[int, int | None]], now) -> list[int]:
-    """Batches of MAIL_BATCH_SIZE deliveries sharing a baseline, as the audience cuts them."""
+def _write_batches(mailing: Mailing, rows: list[tuple[int, int | None, str]], now) -> list[int]:
+    """Batches of MAIL_BATCH_SIZE deliveries sharing a variant (baseline and filters key), as the
+    audience cuts them."""
     size = settings.MAIL_BATCH_SIZE
     batches = []
-    key = lambda row: (row[1] or 0, row[0])  # noqa: E731
-    for since, group in groupby(sorted(rows, key=key), key=lambda row: row[1]):
-        ids = [delivery_id for delivery_id, _ in group]
+    key = lambda row: (row[1] or 0, row[2], row[0])  # noqa: E731
+    for (since, chosen), group in groupby(sorted(rows, key=key), key=lambda row: row[1:]):
+        ids = [delivery_id for delivery_id, _, _ in group]
         for chunk in (ids[i : i + size] for i in range(0, len(ids), size)):
             batches.append(
                 Batch(
                     mailing=mailing,
                     since_version_id=since,
+                    filters=chosen,
                     first_delivery_id=chunk[0],
                     last_delivery_id=chunk[-1],
                     size=len(chunk),

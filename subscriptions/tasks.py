@@ -10,7 +10,16 @@ from django.urls import reverse
 
 from guide.models import Guide
 from mlmw.celery import DATABASE_RETRY
-from subscriptions import audience, delivery, emails, importing, lifecycle, retention, tokens
+from subscriptions import (
+    audience,
+    delivery,
+    digests,
+    emails,
+    importing,
+    lifecycle,
+    retention,
+    tokens,
+)
 from subscriptions.lifecycle import record
 from subscriptions.models import Subscriber, SubscriberEvent
 from subscriptions.sending import MAIL_TASK_RETRY, send_transactional
@@ -119,6 +128,13 @@ def sweep_mailings() -> dict:
     for batch_id in found.batches:
         send_batch.delay(batch_id)
     return {"mailings": found.mailings, "batches": found.batches}
+
+
+@shared_task(ignore_result=True, **DATABASE_RETRY)
+def open_digest() -> int | None:
+    """Open the current slot's digest mailing if a reader is due (beat, every DIGEST_INTERVAL s)."""
+    mailing = digests.open_due()
+    return mailing.pk if mailing is not None else None
 
 
 @shared_task(ignore_result=True)
