@@ -57,3 +57,20 @@ def links(response_or_html) -> list[tuple[str, str]]:
 
 def hrefs(response_or_html) -> list[str]:
     return [href for _, href in links(response_or_html)]
+
+
+class _Iframes(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.iframes: list[dict[str, str | None]] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "iframe":
+            self.iframes.append(dict(attrs))
+
+
+def iframes(response) -> list[dict[str, str | None]]:
+    """Every <iframe> of the page, its attributes as a browser reads them (entities decoded)."""
+    parser = _Iframes()
+    parser.feed(response.content.decode())
+    return parser.iframes

@@ -238,6 +238,22 @@ def test_no_test_or_benchmark_uses_a_private_name_of_the_project():
     )
 
 
+def test_no_test_or_fixture_imports_from_a_test_module():
+    """Shared test code lives in helper modules (tests/*.py not named test_*), never in a test."""
+    found = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            if any(name.split(".")[-1].startswith("test_") for name in names):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+
+    assert not found, "imports from test modules:\n" + "\n".join(found)
+
+
 # --- The check itself, on modules written for it -------------------------------------------------
 
 

@@ -18,8 +18,7 @@ from subscriptions import release_mail
 from subscriptions.models import Delivery, Mailing, Subscriber
 from tests.conftest import make_subscribers
 from tests.forms import page_form
-from tests.pages import links, text
-from tests.test_release_preview import iframes
+from tests.pages import iframes, links, text
 
 pytestmark = pytest.mark.django_db
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import html
-from html.parser import HTMLParser
 
 import pytest
 from django.contrib.auth.models import Permission, User
@@ -16,7 +15,7 @@ from subscriptions import addresses, emails, release_mail
 from subscriptions.models import Delivery, Mailing, Subscriber
 from tests.conftest import ROOT
 from tests.forms import page_form, page_forms
-from tests.pages import text
+from tests.pages import iframes, text
 
 pytestmark = pytest.mark.django_db
 
@@ -27,23 +26,6 @@ def preview_url(version) -> str:
 
 def send_test_url(version) -> str:
     return f"/admin/guide/version/{version.pk}/send-test/"
-
-
-class _Iframes(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.iframes: list[dict[str, str | None]] = []
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "iframe":
-            self.iframes.append(dict(attrs))
-
-
-def iframes(response) -> list[dict[str, str | None]]:
-    """Every <iframe> of the page, its attributes as a browser reads them (entities decoded)."""
-    parser = _Iframes()
-    parser.feed(response.content.decode())
-    return parser.iframes
 
 
 def expected_mail(version) -> emails.RenderedMail:
