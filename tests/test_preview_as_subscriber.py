@@ -158,3 +158,42 @@ def test_the_send_test_button_is_a_csrf_protected_post(client, superuser, reader
     assert forged.status_code == 403
     assert fetched.status_code == 302 and fetched["Location"] == next_mail_url(reader, draft)
     assert outbox.outbox == []
+
+
+def test_a_filtered_readers_preview_is_the_filtered_mail_the_fan_out_then_sends(
+    reader, draft, v0_10_0, mailoutbox, django_capture_on_commit_callbacks
+):
+    # The reader wants only the kinds of one entry of the catch-up (0.10.0 and the draft 0.10.1).
+    kind = draft.entries.first().kind
+    Subscriber.objects.filter(pk=reader.pk).update(kinds=kind)
+    reader.refresh_from_db()
+    preview = release_mail.next_mail_for(reader, draft)
+    assert preview is not None
+    assert "Showing only:" in preview.body
+
+    with django_capture_on_commit_callbacks(execute=True):
+        publishing.publish(draft)
+
+    [sent] = [m for m in mailoutbox if m.to == [reader.email]]
+    on_the_wire = sent.message().as_bytes(linesep="\r\n")
+    assert comparable(on_the_wire) == comparable(preview.message().as_bytes(linesep="\r\n"))
+
+
+def test_a_reader_whose_filters_match_nothing_is_previewed_as_getting_nothing(
+    reader, draft, django_capture_on_commit_callbacks
+):
+    present = set(draft.entries.values_list("kind", flat=True)) | set(
+        draft.previous().entries.values_list("kind", flat=True)
+    )
+    [absent] = sorted({"added", "changed", "deprecated", "removed", "fixed", "security"} - present)[
+        :1
+    ]
+    Subscriber.objects.filter(pk=reader.pk).update(kinds=absent)
+    reader.refresh_from_db()
+
+    assert release_mail.next_mail_for(reader, draft) is None
+    assert "matches their filters" in release_mail.left_out(reader, draft)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        publishing.publish(draft)
+    assert Delivery.objects.get(subscriber=reader).status == Delivery.Status.SKIPPED
