@@ -1,10 +1,12 @@
 """What a reader has not read yet, and marking it read.
 
-Per guide they follow: the catch-up (guide.catchup) from their baseline, the last version they were
-mailed, to the newest published version, with the changelog kinds they chose. Marking it read moves
-each baseline to the version the reader was shown, never past it (a release published while the
-page was open stays unread) and never backwards (ledger.move_baselines): their next mail starts
-there.
+Per guide they follow (all of them for a reader of all guides): the catch-up (guide.catchup) from
+their baseline, the last version they were mailed, to the newest published version, narrowed to
+their filters as their mail is (subscriptions.filters: the kinds and sections they chose; a guide
+with nothing for them is not shown, and stays unread, as the fan-out folds it into the next mail).
+Marking it read moves each baseline to the version the reader was shown, never past it (a release
+published while the page was open stays unread) and never backwards (ledger.move_baselines): their
+next mail starts there.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from django.utils import timezone
 
 from guide.catchup import CatchUp, catch_up
 from guide.models import Guide, Version
-from subscriptions import ledger
+from subscriptions import filters, ledger
+from subscriptions.filters import Filters
 from subscriptions.models import Subscriber, SubscriberEvent
 
 
@@ -32,25 +35,28 @@ def unread(subscriber: Subscriber) -> list[Unread]:
     baselines = {
         b.guide_id: b.version for b in subscriber.baselines.select_related("version").order_by()
     }
-    kinds = subscriber.kind_set if subscriber.kinds else None
+    followed = Guide.objects.all() if subscriber.all_guides else subscriber.guides.all()
     found = []
-    for guide in subscriber.guides.order_by("title"):
+    for guide in followed.order_by("title"):
         newest = guide.latest_version()
         if newest is None:
             continue
         since = baselines.get(guide.pk)
         if since is not None and since.number_parts >= newest.number_parts:
             continue
-        found.append(Unread(guide, catch_up(since, newest, kinds=kinds)))
+        changes = filters.narrow(catch_up(since, newest), Filters.of_reader(subscriber, guide.pk))
+        if changes is not None:
+            found.append(Unread(guide, changes))
     return found
 
 
 def mark_read(subscriber: Subscriber, version_ids: Iterable[int]) -> list[Version]:
     """Move the reader's baselines forward to these published versions of guides they follow
     (others are ignored); returns the versions marked read."""
+    followed = Guide.objects.all() if subscriber.all_guides else subscriber.guides.all()
     versions = list(
         Version.objects.published()
-        .filter(pk__in=list(version_ids), guide__in=subscriber.guides.all())
+        .filter(pk__in=list(version_ids), guide__in=followed)
         .select_related("guide")
     )
     now = timezone.now()
