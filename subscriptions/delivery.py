@@ -23,14 +23,14 @@ from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.db import connection as db
 from django.db import transaction
-from django.db.models import Count, F, Max, Min, Q
+from django.db.models import Count, F, Max, Min, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from mlmw.celery import DATABASE_ERRORS
 from subscriptions import emails, filters, ledger, reconcile, release_mail, throttle
 from subscriptions.audience import sender_of
 from subscriptions.exceptions import SendFailure
-from subscriptions.models import Batch, Delivery, Mailing, Subscriber
+from subscriptions.models import Baseline, Batch, Delivery, Mailing, Subscriber
 from subscriptions.sending import Outcome, classify, send_each
 
 logger = logging.getLogger(__name__)
@@ -65,12 +65,17 @@ def _send_claimed(batch: Batch) -> float | None:
     mailing = batch.mailing
     if not mailing.sends_a_release:
         return _send_registered(batch)
-    deliveries, skipped = _recipients(batch)
+    release = mailing.release_version
+    deliveries, skipped, overtaken = _recipients(batch, release.guide_id)
     if skipped:
         Delivery.objects.filter(pk__in=skipped, status=Delivery.Status.QUEUED).update(
             status=Delivery.Status.SKIPPED, error="not subscribed any more"
         )
-    version_id = mailing.release_version.pk
+    if overtaken:
+        Delivery.objects.filter(pk__in=overtaken, status=Delivery.Status.QUEUED).update(
+            status=Delivery.Status.SKIPPED, error=OVERTAKEN
+        )
+    version_id = release.pk
     variant = release_mail.render_variant(batch.since_version_id, version_id, batch.filters)
     if variant is None:
         # Nothing for these readers' filters: no mail, and their baselines stay, so their next
@@ -120,22 +125,41 @@ class Recipient:
     uid: uuid.UUID
 
 
-def _recipients(batch: Batch) -> tuple[list[Recipient], list[int]]:
-    """Queued deliveries of the batch whose subscriber is still confirmed; ids of the others."""
+# Why a delivery is skipped when the reader's baseline moved after the audience was written.
+OVERTAKEN = (
+    "another mail of the guide reached them first (or they marked it read); "
+    "folded into their next mail"
+)
+
+
+def _recipients(batch: Batch, guide_id: int) -> tuple[list[Recipient], list[int], list[int]]:
+    """The batch's queued deliveries to send; ids of those whose subscriber is no longer
+    confirmed; ids of those whose baseline moved since the audience was written.
+
+    A reader's baseline moves when another mail of the guide reaches them (two mailings of a guide
+    overlapping, a digest, a resend) or when they mark it read: this batch's variant, rendered from
+    their old baseline, would then repeat what they saw or arrive after a newer release. They get
+    nothing now and their next mail starts from where they are.
+    """
+    baseline = Baseline.objects.filter(
+        subscriber_id=OuterRef("subscriber_id"), guide_id=guide_id
+    ).values("version_id")[:1]
     rows = (
         batch_deliveries(batch)
         .filter(status=Delivery.Status.QUEUED)
         .order_by("id")
         .values_list("id", "subscriber_id", "subscriber__email", "subscriber__uid",
-                     "subscriber__status")
+                     "subscriber__status", Subquery(baseline))
     )  # fmt: skip
-    send, skip = [], []
-    for delivery_id, subscriber_id, address, uid, status in rows:
+    send, skip, overtaken = [], [], []
+    for delivery_id, subscriber_id, address, uid, status, now_since in rows:
         if subscriber_id is None or status != Subscriber.Status.CONFIRMED:
             skip.append(delivery_id)
+        elif now_since != batch.since_version_id:
+            overtaken.append(delivery_id)
         else:
             send.append(Recipient(delivery_id, subscriber_id, address, uid))
-    return send, skip
+    return send, skip, overtaken
 
 
 def send_release(
