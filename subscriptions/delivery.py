@@ -75,8 +75,7 @@ def _send_claimed(batch: Batch) -> float | None:
         Delivery.objects.filter(pk__in=overtaken, status=Delivery.Status.QUEUED).update(
             status=Delivery.Status.SKIPPED, error=OVERTAKEN
         )
-    version_id = release.pk
-    variant = release_mail.render_variant(batch.since_version_id, version_id, batch.filters)
+    variant = release_mail.render_variant(batch.since_version_id, release.pk, batch.filters)
     if variant is None:
         # Nothing for these readers' filters: no mail, and their baselines stay, so their next
         # mail carries this release too.
@@ -85,9 +84,7 @@ def _send_claimed(batch: Batch) -> float | None:
         )
         _finish(batch)
         return None
-    return _attempt(
-        batch, len(deliveries), lambda: send_release(batch, deliveries, variant, version_id)
-    )
+    return _attempt(batch, len(deliveries), lambda: send_release(batch, deliveries, variant))
 
 
 def claim(batch_id: int) -> Batch | None:
@@ -162,27 +159,24 @@ def _recipients(batch: Batch, guide_id: int) -> tuple[list[Recipient], list[int]
     return send, skip, overtaken
 
 
-def send_release(
-    batch: Batch, deliveries: list[Recipient], variant: emails.RenderedMail, version_id: int
-) -> None:
-    """Send a release batch's recipients its variant (of the release `version_id`) and record
-    what happened."""
+def send_release(batch: Batch, deliveries: list[Recipient], variant: emails.RenderedMail) -> None:
+    """Send a release batch's recipients its variant and record what happened."""
     rest = _reconcile(batch, deliveries) if batch.outcome_unknown else deliveries
     if not rest:
         return
     mailing = batch.mailing
     if settings.MAIL_MERGE_PLACEHOLDER:
-        outcome = send_merged(variant, rest, batch.pk, version_id)
+        outcome = send_merged(variant, rest, batch.pk)
     else:
         outcome = send_each(
-            _one_per_recipient(variant, rest, version_id),
+            _one_per_recipient(variant, rest),
             record=lambda partial: _record(mailing.pk, partial, rest),
         )
     _record(mailing.pk, outcome, rest)
 
 
 def send_merged(
-    variant: emails.RenderedMail, deliveries: list[Recipient], batch_id: int, version_id: int
+    variant: emails.RenderedMail, deliveries: list[Recipient], batch_id: int
 ) -> Outcome:
     """One ESP call for the whole batch, personal fields through the ESP's merge variables. The
     batch id travels as a message-wide variable, each delivery id as a recipient's: what the ESP
@@ -193,7 +187,7 @@ def send_merged(
         emails.list_headers(None),  # List-Unsubscribe is each recipient's: merge_headers
     )
     merge_data, merge_headers, merge_metadata = {}, {}, {}
-    for d, links in zip(deliveries, emails.personal_links(deliveries, version_id), strict=True):
+    for d, links in zip(deliveries, emails.personal_links(deliveries), strict=True):
         merge_data[d.email] = links
         merge_headers[d.email] = {
             "List-Unsubscribe": emails.unsubscribe_header(links["unsubscribe_url"])
@@ -225,10 +219,10 @@ def send_merged(
 
 
 def _one_per_recipient(
-    variant: emails.RenderedMail, deliveries: list[Recipient], version_id: int
+    variant: emails.RenderedMail, deliveries: list[Recipient]
 ) -> Iterator[tuple[int, EmailMessage]]:
     """One message per recipient (SMTP): the variant's markers filled with each one's links."""
-    for d, links in zip(deliveries, emails.personal_links(deliveries, version_id), strict=True):
+    for d, links in zip(deliveries, emails.personal_links(deliveries), strict=True):
         yield d.delivery_id, release_mail.personal_message(variant, links, d.email)
 
 

@@ -50,42 +50,37 @@ def absolute(path: str) -> str:
 PERSONAL_LINKS = {
     "unsubscribe_url": ("subscriptions:unsubscribe", "unsubscribe"),
     "manage_url": ("subscriptions:manage", "manage"),
-    "catch_up_url": ("subscriptions:catch_up", "manage"),
 }
-# A release mail's link to itself on the web, under the reader's manage token (seeing the mail they
-# were sent is less than managing their subscription) and the version: no third signature.
-VIEW_LINK = ("view_url", "subscriptions:view_mail")
 _TOKEN_STAND_IN = "MLMWTOKEN"  # noqa: S105 - not a secret
 
 
-def personal_links(
-    subscribers: Sequence[tokens.HasUid], version_id: int | None = None
-) -> list[dict[str, str]]:
-    """Each subscriber's personal links (PERSONAL_LINKS, and VIEW_LINK for the release mail of
-    `version_id`), in order: the one builder of them.
+def personal_links(subscribers: Sequence[tokens.HasUid]) -> list[dict[str, str]]:
+    """Each subscriber's personal links (PERSONAL_LINKS), in order: the one builder of them.
 
     reverse() costs more than signing a token (two of each per recipient cost a third of a batch's
     time); the links differ only in the token, which reverse() leaves as is (signing's alphabet is
-    URL-safe), so each URL is reversed once, with a stand-in then replaced by each token, and each
-    kind of token is signed once per recipient (manage serves three links).
+    URL-safe), so each URL is reversed once, with a stand-in then replaced by each token.
     """
     makers = tokens.link_token_makers()
     shapes = [
-        (name, absolute(reverse(url_name, args=[_TOKEN_STAND_IN])), token)
+        (name, absolute(reverse(url_name, args=[_TOKEN_STAND_IN])), makers[token])
         for name, (url_name, token) in PERSONAL_LINKS.items()
     ]
-    if version_id is not None:
-        name, url_name = VIEW_LINK
-        shapes.append(
-            (name, absolute(reverse(url_name, args=[_TOKEN_STAND_IN, version_id])), "manage")
-        )
-    links = []
-    for subscriber in subscribers:
-        signed = {kind: make(subscriber) for kind, make in makers.items()}  # each kind once
-        links.append(
-            {name: shape.replace(_TOKEN_STAND_IN, signed[kind]) for name, shape, kind in shapes}
-        )
-    return links
+    return [
+        {name: shape.replace(_TOKEN_STAND_IN, make(subscriber)) for name, shape, make in shapes}
+        for subscriber in subscribers
+    ]
+
+
+def under_manage(url_name: str, *args: object) -> str:
+    """The path of a reader's page under their manage link (the catch-up page, a mail on the web),
+    relative to it. A mail writes it after the manage link, so the page costs no personal field of
+    its own: no merge variable, no signature per recipient."""
+    manage = reverse("subscriptions:manage", args=[_TOKEN_STAND_IN])
+    path = reverse(url_name, args=[_TOKEN_STAND_IN, *args])
+    if not path.startswith(manage):
+        raise ValueError(f"{url_name} is not under the manage page")
+    return path.removeprefix(manage)
 
 
 def subscriber_links(subscriber: tokens.HasUid) -> dict[str, str]:

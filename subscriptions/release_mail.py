@@ -163,7 +163,7 @@ def render(changes: CatchUp, extra: dict[str, Any] | None = None) -> emails.Rend
 
 # --- Variants and their personal fields --------------------------------------------------------------
 
-PERSONAL_FIELDS = (*emails.PERSONAL_LINKS, emails.VIEW_LINK[0])
+PERSONAL_FIELDS = tuple(emails.PERSONAL_LINKS)
 
 
 def marker(name: str) -> str:
@@ -215,6 +215,12 @@ def render_narrowed(changes: CatchUp, chosen: Filters) -> emails.RenderedMail | 
     if narrowed is None:
         return None
     extra: dict[str, Any] = {name: marker(name) for name in PERSONAL_FIELDS}
+    # The reader's catch-up page and this mail on the web hang under their manage link: one
+    # personal field for three links.
+    extra["catch_up_url"] = marker("manage_url") + emails.under_manage("subscriptions:catch_up")
+    extra["view_url"] = marker("manage_url") + emails.under_manage(
+        "subscriptions:view_mail", narrowed.until.pk
+    )
     extra["filtered"] = chosen.describe(filters.section_titles(narrowed))
     return render(narrowed, extra)
 
@@ -275,7 +281,7 @@ def as_sent(subscriber: Subscriber, version_id: int) -> emails.RenderedMail | No
     variant = render_variant(delivery.since_version_id, version_id, delivery.filters)
     if variant is None:
         return None
-    links = emails.personal_links([subscriber], version_id)[0]
+    links = emails.personal_links([subscriber])[0]
     return fill(variant, links)
 
 
@@ -328,7 +334,7 @@ def next_mail_for(subscriber: Subscriber, version: Version) -> EmailMultiAlterna
     variant = render_markers(since, version, Filters.of_reader(subscriber, version.guide_id))
     if variant is None:
         return None
-    links = emails.personal_links([subscriber], version.pk)[0]
+    links = emails.personal_links([subscriber])[0]
     return personal_message(variant, links, subscriber.email)
 
 

@@ -47,7 +47,7 @@ def finished(mailing: Mailing) -> Mailing:
 def expected_mail(subscriber: Subscriber, since: Version | None, version: Version) -> tuple:
     """(subject, text, html) of `version`'s release mail for `subscriber`, last mailed `since`."""
     variant = release_mail.render_markers(since, version)
-    links = emails.personal_links([subscriber], version.pk)[0]
+    links = emails.personal_links([subscriber])[0]
     mail = release_mail.fill(variant, links)
     return (mail.subject, mail.text, mail.html)
 

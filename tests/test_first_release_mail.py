@@ -88,7 +88,7 @@ def mail_to(mailoutbox, subscriber: Subscriber, since: Version | None, version: 
         if m.to == [subscriber.email] and "Confirm" not in m.subject and "Welcome" not in m.subject
     ]
     variant = release_mail.render_markers(since, version)
-    links = emails.personal_links([subscriber], version.pk)[0]
+    links = emails.personal_links([subscriber])[0]
     expected = release_mail.fill(variant, links)
     assert (mail.subject, mail.body) == (expected.subject, expected.text)
     return mail

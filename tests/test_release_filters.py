@@ -55,7 +55,7 @@ def publish_and_finish(version: Version) -> Mailing:
 
 def expected(subscriber: Subscriber, since: Version, version: Version, key: str) -> tuple:
     variant = release_mail.render_markers(since, version, Filters.from_key(key))
-    mail = release_mail.fill(variant, emails.personal_links([subscriber], version.pk)[0])
+    mail = release_mail.fill(variant, emails.personal_links([subscriber])[0])
     return (mail.subject, mail.text, mail.html)
 
 

@@ -73,7 +73,7 @@ def has_link(html: str, url: str, text: str) -> bool:
 
 def sent_message(variant: emails.RenderedMail, subscriber, version) -> EmailMultiAlternatives:
     """The message one reader gets: personal links filled in, list headers on."""
-    links = emails.personal_links([subscriber], version.pk)[0]
+    links = emails.personal_links([subscriber])[0]
     return release_mail.personal_message(variant, links, subscriber.email)
 
 
