@@ -45,56 +45,21 @@ stops the children and drops the database.
 
 Figures (2 cores, Python 3.11.7, PostgreSQL 15 with default settings, Redis 7, all on localhost; the
 worker, the fake ESP and PostgreSQL share the 2 cores), worker --concurrency 2, batches of 1000,
-on a fast machine of this kind (the naive loop, which is pure CPU, ran at ~104/s):
+`--subscribers 100000 1000000 --variants` (the naive loop ran at ~35/s on this machine):
 
-    N          recipients/s  total s  start s  worker RSS MiB  naive/s  ratio  ESP calls  dupl.  other load
-                                               idle / peak
-    10,000           13,572      0.7     0.14     253 / 286      102   133x         12      0     33%
-    10,000           12,977      0.8     0.15     251 / 282      105   124x         12      0     32%
-    10,000           13,387      0.7     0.15     251 / 280      104   129x         12      0     35%
-    100,000          17,221      5.8     0.70     305 / 332      103   168x        102      0      9%
-    100,000          18,899      5.3     0.62     251 / 284      105   179x        102      0     10%
-    100,000          18,885      5.3     0.66     251 / 288      105   180x        102      0      9%
-    1,000,000        20,789     48.1     0.83     253 / 293      105   199x      1,020      0      3%
-    1,000,000        16,259     61.5     0.83     251 / 287      104   156x      1,020      0     24%
-  a later version of the code, one run of all three:
-    10,000           12,444      0.8     0.14     252 / 280      100   124x         12      0     32%
-    100,000          19,051      5.2     0.63     252 / 284      103   184x        102      0      8%
-    1,000,000        21,479     46.6     0.82     252 / 289      104   207x      1,020      0      3%
-
-    CPU s per 1000 recipients: worker 0.037-0.049, PostgreSQL 0.034-0.041, fake ESP 0.007-0.008.
+    N          variants  recipients/s  total s  start s  worker RSS MiB  ESP calls  dupl.  CPU s/1000
+                                                          idle / peak
+    100,000           3         9,816     10.2     1.31     253 / 287         102      0       0.079, 0.159
+    100,000          80         7,546     13.3     1.52     253 / 309         160      0       0.106, 0.214
+    1,000,000         3        12,595     79.4     1.25     253 / 290       1,020      0       0.069, 0.142
+    1,000,000        80         9,936    100.6     1.94     253 / 312       1,600      0       0.079, 0.181
 
 ("start s": from the start task running to the first batch claimed: the first window of the audience.
-"other load": the share of the machine taken by anything but the worker, PostgreSQL and the fake: at
-10k the publishing child process's start-up; in the second 1M run, another session's test suite.)
-At 10k the fixed latencies (worker pick-up, first render of each variant) weigh on a 0.7 s run; the
-sending phase alone runs at ~21,000-23,000/s. Memory is flat: +27-40 MiB over idle at every size (the
-variants, templates and one batch); the first run after boot started from a larger idle worker. No
-recipient got two mails.
-
-On a slow machine of the same kind (the naive loop at ~23/s, ~0.23 CPU s per 1000 in all), the
-code of a later version, one run of each size:
-
-    10,000            3,858      2.6     0.44     303 / 326       23   169x         12      0     36%
-    100,000           6,934     14.4     1.96     252 / 284       23   305x        102      0     11%
-    1,000,000         7,590    131.8     2.75     252 / 288       25   300x      1,020      0      6%
-
-and the code before it, in the same hour: 3,625/s at 10k, 5,655/s at 100k (worker 253 / 289 MiB).
-
---variants (80 variants beside 3), one run each, the machine shared with other sessions' suites:
-
-    N          variants  recipients/s  total s  start s  worker RSS MiB  CPU s/1000 (worker, all)
-    10,000            3         4,154      2.4     0.43     305 / 322       0.067, 0.123
-    10,000           80           591     16.9     1.46     252 / 279       0.500, 0.693
-    100,000           3         9,655     10.4     1.14     251 / 285       0.051, 0.107
-    100,000          80         5,446     18.4     2.33     252 / 301       0.081, 0.164
-    1,000,000         3        10,796     92.6     1.30     252 / 285       0.061, 0.130
-    1,000,000        80         8,549    117.0     1.71     252 / 310       0.073, 0.170
-
-Each worker process renders each variant it meets once (release_mail.render_variant; the catch-up
-once per baseline, release_mail.published_catch_up): ~3 CPU s for 80 variants on two processes, a
-fixed cost that 10k recipients (0.14x the 3-variant rate) and 100k (0.56x) do not amortise and 1M
-does (0.79x). Memory peak over idle: 27-58 MiB. No duplicates in any run.
+"CPU s/1000": the worker's, then all of it (worker, PostgreSQL, fake ESP), per 1000 recipients.
+"variants": 3 baselines, or 20 baselines x 4 kind filters.) Rates depend on what else the machine
+does; CPU seconds per 1000 recipients much less, so compare runs by those. Memory is flat: +34-37
+MiB over idle with 3 variants, +56-59 MiB with 80 (the variant cache holds up to 128). No recipient
+got two mails.
 """
 
 from __future__ import annotations
