@@ -10,7 +10,9 @@ class SubscriptionsConfig(AppConfig):
         # Registers the deploy checks of the mail settings, and the log context of batch tasks (the
         # mailing and deliveries of a batch in its log lines, see mlmw.logs).
         from guide.publishing import version_published
-        from subscriptions import audience, bounces, checks, digests, logcontext  # noqa: F401
+
+        # Registers the `any_of` lookup the fan-out reads and writes its batches with.
+        from subscriptions import audience, bounces, checks, digests, logcontext, lookups  # noqa: F401
         from subscriptions.models import Mailing
 
         # Every publish creates its mailing in the same transaction (see subscriptions.audience).

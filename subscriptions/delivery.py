@@ -94,9 +94,9 @@ def claim(batch_id: int) -> Batch | None:
     ).update(status=Batch.Status.SENDING, claimed_at=timezone.now(), attempts=F("attempts") + 1)
     if not claimed:
         return None
-    return Batch.objects.select_related(
-        "mailing__version__guide", "mailing__resend_of__version__guide"
-    ).get(pk=batch_id)
+    # A resend's original (Mailing.release_version) is read when needed: few mailings are resends,
+    # and every batch would pay for joining it.
+    return Batch.objects.select_related("mailing__version__guide").get(pk=batch_id)
 
 
 def batch_deliveries(batch: Batch):
@@ -138,24 +138,32 @@ def _recipients(batch: Batch, guide_id: int) -> tuple[list[Recipient], list[int]
     their old baseline, would then repeat what they saw or arrive after a newer release. They get
     nothing now and their next mail starts from where they are.
     """
-    baseline = Baseline.objects.filter(
-        subscriber_id=OuterRef("subscriber_id"), guide_id=guide_id
-    ).values("version_id")[:1]
-    rows = (
+    queued = list(
         batch_deliveries(batch)
         .filter(status=Delivery.Status.QUEUED)
         .order_by("id")
-        .values_list("id", "subscriber_id", "subscriber__email", "subscriber__uid",
-                     "subscriber__status", Subquery(baseline))
-    )  # fmt: skip
+        .values_list("id", "subscriber_id")
+    )
+    # The readers by their ids, not joined to the deliveries: for a join the planner may walk the
+    # subscriber index from its start to the batch's last id (every batch reads more of it).
+    baseline = Baseline.objects.filter(subscriber_id=OuterRef("pk"), guide_id=guide_id).values(
+        "version_id"
+    )[:1]
+    readers = {
+        pk: rest
+        for pk, *rest in Subscriber.objects.filter(
+            pk__any_of=[subscriber_id for _, subscriber_id in queued if subscriber_id is not None]
+        ).values_list("pk", "email", "uid", "status", Subquery(baseline))
+    }
     send, skip, overtaken = [], [], []
-    for delivery_id, subscriber_id, address, uid, status, now_since in rows:
-        if subscriber_id is None or status != Subscriber.Status.CONFIRMED:
+    for delivery_id, subscriber_id in queued:
+        reader = readers.get(subscriber_id)
+        if reader is None or reader[2] != Subscriber.Status.CONFIRMED:
             skip.append(delivery_id)
-        elif now_since != batch.since_version_id:
+        elif reader[3] != batch.since_version_id:
             overtaken.append(delivery_id)
         else:
-            send.append(Recipient(delivery_id, subscriber_id, address, uid))
+            send.append(Recipient(delivery_id, subscriber_id, reader[0], reader[1]))
     return send, skip, overtaken
 
 

@@ -36,7 +36,7 @@ def mark(outcome: Outcome, now) -> None:
     for delivery_id, message_id in outcome.sent.items():
         by_message.setdefault(message_id, []).append(delivery_id)
     for message_id, ids in by_message.items():
-        Delivery.objects.filter(pk__in=ids, status=Delivery.Status.QUEUED).update(
+        Delivery.objects.filter(pk__any_of=ids, status=Delivery.Status.QUEUED).update(
             status=Delivery.Status.SENT, esp_message_id=message_id[:200], sent_at=now
         )
     for delivery_id, reason in outcome.failed.items():
