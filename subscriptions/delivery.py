@@ -23,14 +23,15 @@ from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.db import connection as db
 from django.db import transaction
-from django.db.models import Count, F, Max, Min, OuterRef, Q, Subquery
+from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, Subquery
 from django.utils import timezone
 
+from guide.models import Version
 from mlmw.celery import DATABASE_ERRORS
 from subscriptions import emails, filters, ledger, reconcile, release_mail, throttle
 from subscriptions.audience import sender_of
 from subscriptions.exceptions import SendFailure
-from subscriptions.models import Baseline, Batch, Delivery, Mailing, Subscriber
+from subscriptions.models import CADENCE_BUMPS, Baseline, Batch, Delivery, Mailing, Subscriber
 from subscriptions.sending import Outcome, classify, send_each
 
 logger = logging.getLogger(__name__)
@@ -66,14 +67,10 @@ def _send_claimed(batch: Batch) -> float | None:
     if not mailing.sends_a_release:
         return _send_registered(batch)
     release = mailing.release_version
-    deliveries, skipped, overtaken = _recipients(batch, release.guide_id)
-    if skipped:
-        Delivery.objects.filter(pk__in=skipped, status=Delivery.Status.QUEUED).update(
-            status=Delivery.Status.SKIPPED, error="not subscribed any more"
-        )
-    if overtaken:
-        Delivery.objects.filter(pk__in=overtaken, status=Delivery.Status.QUEUED).update(
-            status=Delivery.Status.SKIPPED, error=OVERTAKEN
+    deliveries, skipped = _recipients(batch, release)
+    for reason, ids in skipped.items():
+        Delivery.objects.filter(pk__in=ids, status=Delivery.Status.QUEUED).update(
+            status=Delivery.Status.SKIPPED, error=reason
         )
     variant = release_mail.render_variant(batch.since_version_id, release.pk, batch.filters)
     if variant is None:
@@ -122,41 +119,58 @@ class Recipient:
     uid: uuid.UUID
 
 
-# Why a delivery is skipped when the reader's baseline moved after the audience was written.
+# Why a delivery is skipped when its reader changed after the audience was written.
+NOT_SUBSCRIBED = "not subscribed any more"
+NOT_CHOSEN = "their choices no longer take this release (digests, fewer releases, another guide)"
 OVERTAKEN = (
     "another mail of the guide reached them first (or they marked it read); "
     "folded into their next mail"
 )
 
 
-def _recipients(batch: Batch, guide_id: int) -> tuple[list[Recipient], list[int], list[int]]:
-    """The batch's queued deliveries to send; ids of those whose subscriber is no longer
-    confirmed; ids of those whose baseline moved since the audience was written.
+def _recipients(batch: Batch, release: Version) -> tuple[list[Recipient], dict[str, list[int]]]:
+    """The batch's queued deliveries to send, and the ids of those to skip by reason: no longer
+    confirmed; their choices no longer take this release; their baseline moved since the audience
+    was written.
+
+    The audience was written when the mailing (or the resend) started; a batch may be sent hours
+    later. A reader who meanwhile chose digests or fewer releases, or left the guide, gets it only
+    if they would if it were published now (models.SubscriberQuerySet.audience_for).
 
     A reader's baseline moves when another mail of the guide reaches them (two mailings of a guide
     overlapping, a digest, a resend) or when they mark it read: this batch's variant, rendered from
     their old baseline, would then repeat what they saw or arrive after a newer release. They get
     nothing now and their next mail starts from where they are.
     """
+    guide_id = release.guide_id
     baseline = Baseline.objects.filter(
         subscriber_id=OuterRef("subscriber_id"), guide_id=guide_id
     ).values("version_id")[:1]
+    linked = Subscriber.guides.through.objects.filter(
+        subscriber_id=OuterRef("subscriber_id"), guide_id=guide_id
+    )
+    cadences = {c for c, bumps in CADENCE_BUMPS.items() if release.bump_level() in bumps}
     rows = (
         batch_deliveries(batch)
         .filter(status=Delivery.Status.QUEUED)
         .order_by("id")
         .values_list("id", "subscriber_id", "subscriber__email", "subscriber__uid",
-                     "subscriber__status", Subquery(baseline))
+                     "subscriber__status", Subquery(baseline), "subscriber__cadence",
+                     "subscriber__all_guides", Exists(linked))
     )  # fmt: skip
-    send, skip, overtaken = [], [], []
-    for delivery_id, subscriber_id, address, uid, status, now_since in rows:
+    send: list[Recipient] = []
+    skip: dict[str, list[int]] = {}
+    for delivery_id, subscriber_id, address, uid, status, now_since, *chose in rows:
+        cadence, all_guides, follows = chose
         if subscriber_id is None or status != Subscriber.Status.CONFIRMED:
-            skip.append(delivery_id)
+            skip.setdefault(NOT_SUBSCRIBED, []).append(delivery_id)
+        elif cadence not in cadences or not (all_guides or follows):
+            skip.setdefault(NOT_CHOSEN, []).append(delivery_id)
         elif now_since != batch.since_version_id:
-            overtaken.append(delivery_id)
+            skip.setdefault(OVERTAKEN, []).append(delivery_id)
         else:
             send.append(Recipient(delivery_id, subscriber_id, address, uid))
-    return send, skip, overtaken
+    return send, skip
 
 
 def send_release(batch: Batch, deliveries: list[Recipient], variant: emails.RenderedMail) -> None:
