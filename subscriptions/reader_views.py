@@ -1,5 +1,6 @@
 """The reader's own pages, reached from every release mail: the mail itself in a browser, and what
-changed since they last read, with "Mark as read". Thin: the logic is in release_mail and unread."""
+changed since they last read, with "Mark as read"; and where those links lead in a preview or test
+mail. Thin: the logic is in release_mail and unread."""
 
 from __future__ import annotations
 
@@ -44,6 +45,27 @@ def view_mail(request: HttpRequest, token: str, version_id: int) -> HttpResponse
     response["Content-Security-Policy"] = MAIL_POLICY
     response["X-Robots-Tag"] = "noindex, nofollow"
     response["Referrer-Policy"] = "no-referrer"  # the address carries the reader's token
+    return response
+
+
+# What each reader's link of a mail opens, by its path under the manage link: a preview or test
+# mail's link (release_mail.preview_links) lands on a page that says so.
+PREVIEWED_LINKS = {
+    "": "their preferences: what they receive, and when",
+    "one-click-unsubscribe": "their one-click unsubscribe",
+    "catch-up": "what changed since they last read, with Mark as read",
+    "mail": "this very mail as a web page, with their own links (View in browser)",
+    "digest": "this very digest as a web page, with their own links (View in browser)",
+}
+
+
+@require_safe
+def preview_link(request: HttpRequest, rest: str = "") -> HttpResponse:
+    """The page every personal link of a preview or test mail opens: it names the reader's page
+    the link opens in a mail a reader gets. Changes nothing."""
+    opens = PREVIEWED_LINKS.get(rest.partition("/")[0], PREVIEWED_LINKS[""])
+    response = render(request, "subscriptions/preview_link.html", {"opens": opens})
+    response["X-Robots-Tag"] = "noindex, nofollow"
     return response
 
 
