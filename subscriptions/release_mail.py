@@ -306,7 +306,11 @@ def left_out(subscriber: Subscriber, version: Version) -> str:
     if not subscriber.guides.filter(pk=version.guide_id).exists():
         return f"they do not follow {version.guide.title}"
     if subscriber.gets_digests:
-        return f"they get {subscriber.get_cadence_display().lower()} instead of each release"
+        # Their mail is the digest (subscriptions.digest_mail.next_digest previews it).
+        return (
+            f"they get {subscriber.get_cadence_display().lower()} instead of each release: "
+            f"{version.number} joins their next digest once published"
+        )
     if version.bump_level() not in CADENCE_BUMPS.get(subscriber.cadence, set()):
         return (
             f"{version.number} is a {version.bump_level()} release and they chose "
