@@ -68,6 +68,25 @@ def test_the_preview_is_byte_for_byte_the_digest_the_run_then_sends(reader, mail
     assert "View in browser: http://testserver/manage/" in sent.body
 
 
+def test_the_preview_is_what_the_esp_receives_for_the_reader_in_a_digest_run(
+    guide, v0_9_0, v0_10_0, settings, mailgun_here
+):
+    settings.MAIL_SEND_RATE = 0  # and the ESP's merge placeholders as configured
+    reader = weekly_reader(guide, v0_9_0)
+    others = [weekly_reader(guide, v0_9_0, prefix=name) for name in ("bob", "cy")]
+    with time_machine.travel(CHOSEN_AT, tick=False):
+        found = digest_mail.next_digest(reader)
+
+    digest_run(FIRST_SLOT, [])
+
+    [got] = mailgun_here.messages_to(reader.email)
+    [(html, _)] = found.message.alternatives
+    assert (got.subject, got.text, got.html) == (found.message.subject, found.message.body, html)
+    assert got.header("List-Unsubscribe") == found.message.extra_headers["List-Unsubscribe"]
+    assert got.unresolved == ()
+    assert sorted(mailgun_here.recipients()) == sorted(r.email for r in [reader, *others])
+
+
 def test_a_filtered_readers_preview_is_the_filtered_digest_the_run_sends(
     guide, v0_9_0, v0_10_0, settings, mailoutbox
 ):
