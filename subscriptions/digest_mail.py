@@ -106,11 +106,11 @@ def as_sent(subscriber: Subscriber, page: str) -> emails.RenderedMail | None:
     key = next((key for key in made_of if digests.page_of(key) == page), None)
     if key is None:
         return None
-    parts, cadence = digests.parts_of(key)
     try:
+        parts, cadence = digests.parts_of(key)
         if any(digests.changes_of(part) is None for part in parts):
             return None
         mail = digests.render(parts, cadence)
-    except Version.DoesNotExist:  # a version of it was deleted by hand since
+    except (ValueError, Version.DoesNotExist):  # a damaged row; a version deleted by hand since
         return None
     return release_mail.fill(mail, emails.subscriber_links(subscriber))

@@ -11,8 +11,8 @@ cancelled (never sent), who would get the release if it were published now (conf
 the guide, a cadence that takes its bump: not those who since chose digests or fewer releases),
 whose baseline is below the version and who have no newer release of the guide on its way (nobody
 gets an older release after a newer one). Never those sent, bounced or unsubscribed, nor anyone
-whose latest attempt is still queued (in flight). The batches check the same choices again when
-they are sent (subscriptions.delivery), as a release's do. The rows are written in
+whose latest attempt is still queued (in flight). The batches check status, cadence and baseline
+again when they are sent (subscriptions.delivery), as a release's do. The rows are written in
 one transaction under the original mailing's row lock, so pressing twice (or two admins at once)
 finds the first resend's rows as the latest attempts and writes nobody again.
 """
