@@ -11,7 +11,9 @@ once: a slot missed while beat was down goes out in the first mailing after it c
 Each reader's mail holds, per guide they follow, the net change from the version they last received
 (their baseline) to the newest (guide.catchup.catch_up, narrowed by their filters: subscriptions
 .filters). Guides with nothing new for them are left out; a reader with nothing new anywhere gets no
-mail (skipped, baselines unchanged). After a send their baselines move to the mailed versions.
+mail (skipped, baselines unchanged). After a send their baselines move to the mailed versions, and
+the delivery keeps what the digest was made of (key_of), which its "View in browser" page renders
+again (subscriptions.digest_mail).
 """
 
 from __future__ import annotations
