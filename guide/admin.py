@@ -248,7 +248,7 @@ class VersionAdmin(admin.ModelAdmin):
 
 def _release_mail_preview(version: Version) -> dict[str, str]:
     """The release mail of `version` as a subscriber mailed the previous version would get it:
-    subject, HTML and text, personal links shown as the site's address."""
+    subject, HTML and text, personal links shown as preview links."""
     mail = release_mail.example(version)
     # The text part opens with the preheader, the preview text inboxes show after the subject.
     preheader = mail.text.split("\n", 1)[0]

@@ -11,11 +11,15 @@ once: a slot missed while beat was down goes out in the first mailing after it c
 Each reader's mail holds, per guide they follow, the net change from the version they last received
 (their baseline) to the newest (guide.catchup.catch_up, narrowed by their filters: subscriptions
 .filters). Guides with nothing new for them are left out; a reader with nothing new anywhere gets no
-mail (skipped, baselines unchanged). After a send their baselines move to the mailed versions.
+mail (skipped, baselines unchanged). After a send their baselines move to the mailed versions, and
+the delivery keeps what the digest was made of (key_of), which its "View in browser" page renders
+again (subscriptions.digest_mail).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -107,6 +111,45 @@ class Part:
     chosen: Filters
 
 
+def key_of(parts: tuple[Part, ...], cadence: str) -> str:
+    """What a digest is made of, as text: its cadence (the label) and each part. Stored on a sent
+    digest's delivery (Delivery.digest_parts), so its page renders it again: the reader's baselines
+    and filters have moved on since."""
+
+    def chosen(values: frozenset[str] | None) -> list[str] | None:
+        return None if values is None else sorted(values)
+
+    return json.dumps(
+        [cadence, [[p.guide_id, p.since_id, p.until_id, chosen(p.chosen.kinds),
+                    chosen(p.chosen.sections)] for p in parts]],
+        separators=(",", ":"),
+    )  # fmt: skip
+
+
+def parts_of(key: str) -> tuple[tuple[Part, ...], str]:
+    """key_of() read back: (parts, cadence). ValueError when `key` is not one."""
+    try:
+        cadence, rows = json.loads(key)
+        parts = tuple(
+            Part(int(guide), None if since is None else int(since), int(until),
+                 Filters(None if kinds is None else frozenset(kinds),
+                         None if sections is None else frozenset(sections)))
+            for guide, since, until, kinds, sections in rows
+        )  # fmt: skip
+    except (TypeError, ValueError) as exc:
+        raise ValueError("not a digest's key") from exc
+    return parts, str(cadence)
+
+
+def page_of(key: str) -> str:
+    """The digest's name in its "View in browser" link: a hash of key_of() (short, and no version
+    or filter shows in the address)."""
+    return hashlib.sha256(key.encode()).hexdigest()[:PAGE_LENGTH]
+
+
+PAGE_LENGTH = 24
+
+
 def parts_for(subscriber: Subscriber, newest: dict[int, Version]) -> list[Part]:
     """The guides with something new for the reader, each from their baseline to the newest."""
     guide_ids = (
@@ -150,6 +193,12 @@ def render(parts: tuple[Part, ...], cadence: str) -> emails.RenderedMail:
     else:
         subject = f"Your {label} digest: {len(changes)} guides changed"
     markers = {name: release_mail.marker(name) for name in release_mail.PERSONAL_FIELDS}
+    # The reader's pages hang under their manage link, as in a release mail: this digest on the
+    # web (named by what it is made of, so a preview names it as the send will) and the catch-up.
+    page = page_of(key_of(parts, cadence))
+    manage = markers["manage_url"]
+    markers["view_url"] = manage + emails.under_manage("subscriptions:view_digest", page)
+    markers["catch_up_url"] = manage + emails.under_manage("subscriptions:catch_up")
 
     def contexts():
         for cut in release_mail.cuts():
@@ -216,14 +265,18 @@ def send(batch: Batch, queued: list[int]) -> Outcome:
     def record(outcome: Outcome) -> None:
         now = timezone.now()
         moves: dict[tuple[int, int], list[int]] = {}
+        made_of: dict[str, list[int]] = {}  # key_of() -> the sent deliveries of that digest
         for delivery_id in outcome.sent:
             subscriber, parts = plan[delivery_id]
+            made_of.setdefault(key_of(parts, subscriber.cadence), []).append(delivery_id)
             for part in parts:
                 moves.setdefault((part.guide_id, part.until_id), []).append(subscriber.pk)
 
         def write() -> None:
             with transaction.atomic():
                 ledger.mark(outcome, now)
+                for key, delivery_ids in made_of.items():
+                    Delivery.objects.filter(pk__in=delivery_ids).update(digest_parts=key)
                 for (guide_id, version_id), subscriber_ids in moves.items():
                     ledger.move_baselines(subscriber_ids, guide_id, version_id, now)
 

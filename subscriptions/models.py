@@ -556,6 +556,10 @@ class Delivery(models.Model):
     # The recipient's filters on the guide when the audience was written (subscriptions.filters):
     # with since_version, which variant they get. "" (no filter) for most rows.
     filters = models.TextField(blank=True, default="", db_default="")
+    # A sent digest's makings (subscriptions.digests.key_of: the cadence and, per guide, the
+    # versions and filters): what its "View in browser" page renders again. "" on other rows (a
+    # database default: adding the column rewrites no row, and bulk INSERTs need not name it).
+    digest_parts = models.TextField(blank=True, default="", db_default="")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     esp_message_id = models.CharField(max_length=200, blank=True)
     error = models.CharField(max_length=500, blank=True)

@@ -1,5 +1,6 @@
-"""The reader's own pages, reached from every release mail: the mail itself in a browser, and what
-changed since they last read, with "Mark as read". Thin: the logic is in release_mail and unread."""
+"""The reader's own pages, reached from every release mail and digest: the mail itself in a
+browser, and what changed since they last read, with "Mark as read"; and where those links lead in
+a preview or test mail. Thin: the logic is in release_mail, digest_mail and unread."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods, require_safe
 
 from guide.diff_render import render_html
-from subscriptions import release_mail, tokens, unread
+from subscriptions import digest_mail, emails, release_mail, tokens, unread
 from subscriptions.forms import SubscribeForm
+from subscriptions.models import Subscriber
 
 # The mail's HTML is served as it was sent, a document of its own: its CSS is inline (css-inline),
 # so this response alone allows inline style. Nothing else loads but images; no script runs, and
@@ -31,19 +33,54 @@ def _no_mail(request: HttpRequest) -> HttpResponse:
 def view_mail(request: HttpRequest, token: str, version_id: int) -> HttpResponse:
     """The release mail of `version_id` a reader was sent, as sent (their links in it); changes
     nothing."""
+    subscriber = _reader(token)
+    mail = release_mail.as_sent(subscriber, version_id) if subscriber is not None else None
+    return _mail_page(request, mail)
+
+
+@require_safe
+def view_digest(request: HttpRequest, token: str, page: str) -> HttpResponse:
+    """The digest named `page` a reader was sent, as sent (their links in it); changes nothing."""
+    subscriber = _reader(token)
+    mail = digest_mail.as_sent(subscriber, page) if subscriber is not None else None
+    return _mail_page(request, mail)
+
+
+def _reader(token: str) -> Subscriber | None:
     try:
-        subscriber = tokens.read_manage_token(token)
+        return tokens.read_manage_token(token)
     except tokens.BadToken:
-        return _no_mail(request)
-    if subscriber is None:
-        return _no_mail(request)
-    mail = release_mail.as_sent(subscriber, version_id)
+        return None
+
+
+def _mail_page(request: HttpRequest, mail: emails.RenderedMail | None) -> HttpResponse:
     if mail is None:
         return _no_mail(request)
     response = HttpResponse(mail.html, content_type="text/html; charset=utf-8")
     response["Content-Security-Policy"] = MAIL_POLICY
     response["X-Robots-Tag"] = "noindex, nofollow"
     response["Referrer-Policy"] = "no-referrer"  # the address carries the reader's token
+    return response
+
+
+# What each reader's link of a mail opens, by its path under the manage link: a preview or test
+# mail's link (release_mail.preview_links) lands on a page that says so.
+PREVIEWED_LINKS = {
+    "": "their preferences: what they receive, and when",
+    "one-click-unsubscribe": "their one-click unsubscribe",
+    "catch-up": "what changed since they last read, with Mark as read",
+    "mail": "this very mail as a web page, with their own links (View in browser)",
+    "digest": "this very digest as a web page, with their own links (View in browser)",
+}
+
+
+@require_safe
+def preview_link(request: HttpRequest, rest: str = "") -> HttpResponse:
+    """The page every personal link of a preview or test mail opens: it names the reader's page
+    the link opens in a mail a reader gets. Changes nothing."""
+    opens = PREVIEWED_LINKS.get(rest.partition("/")[0], PREVIEWED_LINKS[""])
+    response = render(request, "subscriptions/preview_link.html", {"opens": opens})
+    response["X-Robots-Tag"] = "noindex, nofollow"
     return response
 
 

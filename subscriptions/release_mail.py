@@ -306,7 +306,11 @@ def left_out(subscriber: Subscriber, version: Version) -> str:
     if not subscriber.guides.filter(pk=version.guide_id).exists():
         return f"they do not follow {version.guide.title}"
     if subscriber.gets_digests:
-        return f"they get {subscriber.get_cadence_display().lower()} instead of each release"
+        # Their mail is the digest (subscriptions.digest_mail.next_digest previews it).
+        return (
+            f"they get {subscriber.get_cadence_display().lower()} instead of each release: "
+            f"{version.number} joins their next digest once published"
+        )
     if version.bump_level() not in CADENCE_BUMPS.get(subscriber.cadence, set()):
         return (
             f"{version.number} is a {version.bump_level()} release and they chose "
@@ -340,11 +344,11 @@ def next_mail_for(subscriber: Subscriber, version: Version) -> EmailMultiAlterna
 
 def send_preview_test(subscriber: Subscriber, version: Version, to: str) -> None:
     """Mail `subscriber`'s next mail of `version` to `to` alone, marked as a test: their links
-    replaced by the site's address (nobody acts on their subscription from it); no ledger row."""
+    replaced by preview links (nobody acts on their subscription from it); no ledger row."""
     chosen = Filters.of_reader(subscriber, version.guide_id)
     variant = render_markers(baseline_of(subscriber, version), version, chosen)
     if variant is not None:
-        _send_as_test(fill(variant, _site_links()), to)
+        send_as_test(fill(variant, preview_links()), to)
 
 
 # --- The editor's preview and test ------------------------------------------------------------------
@@ -357,20 +361,27 @@ def preview(version: Version) -> emails.RenderedMail:
 
 
 def example(version: Version) -> emails.RenderedMail:
-    """preview() with each personal link shown as the site's address: what the editor sees."""
-    return fill(preview(version), _site_links())
+    """preview() with each personal link shown as a preview link: what the editor sees."""
+    return fill(preview(version), preview_links())
 
 
-def _site_links() -> dict[str, str]:
-    return {name: settings.SITE_URL + "/" for name in PERSONAL_FIELDS}
+def preview_links() -> dict[str, str]:
+    """The personal links of a preview or test mail: a page saying it is a preview, for the manage
+    link and every reader's page under it (catch-up, View in browser) and for Unsubscribe. Nobody's
+    token is in such a mail, and no link in it leads nowhere."""
+    base = emails.absolute(reverse("subscriptions:preview_link"))
+    return {"manage_url": base, "unsubscribe_url": base + "one-click-unsubscribe/"}
 
 
-def _send_as_test(mail: emails.RenderedMail, to: str) -> None:
+def send_as_test(mail: emails.RenderedMail, to: str, kind: str = "release") -> None:
+    """Mail `mail` (filled with preview_links) to `to` alone, subject marked [TEST], without the
+    list's way out (nobody on the list gets it); no ledger row."""
     mail = replace(mail, subject=f"[TEST] {mail.subject}")
-    message(mail, [to], {"Auto-Submitted": "auto-generated", "List-Id": settings.LIST_ID}).send()
+    headers = {"Auto-Submitted": "auto-generated", "List-Id": settings.LIST_ID}
+    emails.build_message(kind, mail, [to], headers).send()
 
 
 def send_test(version: Version, to: str) -> None:
     """Mail example(version) to `to` alone, marked as a test, with no way to unsubscribe (nobody
     on the list gets it); no ledger row."""
-    _send_as_test(example(version), to)
+    send_as_test(example(version), to)

@@ -7,10 +7,12 @@ moving baselines the same way. A mailing and its resends are its attempts; a rec
 attempt (the highest delivery id among them) is what happened to them.
 
 Who is taken: recipients whose latest attempt failed, or was skipped because a mailing was
-cancelled (never sent), who are still confirmed, still follow the guide, whose baseline is below the
-version and who have no newer release of the guide on its way (nobody gets an older release after a
-newer one). Never those sent, bounced or
-unsubscribed, nor anyone whose latest attempt is still queued (in flight). The rows are written in
+cancelled (never sent), who would get the release if it were published now (confirmed, following
+the guide, a cadence that takes its bump: not those who since chose digests or fewer releases),
+whose baseline is below the version and who have no newer release of the guide on its way (nobody
+gets an older release after a newer one). Never those sent, bounced or unsubscribed, nor anyone
+whose latest attempt is still queued (in flight). The batches check status, cadence and baseline
+again when they are sent (subscriptions.delivery), as a release's do. The rows are written in
 one transaction under the original mailing's row lock, so pressing twice (or two admins at once)
 finds the first resend's rows as the latest attempts and writes nobody again.
 """
@@ -68,7 +70,7 @@ def not_received(mailing: Mailing) -> QuerySet[Delivery]:
     overtaken = Delivery.objects.filter(
         subscriber_id=OuterRef("subscriber_id"), status=Delivery.Status.QUEUED
     ).filter(Q(mailing__version__in=newer) | Q(mailing__resend_of__version__in=newer))
-    readers = Subscriber.objects.confirmed().following(version.guide_id)
+    readers = Subscriber.objects.audience_for(version)
     return (
         latest_attempts(mailing)
         .filter(

@@ -1,6 +1,8 @@
 """Preview as a subscriber, in the admin: the mail a subscriber would get next of a version (a draft
 too), HTML and text, exactly as release_mail.next_mail_for builds it for the fan-out, and "Send a
-test to me". Reached from the subscriber's page and from a draft version's page.
+test to me". Reached from the subscriber's page and from a draft version's page. For a digest
+reader the mail they get next is their digest: the one digest_mail.next_digest builds as the digest
+run would at their next slot, when that is, and its own "Send a test to me".
 
 The views take the SubscriberAdmin they serve (its permissions, its admin site), which wires them
 into its URLs.
@@ -13,6 +15,7 @@ import logging
 from anymail.exceptions import AnymailError
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.core.mail import EmailMultiAlternatives
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -20,7 +23,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from guide.models import Version
-from subscriptions import addresses, release_mail
+from subscriptions import addresses, digest_mail, release_mail
 from subscriptions.models import Subscriber
 
 logger = logging.getLogger(__name__)
@@ -39,7 +42,21 @@ def upcoming(subscriber: Subscriber) -> list[Version]:
 
 
 def links(subscriber: Subscriber) -> str:
-    """The subscriber page's links to the preview of each upcoming version."""
+    """The subscriber page's links to the preview of each upcoming version (for a digest reader,
+    of their next digest first)."""
+    digest = ""
+    if subscriber.gets_digests:
+        when = digest_mail.next_slot(subscriber)
+        digest = format_html(
+            '<p><a href="{}">Their next {} ({})</a></p>',
+            reverse("admin:subscriptions_subscriber_next_digest", args=[subscriber.pk]),
+            subscriber.get_cadence_display().removeprefix("A ").lower(),
+            digest_mail.local(when, subscriber) if when is not None else "not confirmed",
+        )
+    return format_html("{}{}", digest, _version_links(subscriber))
+
+
+def _version_links(subscriber: Subscriber) -> str:
     rows = [
         (
             reverse("admin:subscriptions_subscriber_next_mail", args=[subscriber.pk, v.pk]),
@@ -75,6 +92,16 @@ def urls(model_admin: admin.ModelAdmin) -> list:
             wrap(lambda request, pk, version_id: send_test(model_admin, request, pk, version_id)),
             name="subscriptions_subscriber_next_mail_test",
         ),
+        path(
+            "<int:pk>/next-digest/",
+            wrap(lambda request, pk: next_digest(model_admin, request, pk)),
+            name="subscriptions_subscriber_next_digest",
+        ),
+        path(
+            "<int:pk>/next-digest/send-test/",
+            wrap(lambda request, pk: send_digest_test(model_admin, request, pk)),
+            name="subscriptions_subscriber_next_digest_test",
+        ),
     ]
 
 
@@ -102,11 +129,10 @@ def next_mail(
     if not model_admin.has_view_permission(request, subscriber):
         raise PermissionDenied
     version = get_object_or_404(Version.objects.select_related("guide"), pk=version_id)
-    message = release_mail.next_mail_for(subscriber, version)
-    email = None
-    if message is not None:
-        [(html, _)] = message.alternatives
-        email = {"subject": message.subject, "text": message.body, "html": html}
+    if subscriber.gets_digests:
+        # The mail they get next is their digest, whatever the version.
+        return next_digest(model_admin, request, pk, version)
+    email = _shown(release_mail.next_mail_for(subscriber, version))
     context = {
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.model._meta,
@@ -118,8 +144,43 @@ def next_mail(
         "email": email,
         "can_send_test": model_admin.has_change_permission(request, subscriber),
     }
-    response = TemplateResponse(request, "admin/subscriptions/subscriber/next_mail.html", context)
-    if email:
+    return _mail_page(request, "admin/subscriptions/subscriber/next_mail.html", context)
+
+
+def next_digest(
+    model_admin: admin.ModelAdmin, request: HttpRequest, pk: int, version: Version | None = None
+) -> HttpResponse:
+    """A digest reader's next digest as the digest run would send it at their next slot (reached
+    from a draft `version` too: it joins that digest if published before then)."""
+    subscriber = get_object_or_404(Subscriber, pk=pk)
+    if not model_admin.has_view_permission(request, subscriber):
+        raise PermissionDenied
+    found = digest_mail.next_digest(subscriber)
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.model._meta,
+        "title": f"The next digest {subscriber} would get",
+        "subscriber": subscriber,
+        "version": version,
+        "when": digest_mail.local(found.when, subscriber) if found.when is not None else "",
+        "due": found.due,
+        "left_out": found.left_out,
+        "email": _shown(found.message),
+        "can_send_test": model_admin.has_change_permission(request, subscriber),
+    }
+    return _mail_page(request, "admin/subscriptions/subscriber/next_digest.html", context)
+
+
+def _shown(message: EmailMultiAlternatives | None) -> dict[str, str] | None:
+    if message is None:
+        return None
+    [(html, _)] = message.alternatives
+    return {"subject": message.subject, "text": message.body, "html": html}
+
+
+def _mail_page(request: HttpRequest, template: str, context: dict) -> HttpResponse:
+    response = TemplateResponse(request, template, context)
+    if context["email"]:
         # As the version preview (guide/admin.py): the mail's inline CSS renders in a sandboxed
         # srcdoc iframe, which inherits this page's policy; so this page alone allows inline style.
         response._csp_replace = {"style-src": ["'self'", "'unsafe-inline'"]}
@@ -150,4 +211,33 @@ def send_test(
         model_admin.message_user(request, f"The test could not be sent: {exc}", messages.ERROR)
     else:
         model_admin.message_user(request, f"Test sent to {to}.")
+    return HttpResponseRedirect(back)
+
+
+def send_digest_test(model_admin: admin.ModelAdmin, request: HttpRequest, pk: int) -> HttpResponse:
+    """Mail the reader's next digest to the signed-in admin alone, marked [TEST]."""
+    back = reverse("admin:subscriptions_subscriber_next_digest", args=[pk])
+    if request.method != "POST":
+        return HttpResponseRedirect(back)
+    subscriber = get_object_or_404(Subscriber, pk=pk)
+    if not model_admin.has_change_permission(request, subscriber):
+        raise PermissionDenied
+    to = request.user.email
+    if not to:
+        model_admin.message_user(
+            request, "No test sent: your account has no email address.", messages.ERROR
+        )
+        return HttpResponseRedirect(back)
+    try:
+        sent = digest_mail.send_test(subscriber, to)
+    except (OSError, AnymailError) as exc:
+        logger.exception("test digest of a subscriber to the admin could not be sent")
+        model_admin.message_user(request, f"The test could not be sent: {exc}", messages.ERROR)
+    else:
+        if sent:
+            model_admin.message_user(request, f"Test sent to {to}.")
+        else:
+            model_admin.message_user(
+                request, "No test sent: nothing new for their next digest.", messages.WARNING
+            )
     return HttpResponseRedirect(back)

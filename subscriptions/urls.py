@@ -15,5 +15,9 @@ urlpatterns = [
     path("manage/<str:token>/erase/", views.erase, name="erase"),
     path("manage/<str:token>/catch-up/", reader_views.catch_up, name="catch_up"),
     path("manage/<str:token>/mail/<int:version_id>/", reader_views.view_mail, name="view_mail"),
+    path("manage/<str:token>/digest/<str:page>/", reader_views.view_digest, name="view_digest"),
     path("erased/", views.erased, name="erased"),
+    # Where the personal links of a preview or test mail lead (release_mail.preview_links).
+    path("mail-preview/", reader_views.preview_link, name="preview_link"),
+    path("mail-preview/<path:rest>", reader_views.preview_link, name="preview_link_under"),
 ]

@@ -6,10 +6,6 @@ the subscriber would get nothing and why, and can send a test to themselves alon
 
 from __future__ import annotations
 
-import email
-import email.policy
-import re
-
 import pytest
 from django.core import mail as outbox
 
@@ -19,6 +15,7 @@ from subscriptions.models import Delivery, Mailing, Subscriber
 from tests.conftest import make_subscribers
 from tests.csp import policy
 from tests.forms import page_form
+from tests.mails import comparable
 from tests.pages import iframes, links, text
 
 pytestmark = pytest.mark.django_db
@@ -41,23 +38,6 @@ def admin_client(client, superuser):
 
 def next_mail_url(subscriber, version) -> str:
     return f"/admin/subscriptions/subscriber/{subscriber.pk}/next-mail/{version.pk}/"
-
-
-def comparable(raw: bytes) -> list:
-    """Each MIME part's raw headers and transfer-encoded body, without what every send stamps anew:
-    Message-ID, Date, and the multipart boundary (random each time a message is serialised)."""
-    message = email.message_from_bytes(raw, policy=email.policy.default)
-    [boundary] = re.findall(r'boundary="([^"]+)"', message["Content-Type"])
-    parts = []
-    for part in message.walk():
-        headers = [
-            (name, value.replace(boundary, "BOUNDARY"))
-            for name, value in part.raw_items()
-            if name.lower() not in {"message-id", "date"}
-        ]
-        body = None if part.is_multipart() else part.get_payload()
-        parts.append((headers, body))
-    return parts
 
 
 def test_the_preview_is_byte_for_byte_the_mail_the_fan_out_then_sends(

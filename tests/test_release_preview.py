@@ -29,10 +29,13 @@ def send_test_url(version) -> str:
 
 
 def expected_mail(version) -> emails.RenderedMail:
-    """The release mail as the preview shows it: personal links stand in as the site's address."""
+    """The release mail as the preview shows it: personal links stand in as preview links."""
     variant = release_mail.preview(version)
-    site = "http://testserver/"
-    fill = {release_mail.marker(name): site for name in release_mail.PERSONAL_FIELDS}
+    stand_in = {
+        "manage_url": "http://testserver/mail-preview/",
+        "unsubscribe_url": "http://testserver/mail-preview/one-click-unsubscribe/",
+    }
+    fill = {release_mail.marker(name): stand_in[name] for name in release_mail.PERSONAL_FIELDS}
     subject, body, markup = variant.subject, variant.text, variant.html
     for found, value in fill.items():
         subject, body, markup = (
