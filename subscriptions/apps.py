@@ -10,7 +10,15 @@ class SubscriptionsConfig(AppConfig):
         # Registers the deploy checks of the mail settings, and the log context of batch tasks (the
         # mailing and deliveries of a batch in its log lines, see mlmw.logs).
         from guide.publishing import version_published
-        from subscriptions import audience, bounces, checks, digests, logcontext  # noqa: F401
+        from subscriptions import (  # noqa: F401
+            audience,
+            bounces,
+            checks,
+            digests,
+            form_requests,
+            lifecycle,
+            logcontext,
+        )
         from subscriptions.models import Mailing
 
         # Every publish creates its mailing in the same transaction (see subscriptions.audience).
@@ -19,3 +27,8 @@ class SubscriptionsConfig(AppConfig):
         )
         # Digests go out through the same batches and ledger, opened by beat (subscriptions.digests).
         audience.register_kind(Mailing.Kind.DIGEST, audience=digests.audience, sender=digests.send)
+        # A form request not yet decided holds the address it was sent for.
+        lifecycle.register_personal_data(
+            "form_requests",
+            lifecycle.PersonalData(export=form_requests.export, erase=form_requests.erase),
+        )
