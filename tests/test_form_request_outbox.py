@@ -168,3 +168,15 @@ def test_erasure_through_an_access_data_link_deletes_the_requests_not_yet_decide
 
     assert not FormRequest.objects.exists()
     assert not Subscriber.objects.exists()
+
+
+def test_a_subscribers_export_lists_their_requests_not_yet_decided(
+    form, guide, client, django_capture_on_commit_callbacks
+):
+    url, kind, _subject = form
+    [subscriber] = make_subscribers(guide, "ann", 1)
+    post_uncommitted(client, django_capture_on_commit_callbacks, url, {"email": subscriber.email})
+
+    [listed] = lifecycle.export_data(subscriber)["form_requests"]
+
+    assert listed["kind"] == kind
