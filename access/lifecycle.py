@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -26,6 +27,14 @@ from subscriptions.models import Subscriber
 
 _VERIFY = "mlmw.access.verify"
 Status = AccessRequest.Status
+
+
+def request_from_form(payload: dict[str, Any]) -> None:
+    """The request form's submission (access.views.request_access, stored as a
+    subscriptions.form_requests row): nothing when its artifact was deleted meanwhile."""
+    artifact = Artifact.objects.filter(pk=payload["artifact_id"]).first()
+    if artifact is not None:
+        request_access(artifact, payload["address"], **payload["choices"])
 
 
 def request_access(

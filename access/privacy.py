@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from access.models import AccessRequest
-from subscriptions import emails
+from subscriptions import emails, form_requests
 
 _DATA = "mlmw.access.data"
 
@@ -92,9 +92,10 @@ def export(email_key: str) -> list[dict[str, Any]]:
 
 
 def erase(email_key: str) -> int:
-    # Grants and their download log go with their requests (CASCADE).
+    # Grants and their download log go with their requests (CASCADE); a request form submission not
+    # yet decided goes too (its decision would write a request again).
     deleted, _ = AccessRequest.objects.filter(email_key=email_key).delete()
-    return deleted
+    return deleted + form_requests.erase(email_key)
 
 
 def purge(now=None) -> int:

@@ -10,21 +10,9 @@ from django.conf import settings
 from django.urls import reverse
 
 from access import lifecycle, notices, privacy
-from access.models import AccessRequest, Artifact
-from mlmw.celery import DATABASE_RETRY
+from access.models import AccessRequest
 from subscriptions import emails
 from subscriptions.sending import MAIL_TASK_RETRY, send_transactional
-
-
-# A lost database connection retries the request instead of dropping it (the visitor was told
-# to check their inbox); it is decided anew, so a retry after a commit finds it done.
-@shared_task(ignore_result=True, **DATABASE_RETRY)
-def request_access(artifact_id: int, address: str, choices: dict) -> None:
-    """The request form's submission, decided here rather than in the view: the view does the same
-    work and takes the same time for every address (no enumeration by timing)."""
-    artifact = Artifact.objects.filter(pk=artifact_id).first()
-    if artifact is not None:
-        lifecycle.request_access(artifact, address, **choices)
 
 
 @shared_task(ignore_result=True, **MAIL_TASK_RETRY)

@@ -20,13 +20,13 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_safe
 from django_ratelimit.core import is_ratelimited
 
-from access import lifecycle, notices, privacy, serving, tasks
+from access import lifecycle, notices, privacy, serving
 from access.forms import RequestForm
 from access.models import Artifact, ArtifactRevision, Download, Grant, GrantToken, hash_token
-from mlmw.celery import enqueue
 from mlmw.proxy import client_ip
+from subscriptions import form_requests
 from subscriptions import lifecycle as subscriptions_lifecycle
-from subscriptions.models import Subscriber
+from subscriptions.models import FormRequest, Subscriber
 from subscriptions.views import check_inbox, over_address_limits, visitor
 
 
@@ -53,12 +53,17 @@ def request_access(request: HttpRequest, pk: int) -> HttpResponse:
     answer = check_inbox(request, purpose="verify your request")
     if form.is_bot or over_address_limits(request, address):
         return answer
-    # Decided by the task, so this view reads no request: the same work and time for every address.
+    # Stored, then decided by a task (subscriptions.form_requests), so this view reads no request:
+    # the same work and time for every address, and a broker outage loses nothing.
     choices = {
         name: form.cleaned_data[name]
         for name in ("name", "reason", "want_updates", "want_revisions")
     }
-    enqueue(tasks.request_access.name, artifact.pk, address, choices)
+    form_requests.submit(
+        FormRequest.Kind.ACCESS,
+        address,
+        {"artifact_id": artifact.pk, "address": address, "choices": choices},
+    )
     return answer
 
 

@@ -419,6 +419,14 @@ if MAIL_BATCH_LEASE_SECONDS <= CELERY_TASK_TIME_LIMIT:
 # Addresses that never confirmed are deleted, with their history, this many days after their last
 # confirmation mail (subscriptions.retention).
 PENDING_RETENTION_DAYS = env_int("PENDING_RETENTION_DAYS", 30, min_value=1)
+# The public forms' outbox (subscriptions.form_requests): a submission whose task has not decided it
+# this many seconds after it was enqueued (the broker refused or lost it) is enqueued again; beat
+# looks every FORM_SWEEP_INTERVAL seconds.
+FORM_REQUEUE_AFTER_SECONDS = env_int("FORM_REQUEUE_AFTER_SECONDS", 60, min_value=1)
+CELERY_BEAT_SCHEDULE["sweep-form-requests"] = {
+    "task": "subscriptions.tasks.sweep_form_requests",
+    "schedule": env_int("FORM_SWEEP_INTERVAL", 30, min_value=1),
+}
 CELERY_BEAT_SCHEDULE["purge-pending-subscribers"] = {
     "task": "subscriptions.tasks.purge_pending_subscribers",
     "schedule": env_int("PENDING_PURGE_INTERVAL", 3600, min_value=60),

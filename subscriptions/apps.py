@@ -8,11 +8,19 @@ class SubscriptionsConfig(AppConfig):
     def ready(self) -> None:
         # Connects the receiver of anymail's tracking signal: bounces, complaints, ESP unsubscribes.
         # Registers the deploy checks of the mail settings, and the log context of batch tasks (the
-        # mailing and deliveries of a batch in its log lines, see mlmw.logs).
+        # mailing and deliveries of a batch in its log lines, see mlmw.logs), and the `any_of`
+        # lookup the fan-out reads and marks its batches with (subscriptions.lookups).
         from guide.publishing import version_published
-
-        # Registers the `any_of` lookup the fan-out reads and writes its batches with.
-        from subscriptions import audience, bounces, checks, digests, logcontext, lookups  # noqa: F401
+        from subscriptions import (  # noqa: F401
+            audience,
+            bounces,
+            checks,
+            digests,
+            form_requests,
+            lifecycle,
+            logcontext,
+            lookups,
+        )
         from subscriptions.models import Mailing
 
         # Every publish creates its mailing in the same transaction (see subscriptions.audience).
@@ -21,3 +29,8 @@ class SubscriptionsConfig(AppConfig):
         )
         # Digests go out through the same batches and ledger, opened by beat (subscriptions.digests).
         audience.register_kind(Mailing.Kind.DIGEST, audience=digests.audience, sender=digests.send)
+        # A form request not yet decided holds the address it was sent for.
+        lifecycle.register_personal_data(
+            "form_requests",
+            lifecycle.PersonalData(export=form_requests.export, erase=form_requests.erase),
+        )

@@ -8,15 +8,14 @@ from celery import shared_task
 from django.conf import settings
 from django.urls import reverse
 
-from guide.models import Guide
 from mlmw.celery import DATABASE_RETRY
 from subscriptions import (
     audience,
     delivery,
     digests,
     emails,
+    form_requests,
     importing,
-    lifecycle,
     retention,
     tokens,
 )
@@ -25,15 +24,20 @@ from subscriptions.models import Subscriber, SubscriberEvent
 from subscriptions.sending import MAIL_TASK_RETRY, send_transactional
 
 
-# A lost database connection retries the request instead of dropping it (the visitor was told
-# to check their inbox); it is decided anew, so a retry after a commit finds it done.
+# The public forms' requests (subscriptions.form_requests). A lost database connection retries the
+# task; the row it failed to decide stays, so the retry (or the sweeper) decides it.
 @shared_task(ignore_result=True, **DATABASE_RETRY)
-def subscribe(address: str, guide_ids: list[int], cadence: str, source: str) -> None:
-    """The subscribe form's request, decided here rather than in the view: the view does the same
-    work and takes the same time for every address, new, pending or confirmed (no enumeration by
-    timing)."""
-    guides = Guide.objects.filter(pk__in=guide_ids) if guide_ids else ()
-    lifecycle.subscribe(address, guides=guides, cadence=cadence, source=source)
+def process_form_request(request_id: int) -> bool:
+    return form_requests.process(request_id)
+
+
+@shared_task(ignore_result=True, **DATABASE_RETRY)
+def sweep_form_requests() -> list[int]:
+    """Enqueue again the form requests whose task never ran (beat, every FORM_SWEEP_INTERVAL s)."""
+    lost = form_requests.sweep()
+    for request_id in lost:
+        process_form_request.delay(request_id)
+    return lost
 
 
 @shared_task(ignore_result=True, **MAIL_TASK_RETRY)
@@ -149,13 +153,3 @@ def send_welcome(subscriber_id: int) -> bool:
     from subscriptions import welcome
 
     return welcome.send(subscriber_id, send_transactional)
-
-
-@shared_task(ignore_result=True, **DATABASE_RETRY)
-def subscribe_reading(address: str, guide_ids: list[int], chosen: dict, source: str) -> None:
-    """The subscribe form's request with the reader's choices (subscriptions.reading.Reading as
-    JSON); decided here, not in the view, for the reason `subscribe` gives."""
-    from subscriptions.reading import Reading
-
-    guides = Guide.objects.filter(pk__in=guide_ids) if guide_ids else ()
-    lifecycle.subscribe(address, guides=guides, reading=Reading.from_json(chosen), source=source)

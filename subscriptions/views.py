@@ -13,11 +13,10 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 from django_ratelimit.core import is_ratelimited
 
-from mlmw.celery import enqueue
 from mlmw.proxy import client_ip
-from subscriptions import addresses, lifecycle, tokens, welcome
+from subscriptions import addresses, form_requests, lifecycle, tokens, welcome
 from subscriptions.forms import PreferencesForm, SubscribeForm
-from subscriptions.models import Subscriber
+from subscriptions.models import FormRequest, Subscriber
 
 # --- Shared by every public form that takes an address (subscribe here, access requests in access/) ---
 
@@ -71,13 +70,17 @@ def subscribe(request: HttpRequest) -> HttpResponse:
     address = form.cleaned_data["email"]
     if form.is_bot or over_address_limits(request, address):
         return see_other("subscriptions:check_inbox")
-    # Decided by the task, so this view reads no subscriber: the same work and time for every address.
-    enqueue(
-        "subscriptions.tasks.subscribe_reading",
+    # Stored, then decided by a task, so this view reads no subscriber: the same work and time for
+    # every address; stored, so a broker outage delays the mail instead of losing the request.
+    form_requests.submit(
+        FormRequest.Kind.SUBSCRIBE,
         address,
-        [guide.pk for guide in form.cleaned_data["guides"]],
-        form.reading().to_json(),
-        form.cleaned_data.get("source") or "form",
+        {
+            "address": address,
+            "guide_ids": [guide.pk for guide in form.cleaned_data["guides"]],
+            "reading": form.reading().to_json(),
+            "source": form.cleaned_data.get("source") or "form",
+        },
     )
     return see_other("subscriptions:check_inbox")
 

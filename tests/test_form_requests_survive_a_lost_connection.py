@@ -1,5 +1,6 @@
 """A subscribe or access request whose task loses its database connection is retried, not dropped:
-the visitor was already told to check their inbox."""
+the visitor was already told to check their inbox. The stored request stays until a decision
+commits, so the retry (or the sweeper) decides it."""
 
 from __future__ import annotations
 
@@ -7,13 +8,17 @@ import pytest
 from celery.exceptions import Retry
 from django.db import OperationalError
 
-from subscriptions import lifecycle, tasks
-from subscriptions.models import Subscriber
+from subscriptions import form_requests, lifecycle, tasks
+from subscriptions.models import FormRequest, Subscriber
+from subscriptions.reading import Reading
 
 
-def test_a_subscribe_task_that_loses_its_connection_is_retried_and_subscribes(
-    guide, monkeypatch, django_capture_on_commit_callbacks
+def test_a_form_request_whose_task_loses_its_connection_is_retried_and_subscribes(
+    guide, client, monkeypatch, django_capture_on_commit_callbacks, mailoutbox
 ):
+    with django_capture_on_commit_callbacks(execute=False):
+        client.post("/subscribe/", {"email": "reader@example.org"})  # its task not run yet
+    stored = FormRequest.objects.get()
     real = lifecycle.subscribe
     calls = []
 
@@ -25,22 +30,48 @@ def test_a_subscribe_task_that_loses_its_connection_is_retried_and_subscribes(
 
     monkeypatch.setattr(lifecycle, "subscribe", flaky)
 
-    args = ("reader@example.org", [guide.pk], "every", "home")
     # The worker is told to run it again later (not that it failed): Celery's Retry.
     with pytest.raises(Retry):
-        tasks.subscribe.apply(args=args)
+        tasks.process_form_request.apply(args=[stored.pk])
+    assert FormRequest.objects.filter(pk=stored.pk).exists()  # nothing decided, nothing lost
     with django_capture_on_commit_callbacks(execute=True):
-        tasks.subscribe.apply(args=args)  # the retry
+        tasks.process_form_request.apply(args=[stored.pk])  # the retry
 
     assert len(calls) == 2
     assert Subscriber.objects.get(email="reader@example.org").status == "pending"
+    assert not FormRequest.objects.exists()
+    assert [m.to for m in mailoutbox] == [["reader@example.org"]]
+
+
+def test_a_decision_that_fails_leaves_the_request_for_the_sweeper(guide, monkeypatch):
+    form_requests.submit(
+        FormRequest.Kind.SUBSCRIBE,
+        "reader@example.org",
+        {
+            "address": "reader@example.org",
+            "guide_ids": [],
+            "reading": Reading(cadence="every").to_json(),
+            "source": "form",
+        },
+    )
+    stored = FormRequest.objects.get()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug in the decision")
+
+    monkeypatch.setattr(lifecycle, "subscribe", broken)
+    with pytest.raises(RuntimeError):
+        form_requests.process(stored.pk)
+
+    assert FormRequest.objects.filter(pk=stored.pk).exists()
+    assert not Subscriber.objects.exists()
 
 
 @pytest.mark.parametrize(
-    "task_name", ["subscriptions.tasks.subscribe", "access.tasks.request_access"]
+    "task_name",
+    ["subscriptions.tasks.process_form_request", "subscriptions.tasks.sweep_form_requests"],
 )
-def test_both_form_tasks_retry_on_a_lost_connection(task_name):
-    import access.tasks  # noqa: F401 - registers its tasks
+def test_the_form_tasks_retry_on_a_lost_connection(task_name):
     from mlmw.celery import app
 
     assert OperationalError in app.tasks[task_name].autoretry_for

@@ -141,6 +141,25 @@ def celery_worker(start_worker) -> subprocess.Popen:
     return start_worker()
 
 
+REFUSING_BROKER = "redis://127.0.0.1:1/0"  # nobody listens on port 1: every connection is refused
+
+
+@contextlib.contextmanager
+def broker_refusing() -> Iterator[None]:
+    """This process's broker refuses connections until the block ends (Redis down, as the web
+    process sees it); the workers keep theirs. Only inside a test using `start_worker`."""
+    from mlmw.celery import app
+
+    working = app.conf.broker_url
+    app.conf.update(broker_url=REFUSING_BROKER)
+    _reset_broker_pools(app)
+    try:
+        yield
+    finally:
+        app.conf.update(broker_url=working)
+        _reset_broker_pools(app)
+
+
 def _reset_broker_pools(app) -> None:
     # Celery caches its connection and producer pools on first use; drop them so the next send uses
     # the broker URL just configured (the suite switches between eager mode and the real broker).
