@@ -42,7 +42,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
 from django.db import connection as db
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from guide.catchup import CatchUp
@@ -125,8 +125,10 @@ def write_window(mailing: Mailing, low: int, high: int) -> tuple[list[int], int]
 
     The readers are locked and their digest_after moved to the start in this transaction: a
     concurrent mailing waits on the locks, then sees the moved digest_after, so no reader is in
-    two. Deliveries are written in the order of what decides a reader's digest, so readers sharing
-    one are adjacent and a batch (consecutive runs of MAIL_BATCH_SIZE by id) is mostly one group.
+    two. Each delivery carries its reader's digest key in `filters` (what decides their digest:
+    cadence, kinds, guides followed, baselines, section filters); deliveries are written in key
+    order and batches cut per key, in runs of at most MAIL_BATCH_SIZE, as a release's are per
+    variant, so readers sharing a digest share a batch and mostly one ESP call.
     """
     started = mailing.started_at
     taken = list(
@@ -139,34 +141,47 @@ def write_window(mailing: Mailing, low: int, high: int) -> tuple[list[int], int]
         return [], 0
     if db.vendor != "postgresql":
         return _write_window_portably(mailing, taken)
-    # One statement: move digest_after, write the deliveries in digest order, cut the batches from
-    # the INSERT's RETURNING (as audience._write_chunk does for a release).
+    # One statement: move digest_after, write the deliveries in key order, cut the batches from the
+    # INSERT's RETURNING (as audience._write_chunk does for a release).
+    through = table(Subscriber.guides.through)
+    key = f"""
+        m.cadence || '|' || m.kinds || '|' || CASE WHEN m.all_guides THEN '*' ELSE COALESCE(
+            (SELECT string_agg(CAST(g.guide_id AS text), ',' ORDER BY g.guide_id)
+             FROM {through} g WHERE g.subscriber_id = m.id), '') END
+        || '|' || COALESCE(
+            (SELECT string_agg(b.guide_id || ':' || b.version_id, ',' ORDER BY b.guide_id)
+             FROM {table(Baseline)} b WHERE b.subscriber_id = m.id), '')
+        || '|' || COALESCE(
+            (SELECT string_agg(f.guide_id || ':' || CAST(f.sections AS text), ','
+                               ORDER BY f.guide_id)
+             FROM {table(SectionFilter)} f WHERE f.subscriber_id = m.id), '')
+    """  # noqa: S608 - table names from model metadata
     sql = f"""
         WITH moved AS (
             UPDATE {table(Subscriber)} s SET digest_after = %s
             WHERE s.id = ANY(%s::bigint[])
             RETURNING s.id, s.cadence, s.kinds, s.all_guides
+        ), keyed AS (
+            SELECT m.id, {key} AS digest FROM moved m
         ), written AS (
             INSERT INTO {table(Delivery)}
                 (mailing_id, subscriber_id, since_version_id, filters, status, esp_message_id,
                  error)
-            SELECT %s, m.id, NULL, '', %s, '', '' FROM moved m
-            ORDER BY m.cadence, m.kinds, m.all_guides,
-                (SELECT string_agg(b.guide_id || ':' || b.version_id, ',' ORDER BY b.guide_id)
-                 FROM {table(Baseline)} b WHERE b.subscriber_id = m.id),
-                (SELECT string_agg(f.guide_id || ':' || CAST(f.sections AS text), ','
-                                   ORDER BY f.guide_id)
-                 FROM {table(SectionFilter)} f WHERE f.subscriber_id = m.id),
-                m.id
+            SELECT %s, k.id, NULL, k.digest, %s, '', '' FROM keyed k
+            ORDER BY k.digest, k.id
             ON CONFLICT (mailing_id, subscriber_id) DO NOTHING
-            RETURNING id
+            RETURNING id, filters
         )
         INSERT INTO {table(Batch)}
             (mailing_id, since_version_id, filters, first_delivery_id, last_delivery_id, size,
              status, attempts, last_error, enqueued_at)
-        SELECT %s, NULL, '', MIN(id), MAX(id), COUNT(*), %s, 0, '', %s
-        FROM (SELECT id, (ROW_NUMBER() OVER (ORDER BY id) - 1) / %s AS bucket FROM written) n
-        GROUP BY bucket
+        SELECT %s, NULL, filters, MIN(id), MAX(id), COUNT(*), %s, 0, '', %s
+        FROM (
+            SELECT id, filters,
+                   (ROW_NUMBER() OVER (PARTITION BY filters ORDER BY id) - 1) / %s AS bucket
+            FROM written
+        ) numbered
+        GROUP BY filters, bucket
         ORDER BY MIN(id)
         RETURNING id, size
     """  # noqa: S608 - table names from model metadata, values as parameters
@@ -184,9 +199,13 @@ def write_window(mailing: Mailing, low: int, high: int) -> tuple[list[int], int]
 def _write_window_portably(mailing: Mailing, taken: list[int]) -> tuple[list[int], int]:
     """write_window on databases without data-modifying WITH (SQLite: `make run`)."""
     Subscriber.objects.filter(pk__in=taken).update(digest_after=mailing.started_at)
-    readers = Subscriber.objects.filter(pk__in=taken).values_list(
-        "pk", "cadence", "kinds", "all_guides"
-    )
+    followed: dict[int, list[str]] = {}
+    for subscriber_id, guide_id in (
+        Subscriber.guides.through.objects.filter(subscriber_id__in=taken)
+        .order_by("guide_id")
+        .values_list("subscriber_id", "guide_id")
+    ):
+        followed.setdefault(subscriber_id, []).append(str(guide_id))
     baselines: dict[int, list[str]] = {}
     for subscriber_id, guide_id, version_id in (
         Baseline.objects.filter(subscriber_id__in=taken)
@@ -201,26 +220,39 @@ def _write_window_portably(mailing: Mailing, taken: list[int]) -> tuple[list[int
         .values_list("subscriber_id", "guide_id", "sections")
     ):
         sections.setdefault(subscriber_id, []).append(f"{guide_id}:{chosen}")
-    order = sorted(
-        readers,
-        key=lambda r: (r[1], r[2], r[3], baselines.get(r[0], []), sections.get(r[0], []), r[0]),
-    )
+    keys = {
+        pk: "|".join([
+            cadence, kinds, "*" if all_guides else ",".join(followed.get(pk, [])),
+            ",".join(baselines.get(pk, [])), ",".join(sections.get(pk, [])),
+        ])
+        for pk, cadence, kinds, all_guides in Subscriber.objects.filter(pk__in=taken).values_list(
+            "pk", "cadence", "kinds", "all_guides"
+        )
+    }  # fmt: skip
+    order = sorted(keys, key=lambda pk: (keys[pk], pk))
     written = Delivery.objects.bulk_create(
-        Delivery(mailing=mailing, subscriber_id=r[0]) for r in order
+        Delivery(mailing=mailing, subscriber_id=pk, filters=keys[pk]) for pk in order
     )
-    ids = sorted(row.pk for row in written)
-    size, now = settings.MAIL_BATCH_SIZE, timezone.now()
+    runs: dict[str, list[list[int]]] = {}
+    for row in sorted(written, key=lambda row: row.pk):
+        chunks = runs.setdefault(row.filters, [[]])
+        if len(chunks[-1]) == settings.MAIL_BATCH_SIZE:
+            chunks.append([])
+        chunks[-1].append(row.pk)
+    now = timezone.now()
     batches = Batch.objects.bulk_create(
         Batch(
             mailing=mailing,
+            filters=digest,
             first_delivery_id=chunk[0],
             last_delivery_id=chunk[-1],
             size=len(chunk),
             enqueued_at=now,
         )
-        for chunk in (ids[i : i + size] for i in range(0, len(ids), size))
+        for digest, chunks in runs.items()
+        for chunk in chunks
     )
-    return [batch.pk for batch in batches], len(ids)
+    return sorted(batch.pk for batch in batches), len(written)
 
 
 # --- A reader's digest ----------------------------------------------------------------------------
@@ -282,39 +314,55 @@ def parts_for(subscriber: Subscriber, newest: dict[int, Version]) -> list[Part]:
 
 
 def parts_of(subscriber_ids: list[int], newest: dict[int, Version]) -> dict[int, tuple[Part, ...]]:
-    """parts_for() of many readers at once, in four queries whatever their number (a batch's)."""
-    readers = dict.fromkeys(subscriber_ids)
-    followed: dict[int, list[int]] = {pk: [] for pk in readers}
-    baselines: dict[int, dict] = {pk: {} for pk in readers}
-    sections: dict[int, dict] = {pk: {} for pk in readers}
-    through = Subscriber.guides.through.objects
-    for subscriber_id, guide_id in through.filter(subscriber_id__in=subscriber_ids).values_list(
-        "subscriber_id", "guide_id"
-    ):
-        followed[subscriber_id].append(guide_id)
-    for subscriber_id, guide_id, version_id, *number in Baseline.objects.filter(
-        subscriber_id__in=subscriber_ids
-    ).values_list(
-        "subscriber_id", "guide_id", "version_id", "version__major", "version__minor",
-        "version__patch",
-    ):  # fmt: skip
-        baselines[subscriber_id][guide_id] = (version_id, tuple(number))
-    for subscriber_id, guide_id, chosen in SectionFilter.objects.filter(
-        subscriber_id__in=subscriber_ids
-    ).values_list("subscriber_id", "guide_id", "sections"):
-        if chosen:
-            sections[subscriber_id][guide_id] = frozenset(chosen)
-    found = {}
-    for pk, all_guides, kinds in Subscriber.objects.filter(pk__in=subscriber_ids).values_list(
+    """parts_for() of many readers at once, in four queries whatever their number."""
+    readers = Subscriber.objects.filter(pk__in=subscriber_ids).values_list(
         "pk", "all_guides", "kinds"
+    )
+    return _parts_of(list(readers), subscriber_ids, newest)
+
+
+def _parts_of(
+    readers: list[tuple[int, bool, str]], within: Iterable[int] | QuerySet, newest
+) -> dict[int, tuple[Part, ...]]:
+    """The parts of `readers` ((id, all_guides, kinds) each), their rows read in three queries of
+    the subscribers `within` (their ids, or a query of them). Readers who chose alike get the same
+    parts: computed once per distinct choice."""
+    followed: dict[int, list[int]] = {}
+    baselines: dict[int, dict] = {}
+    sections: dict[int, dict] = {}
+    through = Subscriber.guides.through.objects
+    for subscriber_id, guide_id in (
+        through.filter(subscriber_id__in=within).order_by().values_list("subscriber_id", "guide_id")
     ):
-        choices = _Choices(
-            list(newest) if all_guides else followed[pk],
-            baselines[pk],
-            sections[pk],
-            kinds_from_field(kinds) if kinds else None,
-        )
-        found[pk] = _parts(choices, newest)
+        followed.setdefault(subscriber_id, []).append(guide_id)
+    # Every version's number (a few hundred rows): baselines are compared with the newest by it.
+    numbers = {
+        pk: (major, minor, patch)
+        for pk, major, minor, patch in Version.objects.values_list("pk", "major", "minor", "patch")
+    }
+    for subscriber_id, guide_id, version_id in (
+        Baseline.objects.filter(subscriber_id__in=within)
+        .order_by()
+        .values_list("subscriber_id", "guide_id", "version_id")
+    ):
+        baselines.setdefault(subscriber_id, {})[guide_id] = (version_id, numbers[version_id])
+    for subscriber_id, guide_id, chosen in (
+        SectionFilter.objects.filter(subscriber_id__in=within)
+        .order_by()
+        .values_list("subscriber_id", "guide_id", "sections")
+    ):
+        if chosen:
+            sections.setdefault(subscriber_id, {})[guide_id] = frozenset(chosen)
+    found: dict[int, tuple[Part, ...]] = {}
+    alike: dict[tuple, tuple[Part, ...]] = {}
+    for pk, all_guides, kinds in readers:
+        guide_ids = tuple(sorted(newest if all_guides else followed.get(pk, ())))
+        mine, chosen = baselines.get(pk, {}), sections.get(pk, {})
+        key = (guide_ids, tuple(sorted(mine.items())), tuple(sorted(chosen.items())), kinds)
+        if key not in alike:
+            choices = _Choices(guide_ids, mine, chosen, kinds_from_field(kinds) if kinds else None)
+            alike[key] = _parts(choices, newest)
+        found[pk] = alike[key]
     return found
 
 
@@ -362,17 +410,17 @@ def render(parts: tuple[Part, ...], cadence: str) -> emails.RenderedMail:
 
 def newest_versions(at: datetime | None = None) -> dict[int, Version]:
     """guide id -> its newest published version (guides with one), of those published by `at` if
-    given (a digest mailing's start), in two queries."""
+    given (a digest mailing's start), in one query."""
     published = Version.objects.published().filter(guide_id=OuterRef("pk"))
     if at is not None:
         published = published.filter(published_at__lte=at)
-    ids = Guide.objects.annotate(
+    newest = Guide.objects.annotate(
         newest=Subquery(published.newest_first().values("pk")[:1])
-    ).values_list("pk", "newest")
-    versions = Version.objects.select_related("guide").in_bulk(
-        [version_id for _guide_id, version_id in ids if version_id is not None]
-    )
-    return {version.guide_id: version for version in versions.values()}
+    ).values("newest")
+    return {
+        version.guide_id: version
+        for version in Version.objects.select_related("guide").filter(pk__in=newest)
+    }
 
 
 # --- Sending a batch -------------------------------------------------------------------------------
@@ -391,17 +439,24 @@ def send(batch: Batch, queued: list[int]) -> Outcome:
     """Send a digest batch (the registered sender): its readers grouped by the digest they get,
     each group in one ESP call (or one message per reader without merge support); a batch whose
     last outcome is unknown first asks the ESP whom it took."""
+    # The batch's rows by its id range (an index range scan), not by 1000 ids as parameters.
     rows = list(
-        Delivery.objects.filter(pk__in=queued, status=Delivery.Status.QUEUED)
+        delivery.batch_deliveries(batch)
+        .filter(status=Delivery.Status.QUEUED)
         .order_by("pk")
         .values_list("pk", "subscriber_id", "subscriber__email", "subscriber__uid",
-                     "subscriber__status", "subscriber__cadence")
+                     "subscriber__status", "subscriber__cadence", "subscriber__all_guides",
+                     "subscriber__kinds")
     )  # fmt: skip
     newest = newest_versions(batch.mailing.started_at)
     confirmed = [r for r in rows if r[1] is not None and r[4] == Subscriber.Status.CONFIRMED]
-    parts = parts_of([r[1] for r in confirmed], newest)
+    parts = _parts_of(
+        [(r[1], r[6], r[7]) for r in confirmed],
+        delivery.batch_deliveries(batch).values("subscriber_id"),
+        newest,
+    )
     plan: dict[int, _Planned] = {}
-    for delivery_id, subscriber_id, address, uid, _status, cadence in confirmed:
+    for delivery_id, subscriber_id, address, uid, _status, cadence, *_choices in confirmed:
         if parts[subscriber_id]:
             recipient = Recipient(delivery_id, subscriber_id, address, uid)
             plan[delivery_id] = _Planned(recipient, parts[subscriber_id], cadence)
