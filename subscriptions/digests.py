@@ -131,8 +131,11 @@ def write_window(mailing: Mailing, low: int, high: int) -> tuple[list[int], int]
     variant, so readers sharing a digest share a batch and mostly one ESP call.
     """
     started = mailing.started_at
+    # Confirmed by the start, as a release's audience: the windows only decide when each part of
+    # the audience fixed then is written.
     taken = list(
         due(started, (low, high))
+        .filter(confirmed_at__lte=started)
         .select_for_update(of=("self",))
         .order_by("pk")
         .values_list("pk", flat=True)
@@ -335,17 +338,13 @@ def _parts_of(
         through.filter(subscriber_id__in=within).order_by().values_list("subscriber_id", "guide_id")
     ):
         followed.setdefault(subscriber_id, []).append(guide_id)
-    # Every version's number (a few hundred rows): baselines are compared with the newest by it.
-    numbers = {
-        pk: (major, minor, patch)
-        for pk, major, minor, patch in Version.objects.values_list("pk", "major", "minor", "patch")
-    }
-    for subscriber_id, guide_id, version_id in (
+    for subscriber_id, guide_id, version_id, *number in (
         Baseline.objects.filter(subscriber_id__in=within)
         .order_by()
-        .values_list("subscriber_id", "guide_id", "version_id")
-    ):
-        baselines.setdefault(subscriber_id, {})[guide_id] = (version_id, numbers[version_id])
+        .values_list("subscriber_id", "guide_id", "version_id", "version__major",
+                     "version__minor", "version__patch")
+    ):  # fmt: skip
+        baselines.setdefault(subscriber_id, {})[guide_id] = (version_id, tuple(number))
     for subscriber_id, guide_id, chosen in (
         SectionFilter.objects.filter(subscriber_id__in=within)
         .order_by()
@@ -423,6 +422,13 @@ def newest_versions(at: datetime | None = None) -> dict[int, Version]:
     }
 
 
+@lru_cache(maxsize=4)
+def newest_of_mailing(mailing_id: int, started_at: datetime) -> dict[int, Version]:
+    """newest_versions() at a digest mailing's start, read once per worker process for all of its
+    batches: what was published by then does not change."""
+    return newest_versions(started_at)
+
+
 # --- Sending a batch -------------------------------------------------------------------------------
 
 
@@ -448,7 +454,7 @@ def send(batch: Batch, queued: list[int]) -> Outcome:
                      "subscriber__status", "subscriber__cadence", "subscriber__all_guides",
                      "subscriber__kinds")
     )  # fmt: skip
-    newest = newest_versions(batch.mailing.started_at)
+    newest = newest_of_mailing(batch.mailing_id, batch.mailing.started_at)
     confirmed = [r for r in rows if r[1] is not None and r[4] == Subscriber.Status.CONFIRMED]
     parts = _parts_of(
         [(r[1], r[6], r[7]) for r in confirmed],

@@ -32,7 +32,8 @@ V1_2 = V1_0.replace("Text.\n", f"- [Added in 1.2]({LINK_1_2})\n")
 @pytest.fixture(autouse=True)
 def _fresh_caches():
     for cached in (
-        digests.changes_of, digests.render, release_mail.published_catch_up,
+        digests.changes_of, digests.render, digests.newest_of_mailing,
+        release_mail.published_catch_up,
         release_mail.render_variant,
     ):  # fmt: skip
         cached.cache_clear()
