@@ -146,7 +146,8 @@ def write_window(mailing: Mailing, low: int, high: int) -> tuple[list[int], int]
     # One statement: lock the due readers (FOR UPDATE rechecks the condition on a row another
     # mailing moved meanwhile), move their digest_after, write the deliveries in key order, cut the
     # batches from the INSERT's RETURNING (as audience._write_chunk does for a release). The ids
-    # stay in PostgreSQL: a window of 50,000 readers costs the worker nothing.
+    # stay in PostgreSQL: a window of 50,000 readers costs the worker nothing. The UPDATE repeats
+    # the window's bounds so it reads the subscribers by a primary-key range, not the whole table.
     try:
         locked, locked_params = taking.values("pk").query.sql_with_params()
     except EmptyResultSet:
@@ -167,7 +168,7 @@ def write_window(mailing: Mailing, low: int, high: int) -> tuple[list[int], int]
     sql = f"""
         WITH locked (id) AS ({locked}), moved AS (
             UPDATE {table(Subscriber)} s SET digest_after = %s
-            FROM locked l WHERE s.id = l.id
+            FROM locked l WHERE s.id = l.id AND s.id > %s AND s.id <= %s
             RETURNING s.id, s.cadence, s.kinds, s.all_guides
         ), keyed AS (
             SELECT m.id, {key} AS digest FROM moved m
@@ -196,7 +197,7 @@ def write_window(mailing: Mailing, low: int, high: int) -> tuple[list[int], int]
     with db.cursor() as cursor:
         cursor.execute(
             sql,
-            [*locked_params, started, mailing.pk, Delivery.Status.QUEUED, mailing.pk,
+            [*locked_params, started, low, high, mailing.pk, Delivery.Status.QUEUED, mailing.pk,
              Batch.Status.QUEUED, timezone.now(), settings.MAIL_BATCH_SIZE],
         )  # fmt: skip
         rows = cursor.fetchall()
