@@ -72,8 +72,8 @@ got two mails.
 
 `--digest` (same machine; "other load": the share of the machine other work took meanwhile):
 
-    N          mailing  recipients/s  total s  start s  worker RSS MiB  ESP calls  dupl.  CPU s/1000      other
-                                                         idle / peak                                     load
+    N          mailing  recipients/s  total s  start s  worker RSS MiB  ESP calls  dupl.  CPU s/1000     other
+                                                         idle / peak                                    load
     100,000    release         7,843     12.8     1.54     253 / 306         160      0  0.101, 0.205      9%
     100,000    digest          5,427     18.4     3.96     253 / 309         240      0  0.133, 0.289      8%
     1,000,000  release         8,241    121.3     2.18     253 / 314       1,600      0  0.075, 0.177     23%
