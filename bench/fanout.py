@@ -39,6 +39,15 @@ variant has something to send): 80 variants, each rendered once per worker proce
     .venv/bin/python bench/fanout.py --subscribers 10000 --naive-sample 2000 --concurrency 2 \\
         --batch-size 1000 [--keep-db] [--database mlmw_bench]
 
+With --digest each N runs once, on one database holding the N release readers spread over the 80
+variants and N more readers of a weekly digest of mlmw, due now (their slot is this hour of this
+weekday, UTC; seeded after the others, so their ids follow), spread over the same 20 baselines x 4
+kind filters. The release of 1.0.0 is timed on a fresh worker, then, on another fresh worker, the
+digest from digests.open_due() (what beat's task calls) until its mailing is done and the fake has N
+recipients: each reader's digest folds the releases from their baseline (none, or one of the 19
+before 1.0.0) up to 1.0.0, so up to 20 versions, in one mail. The naive loop is skipped.
+    .venv/bin/python bench/fanout.py --subscribers 100000 1000000 --digest
+
 Needs PostgreSQL (createdb/dropdb -h 127.0.0.1 -U postgres) and Redis on 127.0.0.1:6379. Every child
 process gets its settings from the environment (see bench_env); nothing is read from .env. Ctrl-C
 stops the children and drops the database.
@@ -60,6 +69,23 @@ worker, the fake ESP and PostgreSQL share the 2 cores), worker --concurrency 2, 
 does; CPU seconds per 1000 recipients much less, so compare runs by those. Memory is flat: +34-37
 MiB over idle with 3 variants, +56-59 MiB with 80 (the variant cache holds up to 128). No recipient
 got two mails.
+
+`--digest` (same machine; "other load": the share of the machine other work took meanwhile):
+
+    N          mailing  recipients/s  total s  start s  worker RSS MiB  ESP calls  dupl.  CPU s/1000     other
+                                                         idle / peak                                    load
+    100,000    release         7,843     12.8     1.54     253 / 306         160      0  0.101, 0.205      9%
+    100,000    digest          5,427     18.4     3.96     253 / 309         240      0  0.133, 0.289      8%
+    1,000,000  release         8,241    121.3     2.18     253 / 314       1,600      0  0.075, 0.177     23%
+    1,000,000  digest          5,423    184.4     5.14     253 / 312       1,680      0  0.106, 0.261     25%
+
+The digest took 1.45x the release's time at 100k and 1.52x at 1M (1.47x its CPU); an earlier 1M run
+of nearly the same code at 5% other load took 1.37x (165.5 s against 120.5 s). Its extra cost is in
+PostgreSQL: each window moves every reader's digest_after (an UPDATE of the subscriber row and its
+six index entries, ~30 us a reader, as much again as writing the delivery) and computes their digest
+key. The digest's start s and its extra ESP calls come from the layout: its readers' ids follow the
+release readers', so its first windows are empty and its last window is a small one, cut per digest
+key like the others. Memory is flat: +56-59 MiB over idle, as the release with 80 variants.
 """
 
 from __future__ import annotations
@@ -321,8 +347,39 @@ def seed(database: str, n: int) -> float:
     return time.perf_counter() - started
 
 
+def seed_digest_readers(database: str, n: int) -> float:
+    """N confirmed weekly-digest readers of mlmw (source 'bench-digest', ids after the others),
+    due now: their slot is this weekday at this hour, UTC, and they were last mailed days ago."""
+    started = time.perf_counter()
+    psql(
+        database,
+        f"""
+        BEGIN;
+        INSERT INTO subscriptions_subscriber
+            (uid, email, email_key, status, cadence, created_at, confirmed_at, confirm_nonce,
+             consent_at, consent_user_agent, source, soft_bounces, digest_weekday, digest_hour,
+             time_zone, digest_after)
+        SELECT gen_random_uuid(),
+               'digest.' || g || '@domain' || (g % 397) || '.example',
+               'digest.' || g || '@domain' || (g % 397) || '.example',
+               'confirmed', 'weekly', now() - interval '30 days', now() - interval '30 days', '',
+               now(), '', 'bench-digest', 0,
+               EXTRACT(ISODOW FROM now() AT TIME ZONE 'UTC')::int - 1,
+               EXTRACT(HOUR FROM now() AT TIME ZONE 'UTC')::int, 'UTC', now() - interval '3 days'
+        FROM generate_series(1, {n}) g;
+        INSERT INTO subscriptions_subscriber_guides (subscriber_id, guide_id)
+        SELECT s.id, g.id FROM subscriptions_subscriber s JOIN guide_guide g ON g.slug = 'mlmw'
+        WHERE s.source = 'bench-digest';
+        COMMIT;
+        ANALYZE;
+        """,  # noqa: S608 - integers only
+    )
+    return time.perf_counter() - started
+
+
 def seed_variants(database: str, n: int) -> float:
-    """Spread the audience over 20 baselines x 4 kind filters (see the module docstring)."""
+    """Spread the audience (and the digest readers, if any) over 20 baselines x 4 kind filters
+    (see the module docstring)."""
     started = time.perf_counter()
     psql(
         database,
@@ -346,11 +403,11 @@ def seed_variants(database: str, n: int) -> float:
                      ROW_NUMBER() OVER (ORDER BY v.major, v.minor, v.patch) AS r
               FROM guide_version v JOIN guide_guide g ON g.id = v.guide_id AND g.slug = 'mlmw'
               WHERE v.status = 'published') v ON v.r = s.id % 20
-        WHERE s.source = 'bench' AND s.id <= {n};
+        WHERE (s.source = 'bench' AND s.id <= {n}) OR s.source = 'bench-digest';
         UPDATE subscriptions_subscriber SET kinds = CASE (id / 20) % 4
             WHEN 0 THEN '' WHEN 1 THEN 'removed' WHEN 2 THEN 'added,changed'
             ELSE 'changed,removed,security' END
-        WHERE source = 'bench' AND id <= {n};
+        WHERE (source = 'bench' AND id <= {n}) OR source = 'bench-digest';
         COMMIT;
         ANALYZE;
         """,  # noqa: S608 - integers only
@@ -397,6 +454,18 @@ def child_naive(sample: int) -> None:
     print(json.dumps({"sent": len(subscribers), "seconds": elapsed}))
 
 
+def child_digest() -> None:
+    """Open the due digest mailing, as beat's task does; its start is enqueued on commit."""
+    _django()
+    from subscriptions import digests
+
+    started = time.time()
+    mailing = digests.open_due()
+    if mailing is None:
+        sys.exit("no digest reader is due")
+    print(json.dumps({"started": started, "committed": time.time()}))
+
+
 def child_publish() -> None:
     _django()
     from guide import publishing
@@ -427,6 +496,7 @@ class Result:
     all_cpu_per_k: float  # worker + postgres + fake ESP
     others_share: float  # fraction of the machine used by other work during the run
     variants: int = 3
+    kind: str = "release"  # or "digest"
 
     @property
     def rate(self) -> float:
@@ -474,11 +544,20 @@ def start_worker(
 
 
 def run_one(
-    args: argparse.Namespace, n: int, children: Children, tmp: Path, spread: bool = False
-) -> Result:
+    args: argparse.Namespace,
+    n: int,
+    children: Children,
+    tmp: Path,
+    spread: bool = False,
+    digest: bool = False,
+) -> list[Result]:
+    """One database: the release of N (and with `digest`, then the digest of N readers beside it,
+    each on a fresh worker, so each run's memory is its own)."""
     db = args.database
+    label = ", 80 variants" if spread else ""
+    label += f", then a digest to {n:,} weekly readers" if digest else ""
     print(f"\n=== {n:,} subscribers (database {db}, worker --concurrency {args.concurrency}, "
-          f"batches of {args.batch_size}{', 80 variants' if spread else ''}) ===", flush=True)  # fmt: skip
+          f"batches of {args.batch_size}{label}) ===", flush=True)  # fmt: skip
     subprocess.run(["dropdb", *PG, "--if-exists", "--force", db], check=True)
     subprocess.run(["createdb", *PG, db], check=True)
     run(["redis-cli", "-n", REDIS_DB, "flushdb"], {**os.environ})
@@ -492,94 +571,151 @@ def run_one(
     seconds = seed(db, n)
     print(f"seeded {n:,} confirmed subscribers (+{2 * max(1, n // 100):,} outside the audience) "
           f"in {seconds:.1f} s", flush=True)  # fmt: skip
-    if spread:
+    if digest:
+        seconds = seed_digest_readers(db, n)
+        print(f"seeded {n:,} weekly digest readers, due now, in {seconds:.1f} s", flush=True)
+    if spread or digest:
         seconds = seed_variants(db, n)
         print(f"spread over 20 baselines x 4 kind filters in {seconds:.1f} s", flush=True)
 
-    worker = start_worker(children, env, args.concurrency, tmp / f"worker-{n}.log")
-    try:
+    naive_rate, naive_sample = 0.0, 0
+    if args.naive_sample and not digest:
         # Naive loop, before publishing: same subscribers, same baselines, same backend and fake.
         before = esp_stats(port)["recipients"]
         out = run([PYTHON, __file__, "--child-naive", str(args.naive_sample)], env)
         naive = json.loads(out.strip().splitlines()[-1])
         received = esp_stats(port)["recipients"] - before
-        naive_rate = naive["sent"] / naive["seconds"]
+        naive_rate, naive_sample = naive["sent"] / naive["seconds"], naive["sent"]
         print(f"naive loop: {naive['sent']:,} subscribers (a sample) in {naive['seconds']:.1f} s = "
               f"{naive_rate:,.0f} recipients/s; the fake received {received:,}", flush=True)  # fmt: skip
 
-        time.sleep(1)
-        pids = descendants(worker.pid)
-        idle = rss_mib(pids)
-        print(f"worker: {len(pids)} processes, {idle:.0f} MiB RSS idle", flush=True)
-        esp_before = esp_stats(port)
-        meter = CpuMeter(worker.pid, esp.pid, db)
-        publisher = children.start(
-            [PYTHON, __file__, "--child-publish"], env=env, stdout=subprocess.PIPE, text=True
+    results = []
+    for kind, trigger in (("release", "--child-publish"), ("digest", "--child-digest"))[
+        : 2 if digest else 1
+    ]:
+        worker = start_worker(children, env, args.concurrency, tmp / f"worker-{n}-{kind}.log")
+        try:
+            result = measure(args, n, children, db, worker, esp, port, env, kind, trigger)
+        finally:
+            children.stop(worker)
+        result.naive_rate, result.naive_sample = naive_rate, naive_sample
+        results.append(result)
+    if digest:
+        release, mailed = results
+        print(
+            f"digest / release time at {n:,}: {mailed.seconds / release.seconds:.2f}x", flush=True
         )
-        peak, last_db_check, done, status = idle, 0.0, False, "?"
-        publish_started = time.monotonic()
-        deadline = time.monotonic() + args.timeout
-        while True:
-            now = time.monotonic()
-            if now > deadline:
-                sys.exit(f"timed out after {args.timeout} s (mailing {status})")
-            if worker.poll() is not None:
-                sys.exit(f"the worker exited ({worker.returncode})")
-            if now - last_db_check > 1:
-                pids = descendants(worker.pid)  # in case the pool replaced a child
-                last_db_check = now
-            peak = max(peak, rss_mib(pids))
-            meter.poll()
-            got = esp_stats(port)["recipients"] - esp_before["recipients"]
-            if got >= n:
-                rows = psql(db, "SELECT status FROM subscriptions_mailing")
-                status = rows[0][0] if rows else "?"
-                done = status == "done"
-            if done:
-                finished = time.time()
-                break
-            # Polling costs CPU the fan-out shares (a scan of /proc for the database's backends,
-            # a request to the fake): every 0.1 s it took a tenth of a core. Fine-grained only
-            # at first, where it decides short runs' times; then every 0.5 s.
-            time.sleep(0.1 if now - publish_started < 5 else 0.5)
-        publish_out, _ = publisher.communicate(timeout=30)
-        children.processes.remove(publisher)
-        t0 = json.loads(publish_out.strip().splitlines()[-1])["started"]
-        total = finished - t0
-        cpu = meter.stop()
-        time.sleep(0.5)  # anything late would show as a duplicate
-        pids = descendants(worker.pid)
+    return results
+
+
+def measure(
+    args: argparse.Namespace,
+    n: int,
+    children: Children,
+    db: str,
+    worker: subprocess.Popen,
+    esp: subprocess.Popen,
+    port: int,
+    env: dict[str, str],
+    kind: str,
+    trigger: str,
+) -> Result:
+    """Time one mailing of `kind` to N, from `trigger` (publish, or opening the due digest) to done
+    with N recipients at the fake."""
+    digests = 0
+    if kind == "digest":
+        # A digest batch is not cut per variant: count the distinct digests of its readers (before
+        # the mailing moves their baselines).
+        ((count,),) = psql(
+            db,
+            """
+            SELECT count(DISTINCT (COALESCE(b.version_id, 0), s.kinds))
+            FROM subscriptions_subscriber s
+            LEFT JOIN subscriptions_baseline b ON b.subscriber_id = s.id
+            WHERE s.source = 'bench-digest'
+            """,
+        )
+        digests = int(count)
+    time.sleep(1)
+    pids = descendants(worker.pid)
+    idle = rss_mib(pids)
+    print(f"{kind}: worker {len(pids)} processes, {idle:.0f} MiB RSS idle", flush=True)
+    esp_before = esp_stats(port)
+    meter = CpuMeter(worker.pid, esp.pid, db)
+    opener = children.start([PYTHON, __file__, trigger], env=env, stdout=subprocess.PIPE, text=True)
+    peak, last_db_check, done, status = idle, 0.0, False, "?"
+    opened = time.monotonic()
+    deadline = time.monotonic() + args.timeout
+    mailing_of_kind = f"SELECT status FROM subscriptions_mailing WHERE kind = '{kind}'"  # noqa: S608
+    while True:
+        now = time.monotonic()
+        if now > deadline:
+            sys.exit(f"timed out after {args.timeout} s (mailing {status})")
+        if worker.poll() is not None:
+            sys.exit(f"the worker exited ({worker.returncode})")
+        if now - last_db_check > 1:
+            pids = descendants(worker.pid)  # in case the pool replaced a child
+            last_db_check = now
         peak = max(peak, rss_mib(pids))
-        hwm = rss_mib(pids, "VmHWM")
-        final = esp_stats(port)
-    finally:
-        children.stop(worker)
+        meter.poll()
+        got = esp_stats(port)["recipients"] - esp_before["recipients"]
+        if got >= n:
+            rows = psql(db, mailing_of_kind)
+            status = rows[0][0] if rows else "?"
+            done = status == "done"
+        if done:
+            finished = time.time()
+            break
+        # Polling costs CPU the fan-out shares (a scan of /proc for the database's backends,
+        # a request to the fake): every 0.1 s it took a tenth of a core. Fine-grained only
+        # at first, where it decides short runs' times; then every 0.5 s.
+        time.sleep(0.1 if now - opened < 5 else 0.5)
+    opener_out, _ = opener.communicate(timeout=30)
+    children.processes.remove(opener)
+    t0 = json.loads(opener_out.strip().splitlines()[-1])["started"]
+    total = finished - t0
+    cpu = meter.stop()
+    time.sleep(0.5)  # anything late would show as a duplicate
+    pids = descendants(worker.pid)
+    peak = max(peak, rss_mib(pids))
+    hwm = rss_mib(pids, "VmHWM")
+    final = esp_stats(port)
     recipients = final["recipients"] - esp_before["recipients"]
     requests = final["requests"] - esp_before["requests"]
 
     (stages,) = psql(
         db,
-        """
+        f"""
         SELECT extract(epoch FROM m.created_at), extract(epoch FROM m.started_at),
                extract(epoch FROM min(b.claimed_at)), extract(epoch FROM max(b.finished_at)),
                extract(epoch FROM m.finished_at), m.audience_size, count(b.id),
                count(DISTINCT (COALESCE(b.since_version_id, 0), b.filters)),
                sum(b.attempts)
         FROM subscriptions_mailing m JOIN subscriptions_batch b ON b.mailing_id = m.id
+        WHERE m.kind = '{kind}'
         GROUP BY m.id
-        """,
+        """,  # noqa: S608 - a fixed word
     )
     created, begun, first_claim, last_batch, closed = (float(x) for x in stages[:5])
     audience, batches, variants, attempts = (int(x) for x in stages[5:])
-    by_status = dict(psql(db, "SELECT status, count(*) FROM subscriptions_delivery GROUP BY 1"))
-    print(f"fan-out: {n:,} recipients in {total:.1f} s = {n / total:,.0f} recipients/s", flush=True)
-    print(f"  publish committed → start task running   {begun - created:7.2f} s")
+    if kind == "digest":
+        variants = digests
+    by_status = dict(
+        psql(
+            db,
+            "SELECT d.status, count(*) FROM subscriptions_delivery d "  # noqa: S608 - a fixed word
+            f"JOIN subscriptions_mailing m ON m.id = d.mailing_id WHERE m.kind = '{kind}' GROUP BY 1",
+        )
+    )
+    what = "publish" if kind == "release" else "open"
+    print(f"{kind}: {n:,} recipients in {total:.1f} s = {n / total:,.0f} recipients/s", flush=True)
+    print(f"  {what} committed → start task running   {begun - created:7.2f} s")
     print(f"  audience + batches fixed, first claimed  {first_claim - begun:7.2f} s "
           f"({audience:,} deliveries, {batches:,} batches, {variants} variants)")  # fmt: skip
     sending = last_batch - first_claim
     print(f"  sending (first claim → last batch done)  {sending:7.2f} s "
           f"({audience / sending if sending > 0 else 0:,.0f}/s)")  # fmt: skip
-    print(f"  mailing closed at                         {closed - t0:7.2f} s after publish")
+    print(f"  mailing closed at                         {closed - t0:7.2f} s after {what}")
     print(f"  deliveries by status: {by_status}; batch attempts {attempts:,}")
     print(f"  ESP: {requests:,} requests, {recipients:,} recipients, duplicates "
           f"{recipients - n:,}, rejected {final['rejected'] - esp_before['rejected']}, fake's "
@@ -593,25 +729,27 @@ def run_one(
           f"sum of VmHWM {hwm:.0f} MiB", flush=True)  # fmt: skip
     return Result(
         n=n, variants=variants, seconds=total, start_seconds=first_claim - begun, rss_peak_mib=peak,
-        rss_hwm_mib=hwm, rss_idle_mib=idle, naive_rate=naive_rate,
-        naive_sample=naive["sent"], requests=requests, duplicates=recipients - n,
+        rss_hwm_mib=hwm, rss_idle_mib=idle, naive_rate=0.0, naive_sample=0,
+        requests=requests, duplicates=recipients - n,
         worker_cpu_per_k=cpu["worker"] * per_k,
         all_cpu_per_k=(cpu["worker"] + cpu["postgres"] + cpu["esp"]) * per_k,
-        others_share=cpu["others"] / cpu["machine_capacity"],
+        others_share=cpu["others"] / cpu["machine_capacity"], kind=kind,
     )  # fmt: skip
 
 
 def table(results: list[Result]) -> str:
     lines = [
-        "N          variants  recipients/s  total s  start s  worker RSS MiB  naive/s (sample)  ratio  "
-        "ESP calls  dupl.  CPU s/1000 (worker, all)  other load",
-        "                                                     idle / peak",
+        "N          mailing  variants  recipients/s  total s  start s  worker RSS MiB  "
+        "naive/s (sample)  ratio  ESP calls  dupl.  CPU s/1000 (worker, all)  other load",
+        "                                                              idle / peak",
     ]
     for r in results:
+        ratio = f"{r.ratio:.0f}x" if r.naive_rate else "-"
         lines.append(
-            f"{r.n:<10,} {r.variants:>8}  {r.rate:>12,.0f}  {r.seconds:>7.1f}  {r.start_seconds:>7.2f}  "
+            f"{r.n:<10,} {r.kind:<7}  {r.variants:>8}  {r.rate:>12,.0f}  {r.seconds:>7.1f}  "
+            f"{r.start_seconds:>7.2f}  "
             f"{r.rss_idle_mib:>6.0f} / {r.rss_peak_mib:<5.0f}  "
-            f"{r.naive_rate:>6.1f} ({r.naive_sample:>5,})  {r.ratio:>4.0f}x  {r.requests:>9,}  "
+            f"{r.naive_rate:>6.1f} ({r.naive_sample:>5,})  {ratio:>5}  {r.requests:>9,}  "
             f"{r.duplicates:>5,}  {r.worker_cpu_per_k:>10.3f}, {r.all_cpu_per_k:.3f}  "
             f"{r.others_share:>14.0%}"
         )
@@ -634,13 +772,21 @@ def main() -> None:
     parser.add_argument(
         "--variants", action="store_true", help="each N also with 80 variants (20 x 4 filters)"
     )
+    parser.add_argument(
+        "--digest",
+        action="store_true",
+        help="each N: the release (80 variants), then a weekly digest to N readers beside it",
+    )
     parser.add_argument("--child-naive", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--child-digest", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--child-publish", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_naive is not None:
         return child_naive(args.child_naive)
     if args.child_publish:
         return child_publish()
+    if args.child_digest:
+        return child_digest()
 
     # SIGTERM ends the run like Ctrl-C does: through the finally below.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -651,9 +797,11 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="mlmw-fanout-") as tmp:
             runs = [(n, spread) for n in args.subscribers for spread in (False, True)[
                 : 2 if args.variants else 1]]  # fmt: skip
+            if args.digest:  # 80 variants, as the digest's readers are spread
+                runs = [(n, True) for n in args.subscribers]
             for n, spread in runs:
                 try:
-                    results.append(run_one(args, n, children, Path(tmp), spread))
+                    results += run_one(args, n, children, Path(tmp), spread, args.digest)
                 finally:
                     children.stop_all()
                     if not args.keep_db or (n, spread) != runs[-1]:

@@ -28,7 +28,10 @@ class SubscriptionsConfig(AppConfig):
             audience.on_version_published, dispatch_uid="subscriptions.create_mailing"
         )
         # Digests go out through the same batches and ledger, opened by beat (subscriptions.digests).
-        audience.register_kind(Mailing.Kind.DIGEST, audience=digests.audience, sender=digests.send)
+        # Their audience is a list, written in windows as a release's is.
+        audience.register_kind(
+            Mailing.Kind.DIGEST, window=digests.write_window, sender=digests.send
+        )
         # A form request not yet decided holds the address it was sent for.
         lifecycle.register_personal_data(
             "form_requests",

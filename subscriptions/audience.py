@@ -10,7 +10,9 @@ the baseline and the reader's filters (subscriptions.filters).
 
 Another app's kind of mailing (access: "new revision" notices) registers an audience function and a
 sender (`register_kind`), opens its mailing with `open_mailing` in the transaction that decides it,
-and has its whole audience written at once.
+and has its whole audience written at once. A kind whose audience is a list (digests) registers a
+`window` writer instead: start_chunk then claims and windows it as it does a release's, and the
+writer writes each window's deliveries and batches (subscriptions.digests.write_window).
 """
 
 from __future__ import annotations
@@ -84,12 +86,18 @@ def start_chunk(mailing_id: int) -> StartStep:
     confirmed by then (confirmed_at <= started_at); the chunks only decide when each part of it is
     written. Chunks are serialised by the mailing's row lock and each moves audience_cursor in the
     transaction that writes its rows, so a rerun (a redelivered task, the sweeper) continues where
-    the last commit left off and never writes a window twice. Another app's kind of mailing is
-    written whole, at once (_start_whole).
+    the last commit left off and never writes a window twice. A registered kind with a `window`
+    writer (digests) is windowed the same way, its writer in place of the release's; any other
+    registered kind is written whole, at once (_start_whole).
     """
     kind = Mailing.objects.filter(pk=mailing_id).values_list("kind", flat=True).first()
+    write = _write_chunk
     if kind is not None and kind != Mailing.Kind.RELEASE:
-        return StartStep(batch_ids=_start_whole(mailing_id), more=False)
+        registered = _kinds.get(kind)
+        window = registered.window if registered is not None else None
+        if window is None:
+            return StartStep(batch_ids=_start_whole(mailing_id), more=False)
+        write = window
     ids = Subscriber.objects.aggregate(first=Min("pk"), last=Max("pk"))
     Mailing.objects.filter(pk=mailing_id, status=Mailing.Status.PENDING).update(
         status=Mailing.Status.SENDING,
@@ -113,7 +121,7 @@ def start_chunk(mailing_id: int) -> StartStep:
             return StartStep(batch_ids=[], more=False)  # done, cancelled, or not ours
         low = mailing.audience_cursor
         high = min(low + settings.MAIL_AUDIENCE_CHUNK, mailing.audience_end)
-        batch_ids, written = _write_chunk(mailing, low, high)
+        batch_ids, written = write(mailing, low, high)
         complete = high >= mailing.audience_end
         now = timezone.now()
         Mailing.objects.filter(pk=mailing.pk).update(
@@ -234,19 +242,29 @@ Sender = Callable[[Batch, list[int]], Outcome]
 Audience = Callable[
     [Mailing], list[dict]
 ]  # a Delivery's fields per recipient, e.g. {"grant_id": 7}
+# Writes the deliveries and batches of the audience members with low < subscriber id <= high,
+# inside start_chunk's transaction under the mailing's row lock; returns (batch ids, written).
+Window = Callable[[Mailing, int, int], tuple[list[int], int]]
 
 
 @dataclass(frozen=True)
 class _Kind:
-    audience: Audience
+    audience: Audience | None
     sender: Sender
+    window: Window | None = None
 
 
 _kinds: dict[str, _Kind] = {}
 
 
-def register_kind(kind: str, *, audience: Audience, sender: Sender) -> None:
-    _kinds[kind] = _Kind(audience=audience, sender=sender)
+def register_kind(
+    kind: str, *, sender: Sender, audience: Audience | None = None, window: Window | None = None
+) -> None:
+    """A kind of mailing: its sender and either its whole audience (`audience`, written at once)
+    or a writer of its audience's windows (`window`, for lists as long as a release's)."""
+    if (audience is None) == (window is None):
+        raise ValueError("register_kind needs an audience or a window writer, not both")
+    _kinds[kind] = _Kind(audience=audience, sender=sender, window=window)
 
 
 def sender_of(kind: str) -> Sender:
@@ -277,7 +295,10 @@ def _start_whole(mailing_id: int) -> list[int]:
         )
         if mailing is None:
             return []  # started already, or cancelled
-        recipients = _kinds[mailing.kind].audience(mailing)
+        whole = _kinds[mailing.kind].audience
+        if whole is None:
+            raise ValueError(f"a {mailing.kind} mailing is written in windows (start_chunk)")
+        recipients = whole(mailing)
         now = timezone.now()
         rows = Delivery.objects.bulk_create(Delivery(mailing=mailing, **r) for r in recipients)
         ids = sorted(row.pk for row in rows)

@@ -194,12 +194,14 @@ def send_release(batch: Batch, deliveries: list[Recipient], variant: emails.Rend
 
 
 def send_merged(
-    variant: emails.RenderedMail, deliveries: list[Recipient], batch_id: int
+    variant: emails.RenderedMail, deliveries: list[Recipient], batch_id: int, kind: str = "release"
 ) -> Outcome:
-    """One ESP call for the whole batch, personal fields through the ESP's merge variables. The
-    batch id travels as a message-wide variable, each delivery id as a recipient's: what the ESP
-    can be asked about later (subscriptions.reconcile)."""
-    message = release_mail.message(
+    """One ESP call for the whole batch (or for a digest batch's readers who share a digest),
+    personal fields through the ESP's merge variables. The batch id travels as a message-wide
+    variable, each delivery id as a recipient's: what the ESP can be asked about later
+    (subscriptions.reconcile)."""
+    message = emails.build_message(
+        kind,
         release_mail.fill(variant, release_mail.merge_placeholders()),
         [d.email for d in deliveries],
         emails.list_headers(None),  # List-Unsubscribe is each recipient's: merge_headers

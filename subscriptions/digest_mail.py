@@ -107,7 +107,7 @@ def as_sent(subscriber: Subscriber, page: str) -> emails.RenderedMail | None:
     if key is None:
         return None
     try:
-        parts, cadence = digests.parts_of(key)
+        parts, cadence = digests.parts_from_key(key)
         if any(digests.changes_of(part) is None for part in parts):
             return None
         mail = digests.render(parts, cadence)

@@ -476,7 +476,8 @@ class Batch(models.Model):
     since_version = models.ForeignKey(
         Version, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    # The filters key its deliveries share (subscriptions.filters): a batch is one variant.
+    # The filters key its deliveries share (subscriptions.filters): a batch is one variant. A digest
+    # batch's is its readers' digest key (subscriptions.digests.write_window).
     filters = models.TextField(blank=True, default="", db_default="")
     first_delivery_id = models.BigIntegerField()
     last_delivery_id = models.BigIntegerField()
@@ -554,7 +555,8 @@ class Delivery(models.Model):
         db_constraint=False,
     )
     # The recipient's filters on the guide when the audience was written (subscriptions.filters):
-    # with since_version, which variant they get. "" (no filter) for most rows.
+    # with since_version, which variant they get. "" (no filter) for most rows. A digest's row holds
+    # the reader's digest key instead (subscriptions.digests.write_window): a grouping only.
     filters = models.TextField(blank=True, default="", db_default="")
     # A sent digest's makings (subscriptions.digests.key_of: the cadence and, per guide, the
     # versions and filters): what its "View in browser" page renders again. "" on other rows (a

@@ -29,7 +29,8 @@ V1_2 = V1_0.replace("Text.\n", f"- [Added in 1.2]({LINK_1_2})\n")  # 1.1's link 
 def _fresh_caches():
     """The per-process caches are keyed by ids, which SQLite hands out again after a rollback."""
     for cached in (
-        digests.changes_of, digests.render, release_mail.published_catch_up,
+        digests.changes_of, digests.render, digests.newest_of_mailing,
+        release_mail.published_catch_up,
         release_mail.render_variant,
     ):  # fmt: skip
         cached.cache_clear()
