@@ -308,6 +308,8 @@ def _parts(choices: _Choices, newest: dict[int, Version]) -> tuple[Part, ...]:
     return tuple(parts)
 
 
+# Asked once per sent reader (their delivery keeps it): an LRU like the renders'.
+@lru_cache(maxsize=release_mail.VARIANT_CACHE_SIZE)
 def key_of(parts: tuple[Part, ...], cadence: str) -> str:
     """What a digest is made of, as text: its cadence (the label) and each part. Stored on a sent
     digest's delivery (Delivery.digest_parts), so its page renders it again: the reader's baselines
@@ -570,20 +572,18 @@ def _record(outcome: Outcome, plan: dict[int, _Planned]) -> None:
         return
     now = timezone.now()
     moves: dict[tuple[int, int], list[int]] = {}
-    made_of: dict[str, list[int]] = {}  # key_of() -> the sent deliveries of that digest
+    made_of: dict[int, str] = {}  # a sent delivery -> key_of() its digest, kept for its page
     for delivery_id in outcome.sent:
         planned = plan.get(delivery_id)
         if planned is not None:
-            made_of.setdefault(key_of(planned.parts, planned.cadence), []).append(delivery_id)
+            made_of[delivery_id] = key_of(planned.parts, planned.cadence)
             for part in planned.parts:
                 key = (part.guide_id, part.until_id)
                 moves.setdefault(key, []).append(planned.recipient.subscriber_id)
 
     def write() -> None:
         with transaction.atomic():
-            ledger.mark(outcome, now)
-            for key, delivery_ids in made_of.items():
-                Delivery.objects.filter(pk__any_of=delivery_ids).update(digest_parts=key)
+            ledger.mark(outcome, now, made_of)
             for (guide_id, version_id), subscriber_ids in moves.items():
                 ledger.move_baselines(subscriber_ids, guide_id, version_id, now)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from django.conf import settings
 from django.db import connection as db
@@ -30,15 +30,18 @@ def table(model: type[models.Model]) -> str:
     return db.ops.quote_name(model._meta.db_table)
 
 
-def mark(outcome: Outcome, now) -> None:
-    """Write the ledger: sent deliveries with their ESP message ids, failed ones with the reason."""
-    by_message: dict[str, list[int]] = {}
+def mark(outcome: Outcome, now, made_of: Mapping[int, str] | None = None) -> None:
+    """Write the ledger: sent deliveries with their ESP message ids (and, for a digest, what each
+    was made of: Delivery.digest_parts, in the same UPDATE), failed ones with the reason."""
+    made_of = made_of or {}
+    by_message: dict[tuple[str, str], list[int]] = {}
     for delivery_id, message_id in outcome.sent.items():
-        by_message.setdefault(message_id, []).append(delivery_id)
-    for message_id, ids in by_message.items():
+        by_message.setdefault((message_id, made_of.get(delivery_id, "")), []).append(delivery_id)
+    for (message_id, parts), ids in by_message.items():
         Delivery.objects.filter(pk__any_of=ids, status=Delivery.Status.QUEUED).update(
-            status=Delivery.Status.SENT, esp_message_id=message_id[:200], sent_at=now
-        )
+            status=Delivery.Status.SENT, esp_message_id=message_id[:200], sent_at=now,
+            **({"digest_parts": parts} if parts else {}),
+        )  # fmt: skip
     for delivery_id, reason in outcome.failed.items():
         Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.QUEUED).update(
             status=Delivery.Status.FAILED, error=reason[:500]
