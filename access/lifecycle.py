@@ -20,10 +20,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from access.models import AccessRequest, Artifact, Grant, GrantToken, hash_token
-from mlmw.celery import enqueue
 from subscriptions import addresses, emails, tokens
 from subscriptions.lifecycle import Request, may_mail_again, subscribe_verified
 from subscriptions.models import Subscriber
+from subscriptions.queued_tasks import enqueue
 
 _VERIFY = "mlmw.access.verify"
 Status = AccessRequest.Status
@@ -73,7 +73,12 @@ def request_access(
         request.new_verify_nonce()
         request.verify_sent_at = now
         request.save()
-        enqueue("access.tasks.send_verification", request.pk, request.verify_nonce)
+        enqueue(
+            "access.tasks.send_verification",
+            request.pk,
+            request.verify_nonce,
+            email_key=request.email_key,
+        )
 
 
 def verify_token(request: AccessRequest) -> str:
@@ -175,7 +180,7 @@ def approve(request: AccessRequest, *, by, message: str = "", auto: bool = False
             notify_revisions=request.want_revisions,
         )
         grant.save()  # no link yet: the mail task issues it (tokens exist only hashed)
-        enqueue("access.tasks.send_grant_link", grant.pk)
+        enqueue("access.tasks.send_grant_link", grant.pk, email_key=request.email_key)
     return grant
 
 
@@ -186,7 +191,7 @@ def deny(request: AccessRequest, *, by, message: str = "") -> bool:
             status=Status.DENIED, decided_at=timezone.now(), decided_by=by, message=message[:1000]
         )
         if claimed:
-            enqueue("access.tasks.send_denial", request.pk)
+            enqueue("access.tasks.send_denial", request.pk, email_key=request.email_key)
     return bool(claimed)
 
 
@@ -205,10 +210,10 @@ def resend_links(grants: Iterable[Grant]) -> int:
             Grant.objects.live()
             .filter(pk__in=[grant.pk for grant in grants])
             .order_by("pk")
-            .values_list("pk", flat=True)
+            .values_list("pk", "request__email_key")
         )
-        for grant_id in live:
-            enqueue("access.tasks.send_grant_link", grant_id)
+        for grant_id, email_key in live:
+            enqueue("access.tasks.send_grant_link", grant_id, email_key=email_key)
     return len(live)
 
 

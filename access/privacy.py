@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from access.models import AccessRequest
-from subscriptions import emails, form_requests
+from subscriptions import emails, form_requests, queued_tasks
 
 _DATA = "mlmw.access.data"
 
@@ -93,9 +93,9 @@ def export(email_key: str) -> list[dict[str, Any]]:
 
 def erase(email_key: str) -> int:
     # Grants and their download log go with their requests (CASCADE); a request form submission not
-    # yet decided goes too (its decision would write a request again).
+    # yet decided goes too (its decision would write a request again), and access mails not yet sent.
     deleted, _ = AccessRequest.objects.filter(email_key=email_key).delete()
-    return deleted + form_requests.erase(email_key)
+    return deleted + form_requests.erase(email_key) + queued_tasks.erase(email_key, app="access")
 
 
 def purge(now=None) -> int:

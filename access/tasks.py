@@ -1,7 +1,7 @@
 """Celery tasks of access requests: thin, take ids, re-check state before acting.
 
-They call access.lifecycle, which enqueues them by name (mlmw.celery.enqueue) and never imports this
-module."""
+They call access.lifecycle, which enqueues the mail tasks as rows by name
+(subscriptions.queued_tasks.enqueue) and never imports this module."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ from django.urls import reverse
 from access import lifecycle, notices, privacy
 from access.models import AccessRequest
 from subscriptions import emails
+from subscriptions.queued_tasks import Queued
 from subscriptions.sending import MAIL_TASK_RETRY, send_transactional
 
 
-@shared_task(ignore_result=True, **MAIL_TASK_RETRY)
+@shared_task(base=Queued, ignore_result=True, **MAIL_TASK_RETRY)
 def send_verification(request_id: int, nonce: str) -> bool:
     """Mail the verification link, if that link is still the current one (at-least-once, as
     subscriptions.tasks.send_confirmation)."""
@@ -37,7 +38,7 @@ def send_verification(request_id: int, nonce: str) -> bool:
     return send_transactional(emails.build_personal("access_verify", request.email, context))
 
 
-@shared_task(ignore_result=True, **MAIL_TASK_RETRY)
+@shared_task(base=Queued, ignore_result=True, **MAIL_TASK_RETRY)
 def send_grant_link(grant_id: int) -> bool:
     """Mail a new personal link of a live grant (approval, or the admin's "Resend link"). Each run
     issues a link of its own, since only hashes are stored; the holder's earlier links keep working
@@ -60,7 +61,7 @@ def send_grant_link(grant_id: int) -> bool:
     return True
 
 
-@shared_task(ignore_result=True, **MAIL_TASK_RETRY)
+@shared_task(base=Queued, ignore_result=True, **MAIL_TASK_RETRY)
 def send_denial(request_id: int) -> bool:
     request = (
         AccessRequest.objects.select_related("artifact")

@@ -20,6 +20,7 @@ class SubscriptionsConfig(AppConfig):
             lifecycle,
             logcontext,
             lookups,
+            queued_tasks,
         )
         from subscriptions.models import Mailing
 
@@ -36,4 +37,9 @@ class SubscriptionsConfig(AppConfig):
         lifecycle.register_personal_data(
             "form_requests",
             lifecycle.PersonalData(export=form_requests.export, erase=form_requests.erase),
+        )
+        # A transactional mail not yet sent holds the address key of whom it mails.
+        lifecycle.register_personal_data(
+            "queued_mail",
+            lifecycle.PersonalData(export=queued_tasks.export, erase=queued_tasks.erase),
         )

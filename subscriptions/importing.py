@@ -45,8 +45,7 @@ from django.utils import timezone
 from django.utils.translation import ngettext
 
 from guide.models import Guide
-from mlmw.celery import enqueue
-from subscriptions import addresses, exporting
+from subscriptions import addresses, exporting, queued_tasks
 from subscriptions.csvcells import unprotect
 from subscriptions.models import (
     DIGESTS,
@@ -572,11 +571,12 @@ class Writer:
     def _request_confirmations(self, first_pk: int, last_pk: int) -> None:
         # A pk range and the import's timestamp name this chunk's new subscribers in a few bytes:
         # holding their ids until commit would grow with the file.
-        enqueue(
+        queued_tasks.enqueue(
             "subscriptions.tasks.send_import_confirmations",
             first_pk,
             last_pk,
             self.now.isoformat(),
+            email_key="",  # no one's: each mail's own row, written by the task, holds its address key
         )
 
 

@@ -1,7 +1,9 @@
 """What happens to a subscriber: subscribe, confirm, change preferences, unsubscribe, erase.
 
 Views, the admin, imports and webhooks call these; none of them changes a subscriber's status itself.
-Mail is never sent inline: a task is enqueued on commit, so a rolled-back request sends nothing.
+Mail is never sent inline: its task is written as a row in the same transaction and published on
+commit (subscriptions.queued_tasks), so a rolled-back request sends nothing and a committed one
+its mail.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from guide.models import Guide
-from mlmw.celery import enqueue
 from subscriptions import addresses, tokens
 from subscriptions.models import Baseline, Cadence, Subscriber, SubscriberEvent, SuppressedAddress
+from subscriptions.queued_tasks import enqueue
 from subscriptions.reading import Reading
 
 logger = logging.getLogger(__name__)
@@ -117,7 +119,11 @@ def subscribe(
             if _may_send_confirmation(subscriber, now):
                 subscriber.confirm_sent_at = now
                 subscriber.save(update_fields=["confirm_sent_at"])
-                enqueue("subscriptions.tasks.send_already_subscribed", subscriber.pk)
+                enqueue(
+                    "subscriptions.tasks.send_already_subscribed",
+                    subscriber.pk,
+                    email_key=subscriber.email_key,
+                )
             return
         elif subscriber.status == Subscriber.Status.PENDING and not _may_send_confirmation(
             subscriber, now
@@ -148,7 +154,16 @@ def subscribe(
         subscriber.new_confirm_nonce()
         subscriber.confirm_sent_at = now
         subscriber.save(update_fields=["confirm_nonce", "confirm_sent_at"])
-        enqueue("subscriptions.tasks.send_confirmation", subscriber.pk, subscriber.confirm_nonce)
+        _request_confirmation(subscriber)
+
+
+def _request_confirmation(subscriber: Subscriber) -> None:
+    enqueue(
+        "subscriptions.tasks.send_confirmation",
+        subscriber.pk,
+        subscriber.confirm_nonce,
+        email_key=subscriber.email_key,
+    )
 
 
 class ConfirmError(Exception):
@@ -184,7 +199,7 @@ def confirm(token: str, request: Request) -> Subscriber:
         _record_consent(subscriber, request, "")
         # Each confirmation earns one welcome, claimed by the task through welcomed_at.
         Subscriber.objects.filter(pk=subscriber.pk).update(welcomed_at=None)
-        enqueue("subscriptions.tasks.send_welcome", subscriber.pk)
+        enqueue("subscriptions.tasks.send_welcome", subscriber.pk, email_key=subscriber.email_key)
     return subscriber
 
 
@@ -400,5 +415,5 @@ def resend_confirmation(subscriber: Subscriber) -> bool:
         subscriber.new_confirm_nonce()
         subscriber.confirm_sent_at = now
         subscriber.save(update_fields=["confirm_nonce", "confirm_sent_at"])
-        enqueue("subscriptions.tasks.send_confirmation", subscriber.pk, subscriber.confirm_nonce)
+        _request_confirmation(subscriber)
     return True

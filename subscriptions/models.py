@@ -647,3 +647,26 @@ class FormRequest(models.Model):
 
     def __str__(self) -> str:
         return f"Form request {self.pk} ({self.kind})"
+
+
+class QueuedTask(models.Model):
+    """A task that sends one transactional mail (confirmation, welcome, access links), written in
+    the transaction that decided the mail and deleted once the task is done
+    (subscriptions.queued_tasks): no broker outage, lost message or long ESP outage loses the mail.
+
+    It holds ids and a link's nonce, and the address key of whom it mails, for erasure."""
+
+    task_id = models.UUIDField(default=uuid.uuid4, unique=True)  # the Celery task id of every copy
+    name = models.CharField(max_length=200)
+    args = models.JSONField()
+    email_key = models.CharField(max_length=254, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    # When the sweeper publishes it again: its task lost, its lease run out, or its backoff over.
+    available_at = models.DateTimeField(db_index=True)
+    # A copy runs it until then; another copy that finds it claimed does nothing.
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)  # runs that ended without the mail out
+    last_error = models.CharField(max_length=500, blank=True)
+
+    def __str__(self) -> str:
+        return f"Queued task {self.name} {self.task_id}"

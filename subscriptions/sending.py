@@ -20,6 +20,7 @@ from anymail.exceptions import (
     AnymailRecipientsRefused,
     AnymailRequestsAPIError,
 )
+from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 
 from mlmw.celery import DATABASE_ERRORS
@@ -166,12 +167,13 @@ def send_each(
     return Outcome(sent=sent, failed=failed)
 
 
-# The retry of every task that sends one transactional mail (confirmation, access links, …).
+# The retry of every task that sends one transactional mail (confirmation, access links, …): a few
+# quick ones for a blip; a longer outage is waited out by the task's row (subscriptions.queued_tasks).
 MAIL_TASK_RETRY = {
     # send_transactional lets out only the failures a retry can help.
     "autoretry_for": (OSError, SendFailure, *DATABASE_ERRORS),
     "retry_backoff": True,
-    "max_retries": 5,
+    "max_retries": settings.MAIL_TASK_RETRIES,
 }
 
 

@@ -16,11 +16,13 @@ from subscriptions import (
     emails,
     form_requests,
     importing,
+    queued_tasks,
     retention,
     tokens,
 )
 from subscriptions.lifecycle import record
 from subscriptions.models import Subscriber, SubscriberEvent
+from subscriptions.queued_tasks import Queued
 from subscriptions.sending import MAIL_TASK_RETRY, send_transactional
 
 
@@ -40,12 +42,21 @@ def sweep_form_requests() -> list[int]:
     return lost
 
 
-@shared_task(ignore_result=True, **MAIL_TASK_RETRY)
+@shared_task(ignore_result=True, **DATABASE_RETRY)
+def sweep_queued_tasks() -> list[str]:
+    """Publish again the transactional mails whose task was lost or waits out a failure (beat,
+    every MAIL_TASK_SWEEP_INTERVAL s)."""
+    return queued_tasks.sweep()
+
+
+# The one-mail tasks are written as rows (subscriptions.queued_tasks.enqueue); their base class
+# claims the row before running and deletes it once the mail is out or refused for good.
+@shared_task(base=Queued, ignore_result=True, **MAIL_TASK_RETRY)
 def send_confirmation(subscriber_id: int, nonce: str) -> bool:
     """Mail the confirmation link, if that link is still the current one.
 
-    A retried or redelivered task sends the same link again at worst (at-least-once); a task for a link
-    that was replaced or used sends nothing.
+    A worker that dies after the ESP accepted it sends the same link again (at-least-once); a task for
+    a link that was replaced or used sends nothing.
     """
     subscriber = Subscriber.objects.filter(
         pk=subscriber_id, status=Subscriber.Status.PENDING, confirm_nonce=nonce
@@ -66,7 +77,7 @@ def send_confirmation(subscriber_id: int, nonce: str) -> bool:
     return True
 
 
-@shared_task(ignore_result=True, **MAIL_TASK_RETRY)
+@shared_task(base=Queued, ignore_result=True, **MAIL_TASK_RETRY)
 def send_already_subscribed(subscriber_id: int) -> bool:
     subscriber = Subscriber.objects.filter(
         pk=subscriber_id, status=Subscriber.Status.CONFIRMED
@@ -76,13 +87,13 @@ def send_already_subscribed(subscriber_id: int) -> bool:
     return send_transactional(emails.build("already_subscribed", subscriber))
 
 
-@shared_task(ignore_result=True, **MAIL_TASK_RETRY)
-def send_import_confirmations(first_id: int, last_id: int, sent_at: str) -> int:
+@shared_task(bind=True, base=Queued, ignore_result=True, **MAIL_TASK_RETRY)
+def send_import_confirmations(self, first_id: int, last_id: int, sent_at: str) -> int:
     """Enqueue the confirmation mail of each subscriber one chunk of an import created pending.
 
     The chunk is named by its pk range and the import's timestamp (see subscriptions.importing), so the
-    message stays small. Each mail is its own send_confirmation task, retried on its own; a rerun of
-    this task enqueues the same links again at worst.
+    message stays small. Each mail is its own send_confirmation task, retried on its own; their
+    rows replace this task's in one transaction, so a rerun enqueues nothing twice.
     """
     pending = list(
         Subscriber.objects.filter(
@@ -90,10 +101,11 @@ def send_import_confirmations(first_id: int, last_id: int, sent_at: str) -> int:
             status=Subscriber.Status.PENDING,
             source="import",
             confirm_sent_at=datetime.fromisoformat(sent_at),
-        ).values_list("pk", "confirm_nonce")
-    )  # at most one chunk (2000 pairs); read before sending so no cursor stays open meanwhile
-    for pk, nonce in pending:
-        send_confirmation.delay(pk, nonce)
+        ).values_list("pk", "confirm_nonce", "email_key")
+    )  # at most one chunk (2000 rows)
+    mails = [((pk, nonce), key) for pk, nonce, key in pending]
+    if not queued_tasks.fan_out(self.request.id, send_confirmation.name, mails):
+        return 0
     return len(pending)
 
 
@@ -147,7 +159,7 @@ def run_import(job_id: int) -> str:
     return importing.run_job(job_id)
 
 
-@shared_task(ignore_result=True, **MAIL_TASK_RETRY)
+@shared_task(base=Queued, ignore_result=True, **MAIL_TASK_RETRY)
 def send_welcome(subscriber_id: int) -> bool:
     """The welcome after confirming, once per confirmation (subscriptions.welcome claims it)."""
     from subscriptions import welcome

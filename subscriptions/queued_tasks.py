@@ -1,0 +1,218 @@
+"""The outbox of transactional mail: a one-mail task (confirmation, welcome, access links) is a row
+before it is a Celery message, so neither a broker outage nor a long ESP outage loses the mail.
+
+- `enqueue(name, *args, email_key=)`: writes the task's `QueuedTask` row in the caller's transaction
+  and publishes its message on commit, with the row's task_id.
+- `Queued`: the Celery base class of those tasks. A copy claims the row before running (a
+  conditional UPDATE with a lease), so a copy whose row is gone (done) or claimed by another
+  copy does nothing; the row is deleted when the task returns (sent, or refused for good and
+  logged), handed back on a retry, and kept after the last retry with a backoff.
+- `sweep()`: beat publishes again, with the same task_id, the rows that are due (their message
+  lost, their lease run out, their backoff over), and gives up on those older than
+  MAIL_TASK_GIVE_UP_HOURS (an error in the log).
+- `fan_out(task_id, name, arg_lists)`: a queued task that enqueues others (an import's chunk of
+  confirmations) swaps its row for theirs in one transaction, so a rerun enqueues nothing twice.
+
+At least once: a crash between the ESP's acceptance and the row's deletion sends the mail again
+once the lease runs out (docs/delivery.md, "Subscriber mail").
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from celery import Task
+from celery.exceptions import Retry
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from mlmw.celery import DATABASE_ERRORS, task_named
+from subscriptions.delivery import backoff
+from subscriptions.models import QueuedTask
+from subscriptions.sending import scrub
+
+logger = logging.getLogger(__name__)
+
+# Rows a sweep publishes at most; the rest wait for the next sweep (after a long outage).
+SWEEP_LIMIT = 1000
+
+
+def enqueue(name: str, *args: Any, email_key: str) -> None:
+    """Write task `name(*args)` as a row in the current transaction and publish it on commit.
+
+    `email_key` is the address key of whom it mails (subscriptions.addresses.key), for erasure.
+    A publish that fails (the broker is down) is logged and left to the sweeper."""
+    task = task_named(name)  # a wrong name fails here, in the caller's transaction
+    row = QueuedTask.objects.create(
+        name=name, args=list(args), email_key=email_key, available_at=_requeue_at()
+    )
+    task_id = str(row.task_id)
+    transaction.on_commit(lambda: task.apply_async(args, task_id=task_id), robust=True)
+
+
+def fan_out(task_id: str | None, name: str, arg_lists: Sequence[tuple[Sequence[Any], str]]) -> bool:
+    """In one transaction, delete the row of the running queued task `task_id` and enqueue
+    `name(*args)` for each (args, email_key) of `arg_lists`. False (nothing enqueued) when the row
+    is gone: a copy that ran before did it. `task_id` None (called as a function): no row to swap."""
+    with transaction.atomic():
+        if task_id is not None and not QueuedTask.objects.filter(task_id=task_id).delete()[0]:
+            return False
+        task = task_named(name)
+        rows = QueuedTask.objects.bulk_create(
+            QueuedTask(name=name, args=list(args), email_key=key, available_at=_requeue_at())
+            for args, key in arg_lists
+        )
+        published = [
+            (list(args), str(row.task_id)) for (args, _), row in zip(arg_lists, rows, strict=True)
+        ]
+
+        def publish() -> None:
+            for args, row_id in published:
+                task.apply_async(args, task_id=row_id)
+
+        transaction.on_commit(publish, robust=True)
+    return True
+
+
+class Queued(Task):
+    """The base class of the tasks `enqueue` writes (shared_task(base=Queued, …)).
+
+    Runs in the worker and in-process (CELERY_TASK_ALWAYS_EAGER) alike. Called as a plain function
+    (no task id), the task runs without a row."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        task_id = self.request.id
+        if task_id is None:
+            return super().__call__(*args, **kwargs)
+        try:
+            if not claim(task_id):
+                logger.info("%s %s: done or running elsewhere; nothing to do", self.name, task_id)
+                return None
+        except DATABASE_ERRORS as exc:
+            raise self.retry(exc=exc) from exc  # unclaimed: the retry (or the sweeper) runs it
+        try:
+            result = super().__call__(*args, **kwargs)
+        except Retry:
+            raise  # the row was handed back in retry()
+        except Exception as exc:
+            give_back(task_id, exc)
+            raise
+        done(task_id)
+        return result
+
+    def retry(self, *args: Any, countdown: float | None = None, **options: Any) -> Any:
+        # Handed back before the retry's message is published, so that copy finds it unclaimed.
+        if self.request.id is not None:
+            release(self.request.id, countdown or 0)
+        return super().retry(*args, countdown=countdown, **options)
+
+
+def claim(task_id: str) -> bool:
+    """Claim the row for this copy for a lease longer than any task may run; False when it is
+    gone or another copy holds a live lease."""
+    now = timezone.now()
+    until = now + timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
+    unclaimed = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+    return bool(
+        QueuedTask.objects.filter(unclaimed, task_id=task_id).update(
+            claimed_until=until, available_at=until
+        )
+    )
+
+
+def done(task_id: str) -> None:
+    """The task returned: the mail is out, or refused for good (logged by the task)."""
+    try:
+        QueuedTask.objects.filter(task_id=task_id).delete()
+    except DATABASE_ERRORS:
+        # The row comes back after its lease and the mail is sent again: at least once.
+        logger.exception("queued task %s done, but its row stays; it will run again", task_id)
+
+
+def release(task_id: str, countdown: float) -> None:
+    """Hand the row back for a retry in `countdown` seconds; the sweeper publishes it again if
+    that retry's message is lost."""
+    QueuedTask.objects.filter(task_id=task_id).update(
+        claimed_until=None, available_at=_requeue_at(countdown)
+    )
+
+
+def give_back(task_id: str, exc: BaseException) -> None:
+    """The task failed after its retries: the sweeper publishes it again after a backoff that
+    grows with each such failure, until the row is older than MAIL_TASK_GIVE_UP_HOURS."""
+    row = QueuedTask.objects.filter(task_id=task_id).first()
+    if row is None:
+        return
+    error = scrub(f"{type(exc).__name__}: {exc}")[:500]
+    if row.created_at < _give_up_before():
+        row.delete()
+        logger.error("%s %s given up after %s runs: %s", row.name, task_id, row.attempts + 1, error)
+        return
+    wait = backoff(row.attempts + 1)
+    QueuedTask.objects.filter(pk=row.pk).update(
+        claimed_until=None,
+        available_at=timezone.now() + timedelta(seconds=wait),
+        attempts=row.attempts + 1,
+        last_error=error,
+    )
+    logger.warning("%s %s failed (%s); again in %.0fs", row.name, task_id, error, wait)
+
+
+def sweep() -> list[str]:
+    """Publish again the rows that are due and unclaimed, marked due again MAIL_TASK_REQUEUE_AFTER
+    seconds from now; delete those older than MAIL_TASK_GIVE_UP_HOURS. Returns the task ids
+    published."""
+    now = timezone.now()
+    idle = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+    stale = QueuedTask.objects.filter(idle, created_at__lt=_give_up_before())
+    for name, task_id, attempts, error in stale.values_list(
+        "name", "task_id", "attempts", "last_error"
+    ):
+        logger.error("%s %s given up after %s runs: %s", name, task_id, attempts, error or "lost")
+    stale.delete()
+    due = list(
+        QueuedTask.objects.filter(idle, available_at__lte=now)
+        .order_by("available_at")
+        .values_list("pk", "name", "args", "task_id")[:SWEEP_LIMIT]
+    )
+    QueuedTask.objects.filter(pk__in=[pk for pk, *_ in due]).update(available_at=_requeue_at())
+    for _, name, args, task_id in due:
+        try:
+            task_named(name).apply_async(args, task_id=str(task_id))
+        except Exception:  # the broker went away (or, in-process, the task failed): due again later
+            logger.exception("%s %s not published again", name, task_id)
+    return [str(task_id) for *_, task_id in due]
+
+
+def _requeue_at(countdown: float = 0):
+    return timezone.now() + timedelta(seconds=countdown + settings.MAIL_TASK_REQUEUE_AFTER_SECONDS)
+
+
+def _give_up_before():
+    return timezone.now() - timedelta(hours=settings.MAIL_TASK_GIVE_UP_HOURS)
+
+
+# --- Personal data (registered with subscriptions.lifecycle: export and erasure) --------------------
+
+
+def export(email_key: str) -> list[dict[str, Any]]:
+    return [
+        {"mail": name.rpartition(".send_")[2], "queued_at": created_at.isoformat()}
+        for name, created_at in QueuedTask.objects.filter(email_key=email_key)
+        .order_by("pk")
+        .values_list("name", "created_at")
+    ]
+
+
+def erase(email_key: str, app: str = "") -> int:
+    """Delete the mails not yet sent to `email_key` (only `app`'s tasks, when named)."""
+    rows = QueuedTask.objects.filter(email_key=email_key)
+    if app:
+        rows = rows.filter(name__startswith=f"{app}.")
+    deleted, _ = rows.delete()
+    return deleted
