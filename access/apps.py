@@ -12,13 +12,13 @@ class AccessConfig(AppConfig):
         from subscriptions import form_requests
         from subscriptions.audience import register_kind
         from subscriptions.lifecycle import PersonalData, register_personal_data
-        from subscriptions.models import FormRequest, Mailing
+        from subscriptions.models import Mailing
 
         register_personal_data(
             "access_requests", PersonalData(export=privacy.export, erase=privacy.erase)
         )
-        # The request form's submissions go through the public forms' outbox.
-        form_requests.register(FormRequest.Kind.ACCESS, lifecycle.request_from_form)
+        # The request form's submissions are decided as the subscribe form's are (form_requests).
+        form_requests.register(form_requests.ACCESS, lifecycle.request_from_form)
         # "New revision" notices go out through the release pipeline's batches and ledger.
         register_kind(
             Mailing.Kind.ACCESS_REVISION, audience=notices.audience, sender=notices.send_notices

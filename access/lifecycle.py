@@ -30,8 +30,8 @@ Status = AccessRequest.Status
 
 
 def request_from_form(payload: dict[str, Any]) -> None:
-    """The request form's submission (access.views.request_access, stored as a
-    subscriptions.form_requests row): nothing when its artifact was deleted meanwhile."""
+    """The request form's submission (access.views.request_access, decided through
+    subscriptions.form_requests): nothing when its artifact was deleted meanwhile."""
     artifact = Artifact.objects.filter(pk=payload["artifact_id"]).first()
     if artifact is not None:
         request_access(artifact, payload["address"], **payload["choices"])

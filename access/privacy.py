@@ -92,10 +92,10 @@ def export(email_key: str) -> list[dict[str, Any]]:
 
 
 def erase(email_key: str) -> int:
-    # Grants and their download log go with their requests (CASCADE); a request form submission not
-    # yet decided goes too (its decision would write a request again), and access mails not yet sent.
+    # Grants and their download log go with their requests (CASCADE); a form request not yet
+    # decided goes too (its decision would write a request again), and access mails not yet sent.
     deleted, _ = AccessRequest.objects.filter(email_key=email_key).delete()
-    return deleted + form_requests.erase(email_key) + queued_tasks.erase(email_key, app="access")
+    return deleted + queued_tasks.erase(email_key, "access.", form_requests.PROCESS_TASK)
 
 
 def purge(now=None) -> int:

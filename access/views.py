@@ -26,7 +26,7 @@ from access.models import Artifact, ArtifactRevision, Download, Grant, GrantToke
 from mlmw.proxy import client_ip
 from subscriptions import form_requests
 from subscriptions import lifecycle as subscriptions_lifecycle
-from subscriptions.models import FormRequest, Subscriber
+from subscriptions.models import Subscriber
 from subscriptions.views import check_inbox, over_address_limits, visitor
 
 
@@ -60,7 +60,7 @@ def request_access(request: HttpRequest, pk: int) -> HttpResponse:
         for name in ("name", "reason", "want_updates", "want_revisions")
     }
     form_requests.submit(
-        FormRequest.Kind.ACCESS,
+        form_requests.ACCESS,
         address,
         {"artifact_id": artifact.pk, "address": address, "choices": choices},
     )

@@ -419,20 +419,13 @@ if MAIL_BATCH_LEASE_SECONDS <= CELERY_TASK_TIME_LIMIT:
 # Addresses that never confirmed are deleted, with their history, this many days after their last
 # confirmation mail (subscriptions.retention).
 PENDING_RETENTION_DAYS = env_int("PENDING_RETENTION_DAYS", 30, min_value=1)
-# The public forms' outbox (subscriptions.form_requests): a submission whose task has not decided it
-# this many seconds after it was enqueued (the broker refused or lost it) is enqueued again; beat
-# looks every FORM_SWEEP_INTERVAL seconds.
-FORM_REQUEUE_AFTER_SECONDS = env_int("FORM_REQUEUE_AFTER_SECONDS", 60, min_value=1)
-CELERY_BEAT_SCHEDULE["sweep-form-requests"] = {
-    "task": "subscriptions.tasks.sweep_form_requests",
-    "schedule": env_int("FORM_SWEEP_INTERVAL", 30, min_value=1),
-}
-# The outbox of transactional mail (subscriptions.queued_tasks): a one-mail task whose row has not
-# been taken this long after it was published (the broker refused or lost it, its worker died past
-# its lease) is published again; beat looks every MAIL_TASK_SWEEP_INTERVAL seconds. A task that used
-# up its MAIL_TASK_RETRIES (an ESP outage) runs again after a backoff (MAIL_RETRY_BASE_SECONDS, capped at
-# MAIL_RETRY_MAX_SECONDS), until its row is MAIL_TASK_GIVE_UP_HOURS old: then a confirmation
-# link would have expired before its mail came.
+# The outbox of one-off tasks (subscriptions.queued_tasks): a one-mail task or a public form's
+# request whose row has not been taken this long after it was published (the broker refused or lost
+# it, its worker died past its lease) is published again; beat looks every MAIL_TASK_SWEEP_INTERVAL
+# seconds. A mail task that used up its MAIL_TASK_RETRIES (an ESP outage), or a form request whose
+# decision failed, runs again after a backoff (MAIL_RETRY_BASE_SECONDS, capped at
+# MAIL_RETRY_MAX_SECONDS), until its row is MAIL_TASK_GIVE_UP_HOURS old: then a confirmation link
+# would have expired before its mail came.
 MAIL_TASK_RETRIES = env_int("MAIL_TASK_RETRIES", 5, min_value=0)  # in the task, backoff 1, 2, 4 … s
 MAIL_TASK_REQUEUE_AFTER_SECONDS = env_int("MAIL_TASK_REQUEUE_AFTER_SECONDS", 60, min_value=1)
 MAIL_TASK_GIVE_UP_HOURS = env_int(

@@ -33,13 +33,9 @@ class SubscriptionsConfig(AppConfig):
         audience.register_kind(
             Mailing.Kind.DIGEST, window=digests.write_window, sender=digests.send
         )
-        # A form request not yet decided holds the address it was sent for.
+        # A queued task not yet done (a mail not sent, a form request not decided) holds the address
+        # key of whom it mails.
         lifecycle.register_personal_data(
-            "form_requests",
-            lifecycle.PersonalData(export=form_requests.export, erase=form_requests.erase),
-        )
-        # A transactional mail not yet sent holds the address key of whom it mails.
-        lifecycle.register_personal_data(
-            "queued_mail",
+            "queued",
             lifecycle.PersonalData(export=queued_tasks.export, erase=queued_tasks.erase),
         )

@@ -627,34 +627,14 @@ class ImportJob(models.Model):
         return f"Import {self.pk} of {self.name} ({self.status})"
 
 
-class FormRequest(models.Model):
-    """A visitor's submission of a public form (subscribe, request access), stored with the answer
-    and decided by a task (subscriptions.form_requests): no broker outage loses it.
-
-    Short-lived: the task that decides it deletes it in the same transaction, so an address stays
-    here only until then (erasure deletes it too, by email_key)."""
-
-    class Kind(models.TextChoices):
-        SUBSCRIBE = "subscribe", "Subscribe"
-        ACCESS = "access", "Access request"
-
-    kind = models.CharField(max_length=16, choices=Kind.choices)
-    email_key = models.CharField(max_length=254)
-    payload = models.JSONField()  # what the form's handler needs, the address included
-    created_at = models.DateTimeField(default=timezone.now)
-    # When its task was last enqueued; the sweeper enqueues it again this long after.
-    enqueued_at = models.DateTimeField(default=timezone.now)
-
-    def __str__(self) -> str:
-        return f"Form request {self.pk} ({self.kind})"
-
-
 class QueuedTask(models.Model):
-    """A task that sends one transactional mail (confirmation, welcome, access links), written in
-    the transaction that decided the mail and deleted once the task is done
-    (subscriptions.queued_tasks): no broker outage, lost message or long ESP outage loses the mail.
+    """A one-off task: one transactional mail (confirmation, welcome, access links) or a public
+    form's request, written in the transaction that decided the mail (or with the submission) and
+    deleted once the task is done (subscriptions.queued_tasks): no broker outage, lost message or
+    long ESP outage loses it.
 
-    It holds ids and a link's nonce, and the address key of whom it mails, for erasure."""
+    It holds ids and a link's nonce, or a form's answer, and the address key of whom it mails, for
+    erasure."""
 
     task_id = models.UUIDField(default=uuid.uuid4, unique=True)  # the Celery task id of every copy
     name = models.CharField(max_length=200)

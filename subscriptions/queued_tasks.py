@@ -1,5 +1,6 @@
-"""The outbox of transactional mail: a one-mail task (confirmation, welcome, access links) is a row
-before it is a Celery message, so neither a broker outage nor a long ESP outage loses the mail.
+"""The outbox of one-off tasks: a one-mail task (confirmation, welcome, access links) or a public
+form's submission (subscriptions.form_requests) is a row before it is a Celery message, so neither a
+broker outage nor a long ESP outage loses it.
 
 - `enqueue(name, *args, email_key=)`: writes the task's `QueuedTask` row in the caller's transaction
   and publishes its message on commit, with the row's task_id.
@@ -12,6 +13,8 @@ before it is a Celery message, so neither a broker outage nor a long ESP outage 
   MAIL_TASK_GIVE_UP_HOURS (an error in the log).
 - `fan_out(task_id, name, arg_lists)`: a queued task that enqueues others (an import's chunk of
   confirmations) swaps its row for theirs in one transaction, so a rerun enqueues nothing twice.
+- `finish(task_id)`: a queued task whose work is a transaction (deciding a form request) deletes
+  its row in that transaction, so the work commits exactly once.
 
 At least once: a crash between the ESP's acceptance and the row's deletion sends the mail again
 once the lease runs out (docs/delivery.md, "Subscriber mail").
@@ -20,7 +23,7 @@ once the lease runs out (docs/delivery.md, "Subscriber mail").
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -77,6 +80,16 @@ def fan_out(task_id: str | None, name: str, arg_lists: Sequence[tuple[Sequence[A
 
         transaction.on_commit(publish, robust=True)
     return True
+
+
+def finish(task_id: str | None) -> bool:
+    """Delete the row of the running queued task `task_id` in the caller's transaction, which must
+    hold the task's work: False (do nothing) when the row is gone, because a copy that ran before
+    committed that work, or the row was erased. The row stays locked until the caller's commit, so
+    no other copy finishes it meanwhile. `task_id` None (called as a function): no row, True."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("queued_tasks.finish must run in the transaction of the task's work")
+    return task_id is None or bool(QueuedTask.objects.filter(task_id=task_id).delete()[0])
 
 
 class Queued(Task):
@@ -199,20 +212,39 @@ def _give_up_before():
 
 # --- Personal data (registered with subscriptions.lifecycle: export and erasure) --------------------
 
+Describe = Callable[[list[Any]], dict[str, Any]]
+_descriptions: dict[str, Describe] = {}
+
+
+def describe(name: str, how: Describe) -> None:
+    """List a row of task `name` in a subscriber's export as `how(args)`, for a task that sends no
+    mail of its own name (a form request: its kind); any other row reads as the mail it sends."""
+    _descriptions[name] = how
+
 
 def export(email_key: str) -> list[dict[str, Any]]:
     return [
-        {"mail": name.rpartition(".send_")[2], "queued_at": created_at.isoformat()}
-        for name, created_at in QueuedTask.objects.filter(email_key=email_key)
+        {**_description(name, args), "queued_at": created_at.isoformat()}
+        for name, args, created_at in QueuedTask.objects.filter(email_key=email_key)
         .order_by("pk")
-        .values_list("name", "created_at")
+        .values_list("name", "args", "created_at")
     ]
 
 
-def erase(email_key: str, app: str = "") -> int:
-    """Delete the mails not yet sent to `email_key` (only `app`'s tasks, when named)."""
+def _description(name: str, args: list[Any]) -> dict[str, Any]:
+    if name in _descriptions:
+        return _descriptions[name](args)
+    return {"mail": name.rpartition(".send_")[2]}
+
+
+def erase(email_key: str, *prefixes: str) -> int:
+    """Delete the rows not yet done for `email_key` (only the tasks whose name starts with one of
+    `prefixes`, when given)."""
     rows = QueuedTask.objects.filter(email_key=email_key)
-    if app:
-        rows = rows.filter(name__startswith=f"{app}.")
+    if prefixes:
+        named = Q()
+        for prefix in prefixes:
+            named |= Q(name__startswith=prefix)
+        rows = rows.filter(named)
     deleted, _ = rows.delete()
     return deleted

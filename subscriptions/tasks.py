@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from celery import shared_task
 from django.conf import settings
@@ -26,26 +27,18 @@ from subscriptions.queued_tasks import Queued
 from subscriptions.sending import MAIL_TASK_RETRY, send_transactional
 
 
-# The public forms' requests (subscriptions.form_requests). A lost database connection retries the
-# task; the row it failed to decide stays, so the retry (or the sweeper) decides it.
-@shared_task(ignore_result=True, **DATABASE_RETRY)
-def process_form_request(request_id: int) -> bool:
-    return form_requests.process(request_id)
-
-
-@shared_task(ignore_result=True, **DATABASE_RETRY)
-def sweep_form_requests() -> list[int]:
-    """Enqueue again the form requests whose task never ran (beat, every FORM_SWEEP_INTERVAL s)."""
-    lost = form_requests.sweep()
-    for request_id in lost:
-        process_form_request.delay(request_id)
-    return lost
+# The public forms' requests (subscriptions.form_requests): a queued task whose arguments are the
+# form's answer, as its row holds them. It deletes its row in the decision's transaction, so a
+# redelivered copy decides nothing; a lost database connection retries it with the row handed back.
+@shared_task(bind=True, base=Queued, ignore_result=True, **DATABASE_RETRY)
+def process_form_request(self, kind: str, payload: dict[str, Any]) -> bool:
+    return form_requests.process(self.request.id, kind, payload)
 
 
 @shared_task(ignore_result=True, **DATABASE_RETRY)
 def sweep_queued_tasks() -> list[str]:
-    """Publish again the transactional mails whose task was lost or waits out a failure (beat,
-    every MAIL_TASK_SWEEP_INTERVAL s)."""
+    """Publish again the queued tasks (transactional mails, form requests) whose message was lost
+    or which wait out a failure (beat, every MAIL_TASK_SWEEP_INTERVAL s)."""
     return queued_tasks.sweep()
 
 

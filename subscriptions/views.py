@@ -16,7 +16,7 @@ from django_ratelimit.core import is_ratelimited
 from mlmw.proxy import client_ip
 from subscriptions import addresses, form_requests, lifecycle, tokens, welcome
 from subscriptions.forms import PreferencesForm, SubscribeForm
-from subscriptions.models import FormRequest, Subscriber
+from subscriptions.models import Subscriber
 
 # --- Shared by every public form that takes an address (subscribe here, access requests in access/) ---
 
@@ -73,7 +73,7 @@ def subscribe(request: HttpRequest) -> HttpResponse:
     # Stored, then decided by a task, so this view reads no subscriber: the same work and time for
     # every address; stored, so a broker outage delays the mail instead of losing the request.
     form_requests.submit(
-        FormRequest.Kind.SUBSCRIBE,
+        form_requests.SUBSCRIBE,
         address,
         {
             "address": address,

@@ -164,11 +164,11 @@ def test_the_request_view_does_the_same_work_for_every_address(
 
     assert work == new_work
     assert work[1] == 1  # one task, which decides
-    # The one row it writes is the stored submission (subscriptions.form_requests): no request or
-    # subscriber is read or written here.
+    # The one row it writes is the stored submission, a queued task (subscriptions.form_requests):
+    # no request or subscriber is read or written here.
     touched = [
         sql.split(" (")[0]
         for sql in work[0]
         if "access_accessrequest" in sql or "subscriptions_" in sql
     ]
-    assert touched == ['INSERT INTO "subscriptions_formrequest"']
+    assert touched == ['INSERT INTO "subscriptions_queuedtask"']

@@ -1,14 +1,14 @@
 """A visitor's form submission is never lost to a broker outage: the subscribe and access-request
-forms store it as a row with the answer, and a sweeper run by beat enqueues it again once the broker is
-back. A real worker (with beat) on Redis and PostgreSQL, the fake ESP; this process's broker refuses
-connections while the visitor submits."""
+forms store it as a queued task with the answer, and the sweeper run by beat publishes it again once
+the broker is back. A real worker (with beat) on Redis and PostgreSQL, the fake ESP; this process's
+broker refuses connections while the visitor submits."""
 
 from __future__ import annotations
 
 import pytest
 
-from subscriptions.models import FormRequest
-from subscriptions.tasks import process_form_request
+from mlmw.celery import task_named
+from subscriptions.models import QueuedTask
 from tests.esp import esp_worker_env
 from tests.services import wait_for
 from tests.workers import broker_refusing
@@ -47,17 +47,18 @@ def test_a_form_sent_while_the_broker_is_down_is_mailed_once_when_it_is_back(
     url = url_of(request)
     start_worker(
         concurrency=1, beat=True,
-        **esp_worker_env(fake_esp, FORM_SWEEP_INTERVAL=1, FORM_REQUEUE_AFTER_SECONDS=1),
+        **esp_worker_env(fake_esp, MAIL_TASK_SWEEP_INTERVAL=1, MAIL_TASK_REQUEUE_AFTER_SECONDS=1),
     )  # fmt: skip
 
     with broker_refusing():
         answer = client.post(url, {"email": ADDRESS})
 
     assert answer.status_code in (200, 303)  # the visitor is told to check their inbox
-    stored = FormRequest.objects.get()  # its task never reached the broker
+    stored = QueuedTask.objects.get()  # its task never reached the broker
     wait_for(lambda: fake_esp.messages_to(ADDRESS), what="the mail of the stored request")
-    wait_for(lambda: not FormRequest.objects.exists(), what="the decided request to be deleted")
-    process_form_request.delay(stored.pk)  # a redelivered copy of its task
+    wait_for(lambda: not QueuedTask.objects.exists(), what="the decided request to be deleted")
+    # A redelivered copy of its task.
+    task_named(stored.name).apply_async(stored.args, task_id=str(stored.task_id))
     # A later request goes through the same single worker: once it is mailed, everything queued
     # before it (the redelivered task, the sweeps of beat) has run.
     client.post(url, {"email": LATER}, REMOTE_ADDR="198.51.100.7")

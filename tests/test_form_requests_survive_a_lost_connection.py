@@ -8,8 +8,9 @@ import pytest
 from celery.exceptions import Retry
 from django.db import OperationalError
 
-from subscriptions import form_requests, lifecycle, tasks
-from subscriptions.models import FormRequest, Subscriber
+from mlmw.celery import task_named
+from subscriptions import form_requests, lifecycle
+from subscriptions.models import QueuedTask, Subscriber
 from subscriptions.reading import Reading
 
 
@@ -18,7 +19,8 @@ def test_a_form_request_whose_task_loses_its_connection_is_retried_and_subscribe
 ):
     with django_capture_on_commit_callbacks(execute=False):
         client.post("/subscribe/", {"email": "reader@example.org"})  # its task not run yet
-    stored = FormRequest.objects.get()
+    stored = QueuedTask.objects.get()
+    task = task_named(stored.name)
     real = lifecycle.subscribe
     calls = []
 
@@ -32,46 +34,43 @@ def test_a_form_request_whose_task_loses_its_connection_is_retried_and_subscribe
 
     # The worker is told to run it again later (not that it failed): Celery's Retry.
     with pytest.raises(Retry):
-        tasks.process_form_request.apply(args=[stored.pk])
-    assert FormRequest.objects.filter(pk=stored.pk).exists()  # nothing decided, nothing lost
+        task.apply(stored.args, task_id=str(stored.task_id))
+    assert QueuedTask.objects.filter(pk=stored.pk).exists()  # nothing decided, nothing lost
     with django_capture_on_commit_callbacks(execute=True):
-        tasks.process_form_request.apply(args=[stored.pk])  # the retry
+        task.apply(stored.args, task_id=str(stored.task_id))  # the retry
 
     assert len(calls) == 2
     assert Subscriber.objects.get(email="reader@example.org").status == "pending"
-    assert not FormRequest.objects.exists()
+    assert not QueuedTask.objects.exists()
     assert [m.to for m in mailoutbox] == [["reader@example.org"]]
 
 
-def test_a_decision_that_fails_leaves_the_request_for_the_sweeper(guide, monkeypatch):
-    form_requests.submit(
-        FormRequest.Kind.SUBSCRIBE,
-        "reader@example.org",
-        {
-            "address": "reader@example.org",
-            "guide_ids": [],
-            "reading": Reading(cadence="every").to_json(),
-            "source": "form",
-        },
-    )
-    stored = FormRequest.objects.get()
+def test_a_decision_that_fails_leaves_the_request_for_the_sweeper(
+    guide, monkeypatch, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        form_requests.submit(
+            form_requests.SUBSCRIBE,
+            "reader@example.org",
+            {
+                "address": "reader@example.org",
+                "guide_ids": [],
+                "reading": Reading(cadence="every").to_json(),
+                "source": "form",
+            },
+        )
+    stored = QueuedTask.objects.get()
 
     def broken(*args, **kwargs):
         raise RuntimeError("a bug in the decision")
 
     monkeypatch.setattr(lifecycle, "subscribe", broken)
     with pytest.raises(RuntimeError):
-        form_requests.process(stored.pk)
+        task_named(stored.name).apply(stored.args, task_id=str(stored.task_id))
 
-    assert FormRequest.objects.filter(pk=stored.pk).exists()
+    assert QueuedTask.objects.get(pk=stored.pk).attempts == 1  # waits out a backoff, then again
     assert not Subscriber.objects.exists()
 
 
-@pytest.mark.parametrize(
-    "task_name",
-    ["subscriptions.tasks.process_form_request", "subscriptions.tasks.sweep_form_requests"],
-)
-def test_the_form_tasks_retry_on_a_lost_connection(task_name):
-    from mlmw.celery import app
-
-    assert OperationalError in app.tasks[task_name].autoretry_for
+def test_the_form_task_retries_on_a_lost_connection():
+    assert OperationalError in task_named(form_requests.PROCESS_TASK).autoretry_for

@@ -237,7 +237,7 @@ def test_the_subscribe_view_does_the_same_work_for_every_address(
 
     assert work == new_work
     assert work[1] == 1  # one task, which decides
-    # The one row it writes is the stored request (subscriptions.form_requests): no subscriber is
-    # read or written here.
+    # The one row it writes is the stored request, a queued task (subscriptions.form_requests): no
+    # subscriber is read or written here.
     touched = [sql.split(" (")[0] for sql in work[0] if "subscriptions_" in sql]
-    assert touched == ['INSERT INTO "subscriptions_formrequest"']
+    assert touched == ['INSERT INTO "subscriptions_queuedtask"']

@@ -145,7 +145,7 @@ def test_a_mail_not_yet_sent_is_in_the_export_and_gone_with_erasure(
         lifecycle.subscribe(ADDRESS, guides=[guide])
     ann = Subscriber.objects.get(email=ADDRESS)
 
-    [queued] = lifecycle.export_data(ann)["queued_mail"]
+    [queued] = lifecycle.export_data(ann)["queued"]
     assert queued["mail"] == "confirmation"
     lifecycle.erase(ann, how="test")
 
