@@ -3,7 +3,9 @@ form's submission (subscriptions.form_requests) is a row before it is a Celery m
 broker outage nor a long ESP outage loses it.
 
 - `enqueue(name, *args, email_key=)`: writes the task's `QueuedTask` row in the caller's transaction
-  and publishes its message on commit, with the row's task_id.
+  and publishes its message on commit: the row's task_id and nothing else. The arguments (ids,
+  nonces, a form's answer with its address) stay in the row, where erasure reaches them; the broker
+  never holds personal data.
 - `Queued`: the Celery base class of those tasks. A copy claims the row before running (a
   conditional UPDATE with a lease), so a copy whose row is gone (done) or claimed by another
   copy does nothing; the row is deleted when the task returns (sent, or refused for good and
@@ -55,7 +57,7 @@ def enqueue(name: str, *args: Any, email_key: str) -> None:
         name=name, args=list(args), email_key=email_key, available_at=_requeue_at()
     )
     task_id = str(row.task_id)
-    transaction.on_commit(lambda: task.apply_async(args, task_id=task_id), robust=True)
+    transaction.on_commit(lambda: task.apply_async(task_id=task_id), robust=True)
 
 
 def fan_out(task_id: str | None, name: str, arg_lists: Sequence[tuple[Sequence[Any], str]]) -> bool:
@@ -70,13 +72,11 @@ def fan_out(task_id: str | None, name: str, arg_lists: Sequence[tuple[Sequence[A
             QueuedTask(name=name, args=list(args), email_key=key, available_at=_requeue_at())
             for args, key in arg_lists
         )
-        published = [
-            (list(args), str(row.task_id)) for (args, _), row in zip(arg_lists, rows, strict=True)
-        ]
+        published = [str(row.task_id) for row in rows]
 
         def publish() -> None:
-            for args, row_id in published:
-                task.apply_async(args, task_id=row_id)
+            for row_id in published:
+                task.apply_async(task_id=row_id)
 
         transaction.on_commit(publish, robust=True)
     return True
@@ -95,21 +95,26 @@ def finish(task_id: str | None) -> bool:
 class Queued(Task):
     """The base class of the tasks `enqueue` writes (shared_task(base=Queued, …)).
 
-    Runs in the worker and in-process (CELERY_TASK_ALWAYS_EAGER) alike. Called as a plain function
-    (no task id), the task runs without a row."""
+    Runs in the worker and in-process (CELERY_TASK_ALWAYS_EAGER) alike, with the arguments its
+    row holds (a message carries only the task id). Called as a plain function (no task id), the
+    task runs with the arguments given, without a row."""
+
+    # A message carries no arguments (they are read from the row): Celery must not check them.
+    typing = False
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         task_id = self.request.id
         if task_id is None:
             return super().__call__(*args, **kwargs)
         try:
-            if not claim(task_id):
-                logger.info("%s %s: done or running elsewhere; nothing to do", self.name, task_id)
-                return None
+            row_args = claim(task_id)
         except DATABASE_ERRORS as exc:
             raise self.retry(exc=exc) from exc  # unclaimed: the retry (or the sweeper) runs it
+        if row_args is None:
+            logger.info("%s %s: done or running elsewhere; nothing to do", self.name, task_id)
+            return None
         try:
-            result = super().__call__(*args, **kwargs)
+            result = super().__call__(*row_args)
         except Retry:
             raise  # the row was handed back in retry()
         except Exception as exc:
@@ -125,17 +130,19 @@ class Queued(Task):
         return super().retry(*args, countdown=countdown, **options)
 
 
-def claim(task_id: str) -> bool:
-    """Claim the row for this copy for a lease longer than any task may run; False when it is
-    gone or another copy holds a live lease."""
+def claim(task_id: str) -> list[Any] | None:
+    """Claim the row for this copy for a lease longer than any task may run, and return the
+    task's arguments; None when the row is gone or another copy holds a live lease."""
     now = timezone.now()
     until = now + timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
     unclaimed = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
-    return bool(
-        QueuedTask.objects.filter(unclaimed, task_id=task_id).update(
-            claimed_until=until, available_at=until
-        )
+    claimed = QueuedTask.objects.filter(unclaimed, task_id=task_id).update(
+        claimed_until=until, available_at=until
     )
+    if not claimed:
+        return None
+    # Read after the claim: only erasure deletes a claimed row meanwhile (then there is nothing to do).
+    return QueuedTask.objects.filter(task_id=task_id).values_list("args", flat=True).first()
 
 
 def done(task_id: str) -> None:
@@ -191,12 +198,12 @@ def sweep() -> list[str]:
     due = list(
         QueuedTask.objects.filter(idle, available_at__lte=now)
         .order_by("available_at")
-        .values_list("pk", "name", "args", "task_id")[:SWEEP_LIMIT]
+        .values_list("pk", "name", "task_id")[:SWEEP_LIMIT]
     )
     QueuedTask.objects.filter(pk__in=[pk for pk, *_ in due]).update(available_at=_requeue_at())
-    for _, name, args, task_id in due:
+    for _, name, task_id in due:
         try:
-            task_named(name).apply_async(args, task_id=str(task_id))
+            task_named(name).apply_async(task_id=str(task_id))
         except Exception:  # the broker went away (or, in-process, the task failed): due again later
             logger.exception("%s %s not published again", name, task_id)
     return [str(task_id) for *_, task_id in due]

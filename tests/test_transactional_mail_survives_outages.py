@@ -80,7 +80,7 @@ def test_a_mail_decided_while_the_broker_is_down_arrives_once_when_it_is_back(
 
     row = QueuedTask.objects.get()  # committed with the decision; its publish failed
     delivered(fake_esp, ADDRESS)
-    task_named(row.name).apply_async(row.args, task_id=str(row.task_id))  # a redelivered copy
+    task_named(row.name).apply_async(task_id=str(row.task_id))  # a redelivered copy
     # The same single worker runs a later mail: once it is out, the copy before it has run.
     decide(request, LATER)
     wait_for(lambda: fake_esp.messages_to(LATER), what="the later mail")
