@@ -25,6 +25,7 @@ once the lease runs out (docs/delivery.md, "Subscriber mail").
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
@@ -36,7 +37,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from mlmw.celery import DATABASE_ERRORS, task_named
+from mlmw.celery import DATABASE_ERRORS, heal_database_connections, task_named
 from subscriptions.delivery import backoff
 from subscriptions.models import QueuedTask
 from subscriptions.sending import scrub
@@ -108,8 +109,11 @@ class Queued(Task):
             return super().__call__(*args, **kwargs)
         try:
             row_args = claim(task_id)
+            if row_args is None and (args or kwargs) and adopt(self.name, task_id, args):
+                row_args = claim(task_id)
         except DATABASE_ERRORS as exc:
-            raise self.retry(exc=exc) from exc  # unclaimed: the retry (or the sweeper) runs it
+            # Nothing claimed, so nothing to hand back: the retry (or the sweeper) runs it.
+            raise super().retry(args=(), kwargs={}, exc=exc) from exc
         if row_args is None:
             logger.info("%s %s: done or running elsewhere; nothing to do", self.name, task_id)
             return None
@@ -123,11 +127,60 @@ class Queued(Task):
         done(task_id)
         return result
 
-    def retry(self, *args: Any, countdown: float | None = None, **options: Any) -> Any:
-        # Handed back before the retry's message is published, so that copy finds it unclaimed.
-        if self.request.id is not None:
-            release(self.request.id, countdown or 0)
-        return super().retry(*args, countdown=countdown, **options)
+    def retry(
+        self,
+        args: Any = None,
+        kwargs: Any = None,
+        exc: BaseException | None = None,
+        countdown: float | None = None,
+        max_retries: int | None = None,
+        **options: Any,
+    ) -> Any:
+        request = self.request
+        if request.id is not None:
+            # The retry's message names the row alone too (Celery would copy the running
+            # arguments, read from the row, into it).
+            args, kwargs = (), {}
+            limit = self.max_retries if max_retries is None else max_retries
+            if limit is None or request.retries < limit:
+                # Handed back before the retry's message is published, so that copy finds it
+                # unclaimed. Not when the retries are used up: give_back keeps the row then, and
+                # a copy that claimed it in between would lose its claim.
+                hand_back(self, countdown or 0)
+        return super().retry(
+            args=args, kwargs=kwargs, exc=exc, countdown=countdown, max_retries=max_retries,
+            **options,
+        )  # fmt: skip
+
+
+def adopt(name: str, task_id: str, args: Sequence[Any]) -> bool:
+    """Write the row of a message that carries its arguments and has none: one published without
+    `enqueue` (by a release before this outbox, still in the queue; by hand with .delay()), so it
+    runs once, as any other. False when the task id is not a row's (not a UUID) or its row exists."""
+    try:
+        key = uuid.UUID(task_id)
+    except ValueError:
+        return False
+    _, created = QueuedTask.objects.get_or_create(
+        task_id=key,
+        defaults={"name": name, "args": list(args), "email_key": "", "available_at": _requeue_at()},
+    )
+    if created:
+        logger.warning("%s %s: a message with its arguments, adopted as a row", name, task_id)
+    return created
+
+
+def hand_back(task: Task, countdown: float) -> None:
+    """Release the running task's row for its retry in `countdown` seconds, on a working
+    connection: the error that caused the retry may be the connection's (PostgreSQL restarted).
+    If the release fails too, the lease runs out and the sweeper runs the row then."""
+    heal_database_connections(task=task)
+    try:
+        release(task.request.id, countdown)
+    except DATABASE_ERRORS:
+        logger.warning(
+            "%s %s: not handed back; runs again after its lease", task.name, task.request.id
+        )
 
 
 def claim(task_id: str) -> list[Any] | None:

@@ -49,7 +49,7 @@ def post_uncommitted(client, on_commit, url: str, data: dict, **extra):
 def run_copy(row: QueuedTask, on_commit) -> None:
     """One copy of the row's task, as the worker runs a message with the row's task id."""
     with on_commit(execute=True):
-        task_named(row.name).apply(row.args, task_id=str(row.task_id))
+        task_named(row.name).apply(task_id=str(row.task_id))
 
 
 def test_a_submission_is_stored_before_its_task_and_decided_once(

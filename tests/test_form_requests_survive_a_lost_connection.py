@@ -34,10 +34,10 @@ def test_a_form_request_whose_task_loses_its_connection_is_retried_and_subscribe
 
     # The worker is told to run it again later (not that it failed): Celery's Retry.
     with pytest.raises(Retry):
-        task.apply(stored.args, task_id=str(stored.task_id))
+        task.apply(task_id=str(stored.task_id))
     assert QueuedTask.objects.filter(pk=stored.pk).exists()  # nothing decided, nothing lost
     with django_capture_on_commit_callbacks(execute=True):
-        task.apply(stored.args, task_id=str(stored.task_id))  # the retry
+        task.apply(task_id=str(stored.task_id))  # the retry
 
     assert len(calls) == 2
     assert Subscriber.objects.get(email="reader@example.org").status == "pending"
@@ -66,7 +66,7 @@ def test_a_decision_that_fails_leaves_the_request_for_the_sweeper(
 
     monkeypatch.setattr(lifecycle, "subscribe", broken)
     with pytest.raises(RuntimeError):
-        task_named(stored.name).apply(stored.args, task_id=str(stored.task_id))
+        task_named(stored.name).apply(task_id=str(stored.task_id))
 
     assert QueuedTask.objects.get(pk=stored.pk).attempts == 1  # waits out a backoff, then again
     assert not Subscriber.objects.exists()

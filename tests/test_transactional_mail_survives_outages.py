@@ -6,6 +6,7 @@ PostgreSQL, the fake ESP; this process's broker refuses connections while the de
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -166,3 +167,21 @@ def test_a_mail_that_could_not_go_out_for_MAIL_TASK_GIVE_UP_HOURS_is_dropped_wit
     assert not QueuedTask.objects.exists()
     assert mail.outbox == []
     assert "send_confirmation" in caplog.text and "given up" in caplog.text
+
+
+def test_a_mail_task_queued_with_its_arguments_and_no_row_is_still_sent(
+    guide, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        lifecycle.subscribe(ADDRESS, guides=[guide])
+    ann = Subscriber.objects.get(email=ADDRESS)
+    QueuedTask.objects.all().delete()  # as queued by a release before the outbox: no row
+    message_id = str(uuid.uuid4())
+
+    task_named("subscriptions.tasks.send_confirmation").apply(
+        (ann.pk, ann.confirm_nonce), task_id=message_id
+    )
+
+    [message] = mail.outbox
+    assert message.to == [ADDRESS]
+    assert not QueuedTask.objects.exists()  # adopted as a row, done, deleted
