@@ -37,6 +37,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from mlmw import logs
 from mlmw.celery import DATABASE_ERRORS, heal_database_connections, task_named
 from subscriptions.delivery import backoff
 from subscriptions.models import QueuedTask
@@ -118,7 +119,9 @@ class Queued(Task):
             logger.info("%s %s: done or running elsewhere; nothing to do", self.name, task_id)
             return None
         try:
-            result = super().__call__(*row_args)
+            # The message carried no arguments, so the log context names the row's ids now.
+            with logs.bind(**logs.task_fields(self, row_args, None)):
+                result = super().__call__(*row_args)
         except Retry:
             raise  # the row was handed back in retry()
         except Exception as exc:

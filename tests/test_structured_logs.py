@@ -16,8 +16,8 @@ import pytest
 
 from guide import publishing
 from mlmw import logs
-from subscriptions import audience
-from subscriptions.models import Batch, Mailing
+from subscriptions import audience, lifecycle
+from subscriptions.models import Batch, Mailing, Subscriber
 from subscriptions.tasks import send_batch, start_mailing
 from tests.conftest import make_subscribers
 from tests.esp import esp_worker_env
@@ -254,3 +254,15 @@ def test_make_runs_console_prints_a_django_record_once_and_no_broker_warning():
         "WARNING django.request Not Found: /probe"
     ]
     assert "No hostname was supplied" not in result.stderr
+
+
+def test_a_queued_mail_tasks_lines_name_the_ids_its_row_holds(
+    guide, captured, mailgun_here, django_capture_on_commit_callbacks
+):
+    mailgun_here.script([("status", 400)])  # refused for good: the task logs an error
+    with django_capture_on_commit_callbacks(execute=True):
+        lifecycle.subscribe("ann@example.org", guides=[guide])
+
+    [line] = [entry for entry in captured.json() if "not sent, for good" in entry["message"]]
+    assert line["task_name"] == "subscriptions.tasks.send_confirmation"
+    assert line["subscriber_id"] == Subscriber.objects.get(email="ann@example.org").pk
