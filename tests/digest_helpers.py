@@ -27,7 +27,7 @@ def clear_caches() -> None:
     rollback."""
     for cached in (
         digests.changes_of, digests.render, release_mail.published_catch_up,
-        release_mail.render_variant,
+        release_mail.render_variant, release_mail.variant_catch_up,
     ):  # fmt: skip
         cached.cache_clear()
 

@@ -31,7 +31,7 @@ def _fresh_caches():
     for cached in (
         digests.changes_of, digests.render, digests.newest_of_mailing,
         release_mail.published_catch_up,
-        release_mail.render_variant,
+        release_mail.render_variant, release_mail.variant_catch_up,
     ):  # fmt: skip
         cached.cache_clear()
 

@@ -22,7 +22,7 @@ def test_batches_sharing_a_variant_render_it_once_and_the_cache_is_bounded(
     Subscriber.objects.filter(pk__in=[s.pk for s in removed]).update(kinds=kinds_field({"removed"}))
     mailing = Mailing.objects.create(version=v0_10_0)
     release_mail.render_variant.cache_clear()
-    release_mail.published_catch_up.cache_clear()
+    release_mail.variant_catch_up.cache_clear()
 
     for batch_id in audience.start(mailing.pk):
         delivery.send(batch_id)
@@ -30,5 +30,5 @@ def test_batches_sharing_a_variant_render_it_once_and_the_cache_is_bounded(
     assert len(mailoutbox) == 8
     assert Batch.objects.filter(mailing=mailing).count() == 3 + 2
     assert release_mail.render_variant.cache_info().misses == 2  # ("", "removed")
-    assert release_mail.published_catch_up.cache_info().misses == 1  # one baseline
+    assert release_mail.variant_catch_up.cache_info().misses == 1  # one baseline
     assert release_mail.render_variant.cache_info().maxsize == release_mail.VARIANT_CACHE_SIZE
