@@ -54,38 +54,39 @@ stops the children and drops the database.
 
 Figures (2 cores, Python 3.11.7, PostgreSQL 15 with default settings, Redis 7, all on localhost; the
 worker, the fake ESP and PostgreSQL share the 2 cores), worker --concurrency 2, batches of 1000,
-`--subscribers 100000 1000000 --variants` (the naive loop ran at ~35/s on this machine):
+`--subscribers 100000 1000000 --variants` (the naive loop ran at ~46-80/s on this machine):
 
     N          variants  recipients/s  total s  start s  worker RSS MiB  ESP calls  dupl.  CPU s/1000
                                                           idle / peak
-    100,000           3         9,816     10.2     1.31     253 / 287         102      0       0.079, 0.159
-    100,000          80         7,546     13.3     1.52     253 / 309         160      0       0.106, 0.214
-    1,000,000         3        12,595     79.4     1.25     253 / 290       1,020      0       0.069, 0.142
-    1,000,000        80         9,936    100.6     1.94     253 / 312       1,600      0       0.079, 0.181
+    100,000           3        19,124      5.2     0.71     253 / 287         102      0       0.037, 0.081
+    100,000          80        13,820      7.2     0.86     253 / 294         160      0       0.058, 0.122
+    1,000,000         3        19,819     50.5     1.02     253 / 287       1,020      0       0.038, 0.089
+    1,000,000        80        14,228     70.3     1.57     253 / 300       1,600      0       0.048, 0.125
 
 ("start s": from the start task running to the first batch claimed: the first window of the audience.
 "CPU s/1000": the worker's, then all of it (worker, PostgreSQL, fake ESP), per 1000 recipients.
 "variants": 3 baselines, or 20 baselines x 4 kind filters.) Rates depend on what else the machine
-does; CPU seconds per 1000 recipients much less, so compare runs by those. Memory is flat: +34-37
-MiB over idle with 3 variants, +56-59 MiB with 80 (the variant cache holds up to 128). No recipient
-got two mails.
+does; CPU seconds per 1000 recipients much less, so compare runs by those. Memory is flat: +34 MiB
+over idle with 3 variants, +41-47 MiB with 80 (the variant cache holds up to 128 rendered mails,
+the catch-ups they are rendered from only the last 4 baselines'). No recipient got two mails.
 
 `--digest` (same machine; "other load": the share of the machine other work took meanwhile):
 
     N          mailing  recipients/s  total s  start s  worker RSS MiB  ESP calls  dupl.  CPU s/1000     other
                                                          idle / peak                                    load
-    100,000    release         7,826     12.8     1.72     253 / 305         160      0  0.099, 0.199      7%
-    100,000    digest          6,299     15.9     2.32     253 / 307         240      0  0.136, 0.260      8%
-    1,000,000  release         7,896    126.6     2.51     253 / 312       1,600      0  0.082, 0.191     19%
-    1,000,000  digest          6,637    150.7     4.40     254 / 311       1,680      0  0.099, 0.218     23%
+    100,000    release        12,142      8.2     0.96     253 / 294         160      0  0.064, 0.137      6%
+    100,000    digest          9,217     10.8     1.62     253 / 306         240      0  0.082, 0.168      7%
+    1,000,000  release        14,536     68.8     1.31     253 / 302       1,600      0  0.047, 0.121      4%
+    1,000,000  digest         12,896     77.5     2.04     253 / 312       1,680      0  0.056, 0.136      4%
 
-The digest took 1.24x the release's time at 100k and 1.19x at 1M (1.31x and 1.14x its CPU). Each
+The digest took 1.32x the release's time at 100k and 1.13x at 1M (1.23x and 1.12x its CPU). Each
 window moves every reader's digest_after; the subscriber table's fillfactor (60, migration 0017)
 leaves room on each page for that new row version, so most moves are HOT updates with no index
 writes. A sent digest's key (Delivery.digest_parts, for its page) is written by the ledger's own
 UPDATE. The digest's start s and its extra ESP calls come from the layout: its readers' ids follow
 the release readers', so its first windows are empty and its last window is a small one, cut per
-digest key like the others. Memory is flat: +54-57 MiB over idle, as the release with 80 variants.
+digest key like the others. Memory is flat: +53-60 MiB over idle; a digest keeps the catch-ups of
+its parts (digests.changes_of), which the release no longer does.
 """
 
 from __future__ import annotations
