@@ -26,7 +26,8 @@ def clear_caches() -> None:
     """The per-process caches are keyed by ids, which the database hands out again after a test's
     rollback."""
     for cached in (
-        digests.changes_of, digests.render, release_mail.published_catch_up,
+        digests.changes_of, digests.render, digests.newest_of_mailing,
+        release_mail.published_catch_up,
         release_mail.render_variant, release_mail.variant_catch_up,
     ):  # fmt: skip
         cached.cache_clear()

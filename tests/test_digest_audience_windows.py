@@ -11,10 +11,11 @@ from datetime import UTC, datetime
 import pytest
 import time_machine
 
-from subscriptions import audience, delivery, digests, release_mail
+from subscriptions import audience, delivery, digests
 from subscriptions.models import Batch, Delivery, Mailing, Subscriber
 from subscriptions.reading import Reading
 from tests.conftest import make_subscribers, make_version
+from tests.digest_helpers import clear_caches
 
 pytestmark = pytest.mark.django_db
 
@@ -29,12 +30,7 @@ BATCH = 2
 def _small_windows(settings):
     settings.MAIL_AUDIENCE_CHUNK = WINDOW
     settings.MAIL_BATCH_SIZE = BATCH
-    for cached in (
-        digests.changes_of, digests.render, digests.newest_of_mailing,
-        release_mail.published_catch_up,
-        release_mail.render_variant, release_mail.variant_catch_up,
-    ):  # fmt: skip
-        cached.cache_clear()
+    clear_caches()
 
 
 def at(*args) -> datetime:

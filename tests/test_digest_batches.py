@@ -15,10 +15,11 @@ import time_machine
 from django.conf import settings
 from django.urls import resolve
 
-from subscriptions import audience, delivery, digests, release_mail, tokens, unread
+from subscriptions import audience, delivery, digests, tokens, unread
 from subscriptions.models import Baseline, Delivery, Mailing
 from subscriptions.reading import Reading
 from tests.conftest import make_subscribers, make_version
+from tests.digest_helpers import clear_caches
 
 pytestmark = pytest.mark.django_db
 
@@ -31,12 +32,7 @@ V1_2 = V1_0.replace("Text.\n", f"- [Added in 1.2]({LINK_1_2})\n")
 
 @pytest.fixture(autouse=True)
 def _fresh_caches():
-    for cached in (
-        digests.changes_of, digests.render, digests.newest_of_mailing,
-        release_mail.published_catch_up,
-        release_mail.render_variant, release_mail.variant_catch_up,
-    ):  # fmt: skip
-        cached.cache_clear()
+    clear_caches()
 
 
 def at(*args) -> datetime:

@@ -11,10 +11,11 @@ from datetime import UTC, datetime
 import pytest
 import time_machine
 
-from subscriptions import audience, delivery, digests, release_mail
+from subscriptions import audience, delivery, digests
 from subscriptions.models import Baseline, Delivery, Mailing, Subscriber
 from subscriptions.reading import Reading
 from tests.conftest import make_subscribers, make_version
+from tests.digest_helpers import clear_caches
 
 pytestmark = pytest.mark.django_db
 
@@ -27,13 +28,7 @@ V1_2 = V1_0.replace("Text.\n", f"- [Added in 1.2]({LINK_1_2})\n")  # 1.1's link 
 
 @pytest.fixture(autouse=True)
 def _fresh_caches():
-    """The per-process caches are keyed by ids, which SQLite hands out again after a rollback."""
-    for cached in (
-        digests.changes_of, digests.render, digests.newest_of_mailing,
-        release_mail.published_catch_up,
-        release_mail.render_variant, release_mail.variant_catch_up,
-    ):  # fmt: skip
-        cached.cache_clear()
+    clear_caches()
 
 
 def at(*args) -> datetime:
