@@ -219,7 +219,8 @@ def test_the_token_never_expires(url):
 def test_the_token_does_not_contain_the_address(url):
     token = url.rstrip("/").rsplit("/", 1)[1]
     assert ADDRESS not in token.lower()
-    assert "ann" not in token.lower() and "example" not in token.lower()
+    # Not "ann" in the token's text: its random signature spells any three letters now and then.
+    assert "example" not in token.lower()
     for part in re.split(r"[:.]", token):
         for decoder in (base64.urlsafe_b64decode, base64.b64decode):
             try:
